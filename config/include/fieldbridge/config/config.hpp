@@ -1,0 +1,95 @@
+// The gateway's configuration: the YAML file of PRODUCT.md loaded into typed
+// structs. Loading either returns a complete, validated configuration or
+// throws config_error naming FILE:LINE:COL and what was expected.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "fieldbridge/core/model.hpp"
+
+namespace fieldbridge::config {
+
+struct tls_settings {
+  std::string ca_file;      // empty: the system trust store
+  std::string cert_file;    // client certificate for mutual TLS
+  std::string key_file;
+  bool verify_hostname = true;
+  bool verify_certificate = true;  // off only through the explicit key insecure_skip_verify
+};
+
+enum class mqtt_protocol : std::uint8_t { v311, v5 };
+enum class payload_format : std::uint8_t { json, value };
+
+struct mqtt_settings {
+  std::string host = "localhost";
+  std::uint16_t port = 1883;          // 8883 when tls is set and port is not
+  mqtt_protocol protocol = mqtt_protocol::v5;
+  std::string client_id;              // default: "fieldbridge-" + gateway.name
+  std::string username;
+  std::string password;               // from password or password_file (trailing newline cut)
+  std::chrono::seconds keepalive{30};
+  bool clean_start = false;
+  std::chrono::seconds session_expiry{86400};
+  std::optional<tls_settings> tls;
+  std::string topic_prefix;           // default: "fieldbridge/" + gateway.name
+  std::uint8_t qos = 1;
+  bool retain = false;
+  payload_format payload = payload_format::json;
+  std::chrono::milliseconds reconnect_min{500};
+  std::chrono::milliseconds reconnect_max{30000};
+  std::uint16_t max_inflight = 20;
+};
+
+enum class overflow_policy : std::uint8_t { drop_oldest, drop_newest };
+enum class drain_order : std::uint8_t { fifo, live_first };
+
+struct store_settings {
+  std::string path = "/var/lib/fieldbridge/queue.db";
+  std::uint64_t max_size = 256ull * 1024 * 1024;
+  overflow_policy on_full = overflow_policy::drop_oldest;
+  std::chrono::milliseconds flush_interval{1000};
+  drain_order drain = drain_order::fifo;
+};
+
+struct gateway_settings {
+  std::string name = "fieldbridge";
+  std::string log_level = "info";
+  std::chrono::milliseconds stats_interval{60000};
+};
+
+struct configuration {
+  std::string source_path;
+  gateway_settings gateway;
+  mqtt_settings mqtt;
+  store_settings store;
+  std::vector<bus_spec> buses;
+};
+
+// A configuration mistake, located in the source text. what() is the full
+// "FILE:LINE:COL: message" line.
+class config_error : public std::runtime_error {
+ public:
+  config_error(std::string file, int line, int column, std::string message);
+  const std::string& file() const noexcept { return file_; }
+  int line() const noexcept { return line_; }
+  int column() const noexcept { return column_; }
+  const std::string& message() const noexcept { return message_; }
+
+ private:
+  std::string file_;
+  int line_;
+  int column_;
+  std::string message_;
+};
+
+configuration load_file(const std::string& path);
+// `name` stands for the file in error messages.
+configuration load_string(std::string_view yaml_text, const std::string& name);
+
+}  // namespace fieldbridge::config

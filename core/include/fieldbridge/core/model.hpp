@@ -1,0 +1,115 @@
+// The field model: buses, devices and points as the configuration declares
+// them. Produced by the config parser, consumed by the drivers and the
+// gateway. Plain values with no behaviour beyond small helpers.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+namespace fieldbridge {
+
+using milliseconds = std::chrono::milliseconds;
+
+// The four Modbus data tables.
+enum class register_table : std::uint8_t { coil, discrete_input, input_register, holding_register };
+
+enum class value_type : std::uint8_t {
+  boolean, int16, uint16, int32, uint32, int64, uint64, float32, float64, string
+};
+
+// Register order of multi-register values, named by the byte order of a
+// 32-bit value (ABCD = big endian, the Modbus default). For 64-bit values the
+// same rule extends to eight bytes: abcd = ABCDEFGH, cdab = GHEFCDAB (words
+// reversed), badc = BADCFEHG (bytes swapped in each word), dcba = HGFEDCBA.
+enum class word_order : std::uint8_t { abcd, cdab, badc, dcba };
+
+enum class publish_mode : std::uint8_t { always, on_change };
+
+// How a point's registers (or bits) turn into a value.
+struct register_format {
+  value_type type = value_type::uint16;
+  word_order order = word_order::abcd;
+  std::optional<std::uint8_t> bit;  // one bit (0..15) of a single register
+  std::uint16_t length = 0;         // registers, for value_type::string
+  double scale = 1.0;               // value = raw * scale + offset
+  double offset = 0.0;
+};
+
+// Registers (or bits, for coil/discrete tables) that a format spans.
+std::uint16_t register_count(const register_format& format);
+
+struct point_spec {
+  std::string name;
+  register_table table = register_table::holding_register;
+  std::uint16_t address = 0;
+  register_format format;
+  std::string unit;                   // engineering unit, e.g. "V"; empty when unset
+  std::optional<std::uint8_t> qos;    // overrides mqtt.qos
+  std::optional<bool> retain;         // overrides mqtt.retain
+  publish_mode publish = publish_mode::always;
+  double deadband = 0.0;              // for publish_mode::on_change
+  bool writable = false;
+  std::optional<double> min;
+  std::optional<double> max;
+  std::string pattern;                // serial_line points: regex with one capture
+};
+
+struct device_spec {
+  std::string name;
+  std::uint8_t unit = 1;                          // Modbus unit id (0 for serial_line)
+  milliseconds poll_interval{1000};
+  std::uint16_t max_registers_per_request = 125;  // devices that reject large reads set less
+  std::uint16_t max_bits_per_request = 2000;
+  std::uint16_t max_gap = 0;                      // unused registers a merged read may span
+  bool force_multiple_write = false;              // FC16/FC15 even for one register/coil
+  std::uint32_t offline_after_failures = 3;
+  std::vector<point_spec> points;
+};
+
+struct modbus_rtu_line {
+  std::string device;          // e.g. /dev/ttyUSB0
+  std::uint32_t baud = 9600;
+  char parity = 'N';           // 'N', 'E' or 'O'
+  std::uint8_t data_bits = 8;
+  std::uint8_t stop_bits = 1;
+  bool rs485 = false;          // ask the kernel for RS-485 direction control
+};
+
+struct modbus_tcp_endpoint {
+  std::string host;
+  std::uint16_t port = 502;
+};
+
+struct serial_line_port {
+  std::string device;
+  std::uint32_t baud = 9600;
+  char parity = 'N';
+  std::uint8_t data_bits = 8;
+  std::uint8_t stop_bits = 1;
+  std::string delimiter = "\n";
+};
+
+using bus_link = std::variant<modbus_rtu_line, modbus_tcp_endpoint, serial_line_port>;
+
+// A bus is one worker: a serial line or one TCP endpoint. A serial_line bus
+// has exactly one device, named after the bus, whose points carry patterns.
+struct bus_spec {
+  std::string name;
+  bus_link link;
+  milliseconds response_timeout{500};
+  milliseconds byte_timeout{0};          // 0: libmodbus default
+  milliseconds inter_request_delay{0};   // extra silence between requests
+  std::vector<device_spec> devices;
+};
+
+std::string_view to_string(register_table table);
+std::string_view to_string(value_type type);
+std::string_view to_string(word_order order);
+std::string_view to_string(publish_mode mode);
+
+}  // namespace fieldbridge

@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Installs exactly the Debian 12 / Raspberry Pi OS bookworm packages that
+# building, testing and running fieldbridge need. Does nothing when all are
+# present; uses sudo when not root.
+#
+#   scripts/install-deps.sh            build + run + test dependencies
+#   scripts/install-deps.sh --runtime  only what the daemon needs at run time
+set -euo pipefail
+
+build_packages=(
+  build-essential cmake ninja-build pkg-config
+  libboost-dev libmodbus-dev libsqlite3-dev libspdlog-dev libfmt-dev
+  libyaml-cpp-dev libssl-dev libsystemd-dev libcli11-dev
+)
+test_packages=(
+  libgtest-dev libgmock-dev libbenchmark-dev
+  mosquitto mosquitto-clients libmosquitto-dev socat openssl sqlite3
+  clang libclang-rt-14-dev
+)
+runtime_packages=(
+  libmodbus5 libsqlite3-0 libspdlog1.10 libfmt9 libyaml-cpp0.7 libssl3 libsystemd0
+)
+
+case "${1:-}" in
+  --runtime) wanted=("${runtime_packages[@]}") ;;
+  "")        wanted=("${build_packages[@]}" "${test_packages[@]}") ;;
+  *) echo "usage: $0 [--runtime]" >&2; exit 2 ;;
+esac
+
+missing=()
+for pkg in "${wanted[@]}"; do
+  status=$(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null || true)
+  [[ "$status" == "install ok installed" ]] || missing+=("$pkg")
+done
+
+if ((${#missing[@]} == 0)); then
+  echo "install-deps: all ${#wanted[@]} packages present"
+  exit 0
+fi
+
+sudo_cmd=()
+if [[ $(id -u) -ne 0 ]]; then sudo_cmd=(sudo); fi
+
+echo "install-deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+"${sudo_cmd[@]}" apt-get update -qq
+"${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
+
+# The mosquitto package starts a system broker on port 1883; tests start their
+# own brokers on free ports and never touch it, so leave it as the admin set it.

@@ -1,0 +1,163 @@
+#include "process.hpp"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <stdexcept>
+#include <thread>
+
+#include "temp_dir.hpp"
+
+extern char** environ;
+
+namespace fieldbridge::test {
+
+bool wait_until(const std::function<bool()>& condition, std::chrono::milliseconds timeout,
+                std::chrono::milliseconds poll) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (true) {
+    if (condition()) return true;
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(poll);
+  }
+}
+
+namespace {
+
+int decode_status(int status) {
+  if (WIFEXITED(status)) return WEXITSTATUS(status);
+  if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
+  return -1;
+}
+
+std::vector<char*> c_strings(std::vector<std::string>& strings) {
+  std::vector<char*> pointers;
+  for (auto& s : strings) pointers.push_back(s.data());
+  pointers.push_back(nullptr);
+  return pointers;
+}
+
+}  // namespace
+
+child_process::child_process(std::vector<std::string> argv, std::filesystem::path log_file,
+                             std::vector<std::string> extra_env)
+    : log_file_(std::move(log_file)) {
+  if (argv.empty()) throw std::invalid_argument("child_process: empty argv");
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  if (!log_file_.empty()) {
+    posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, log_file_.c_str(),
+                                     O_WRONLY | O_CREAT | O_APPEND, 0644);
+    posix_spawn_file_actions_adddup2(&actions, STDOUT_FILENO, STDERR_FILENO);
+  }
+  posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
+
+  std::vector<std::string> env;
+  for (char** e = environ; *e != nullptr; ++e) env.emplace_back(*e);
+  env.insert(env.end(), extra_env.begin(), extra_env.end());
+  auto argv_c = c_strings(argv);
+  auto env_c = c_strings(env);
+
+  posix_spawnattr_t attributes;
+  posix_spawnattr_init(&attributes);
+  // The child starts with default signal dispositions and an empty mask,
+  // whatever the test runner set.
+  sigset_t all, none;
+  sigfillset(&all);
+  sigemptyset(&none);
+  posix_spawnattr_setsigdefault(&attributes, &all);
+  posix_spawnattr_setsigmask(&attributes, &none);
+  posix_spawnattr_setflags(&attributes, POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
+
+  const int rc = posix_spawnp(&pid_, argv_c[0], &actions, &attributes, argv_c.data(), env_c.data());
+  posix_spawn_file_actions_destroy(&actions);
+  posix_spawnattr_destroy(&attributes);
+  if (rc != 0) {
+    pid_ = -1;
+    throw std::runtime_error("cannot start " + argv[0] + ": " + std::strerror(rc));
+  }
+}
+
+child_process::~child_process() {
+  if (pid_ > 0 && !status_) kill_hard();
+}
+
+child_process::child_process(child_process&& other) noexcept
+    : pid_(other.pid_), status_(other.status_), log_file_(std::move(other.log_file_)) {
+  other.pid_ = -1;
+}
+
+child_process& child_process::operator=(child_process&& other) noexcept {
+  if (this != &other) {
+    if (pid_ > 0 && !status_) kill_hard();
+    pid_ = other.pid_;
+    status_ = other.status_;
+    log_file_ = std::move(other.log_file_);
+    other.pid_ = -1;
+  }
+  return *this;
+}
+
+bool child_process::running() {
+  if (pid_ <= 0 || status_) return false;
+  int status = 0;
+  const pid_t r = ::waitpid(pid_, &status, WNOHANG);
+  if (r == pid_) {
+    status_ = decode_status(status);
+    return false;
+  }
+  return true;
+}
+
+void child_process::signal(int signo) const {
+  if (pid_ > 0 && !status_) ::kill(pid_, signo);
+}
+
+std::optional<int> child_process::wait(std::chrono::milliseconds timeout) {
+  if (pid_ <= 0) return status_;
+  wait_until([this] { return !running(); }, timeout, std::chrono::milliseconds{2});
+  return status_;
+}
+
+int child_process::stop(std::chrono::milliseconds grace) {
+  if (pid_ <= 0) return -1;
+  signal(SIGTERM);
+  if (auto status = wait(grace)) return *status;
+  return kill_hard();
+}
+
+int child_process::kill_hard() {
+  if (pid_ <= 0) return -1;
+  if (!status_) {
+    ::kill(pid_, SIGKILL);
+    int status = 0;
+    while (::waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
+    }
+    status_ = decode_status(status);
+  }
+  return *status_;
+}
+
+std::string child_process::log() const {
+  return log_file_.empty() ? std::string{} : read_file(log_file_);
+}
+
+command_result run_command(const std::vector<std::string>& argv, std::chrono::milliseconds timeout) {
+  temp_dir dir("fieldbridge-cmd");
+  auto log = dir / "output.txt";
+  child_process child(argv, log);
+  command_result result;
+  auto status = child.wait(timeout);
+  result.exit_code = status ? *status : child.kill_hard();
+  result.output = read_file(log);
+  return result;
+}
+
+std::string fieldbridge_binary() { return FIELDBRIDGE_BINARY; }
+
+}  // namespace fieldbridge::test
