@@ -1,0 +1,173 @@
+#include "fieldbridge/drivers/modbus_link.hpp"
+
+#include <cerrno>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <type_traits>
+
+#include "fieldbridge/drivers/codec.hpp"
+#include "fieldbridge/drivers/rtu_timing.hpp"
+
+namespace fieldbridge::drivers {
+namespace {
+
+boost::system::error_code last_error() { return from_libmodbus_errno(errno); }
+
+void set_timeout(modbus_t* ctx, milliseconds timeout,
+                 int (*setter)(modbus_t*, std::uint32_t, std::uint32_t)) {
+  const auto ms = static_cast<std::uint32_t>(timeout.count());
+  setter(ctx, ms / 1000, (ms % 1000) * 1000);
+}
+
+}  // namespace
+
+void modbus_closer::operator()(modbus_t* ctx) const noexcept {
+  modbus_close(ctx);
+  modbus_free(ctx);
+}
+
+link_timeouts timeouts_of(const bus_spec& bus) {
+  return link_timeouts{bus.response_timeout, bus.byte_timeout, bus.inter_request_delay};
+}
+
+modbus_link::modbus_link(const bus_link& link, link_timeouts timeouts) : timeouts_(timeouts) {
+  std::visit(
+      [this](const auto& l) {
+        using T = std::decay_t<decltype(l)>;
+        if constexpr (std::is_same_v<T, modbus_rtu_line>) {
+          rtu_ = true;
+          rs485_ = l.rs485;
+          ctx_.reset(modbus_new_rtu(l.device.c_str(), static_cast<int>(l.baud), l.parity,
+                                    l.data_bits, l.stop_bits));
+          if (!ctx_) throw std::invalid_argument("bad Modbus RTU line settings for " + l.device);
+          gap_ = request_gap(l, timeouts_.inter_request_delay);
+        } else if constexpr (std::is_same_v<T, modbus_tcp_endpoint>) {
+          ctx_.reset(modbus_new_tcp_pi(l.host.c_str(), std::to_string(l.port).c_str()));
+          if (!ctx_) throw std::invalid_argument("bad Modbus TCP endpoint " + l.host);
+          gap_ = timeouts_.inter_request_delay;
+        } else {
+          throw std::invalid_argument("a serial_line bus is not a Modbus link");
+        }
+      },
+      link);
+  set_timeout(ctx_.get(), timeouts_.response, &modbus_set_response_timeout);
+  if (timeouts_.byte.count() > 0) set_timeout(ctx_.get(), timeouts_.byte, &modbus_set_byte_timeout);
+}
+
+modbus_link::modbus_link(modbus_link&&) noexcept = default;
+modbus_link& modbus_link::operator=(modbus_link&&) noexcept = default;
+modbus_link::~modbus_link() = default;
+
+boost::system::error_code modbus_link::open() {
+  if (open_) return {};
+  if (modbus_connect(ctx_.get()) == -1) {
+    const auto ec = last_error();
+    modbus_close(ctx_.get());
+    return ec ? ec : make_error_code(modbus_errc::not_connected);
+  }
+  if (rtu_ && rs485_ && modbus_rtu_set_serial_mode(ctx_.get(), MODBUS_RTU_RS485) == -1) {
+    modbus_close(ctx_.get());
+    return modbus_errc::rs485_unsupported;
+  }
+  open_ = true;
+  last_activity_ = std::chrono::steady_clock::now();
+  return {};
+}
+
+void modbus_link::close() noexcept {
+  if (ctx_) modbus_close(ctx_.get());
+  open_ = false;
+}
+
+bool modbus_link::is_open() const noexcept { return open_; }
+bool modbus_link::is_rtu() const noexcept { return rtu_; }
+
+void modbus_link::before_request() {
+  // RTU frames end with silence; a request sent too soon would merge with
+  // the previous answer on the line.
+  if (gap_.count() > 0) std::this_thread::sleep_until(last_activity_ + gap_);
+  ++requests_;
+}
+
+void modbus_link::after_request(const boost::system::error_code& ec) {
+  last_activity_ = std::chrono::steady_clock::now();
+  if (!ec) return;
+  if (is_link_failure(ec)) {
+    close();
+  } else if (!is_exception(ec)) {
+    // A late or garbled answer must not be taken for the next one.
+    modbus_flush(ctx_.get());
+  }
+}
+
+boost::system::error_code modbus_link::read(std::uint8_t unit, register_table table,
+                                            std::uint16_t address, std::uint16_t count,
+                                            std::vector<std::uint16_t>& out) {
+  const bool bits = table == register_table::coil || table == register_table::discrete_input;
+  if (count == 0 || count > (bits ? MODBUS_MAX_READ_BITS : MODBUS_MAX_READ_REGISTERS) ||
+      std::uint32_t{address} + count > 65536U) {
+    return modbus_errc::invalid_request;
+  }
+  if (const auto ec = open()) return ec;
+  if (modbus_set_slave(ctx_.get(), unit) == -1) return modbus_errc::invalid_request;
+  out.assign(count, 0);
+  before_request();
+  int rc = -1;
+  if (bits) {
+    std::vector<std::uint8_t> buffer(count);
+    rc = table == register_table::coil
+             ? modbus_read_bits(ctx_.get(), address, count, buffer.data())
+             : modbus_read_input_bits(ctx_.get(), address, count, buffer.data());
+    if (rc != -1) {
+      for (std::size_t i = 0; i < count; ++i) out[i] = buffer[i] != 0 ? 1 : 0;
+    }
+  } else {
+    rc = table == register_table::holding_register
+             ? modbus_read_registers(ctx_.get(), address, count, out.data())
+             : modbus_read_input_registers(ctx_.get(), address, count, out.data());
+  }
+  const auto ec = rc == -1 ? last_error() : boost::system::error_code{};
+  after_request(ec);
+  return ec;
+}
+
+boost::system::error_code modbus_link::write(std::uint8_t unit, register_table table,
+                                             std::uint16_t address,
+                                             std::span<const std::uint16_t> words,
+                                             bool force_multiple) {
+  const auto function = choose_write_function(table, words.size(), force_multiple);
+  const std::size_t limit =
+      table == register_table::coil ? MODBUS_MAX_WRITE_BITS : MODBUS_MAX_WRITE_REGISTERS;
+  if (!function || words.empty() || words.size() > limit ||
+      std::size_t{address} + words.size() > 65536U) {
+    return modbus_errc::invalid_request;
+  }
+  if (const auto ec = open()) return ec;
+  if (modbus_set_slave(ctx_.get(), unit) == -1) return modbus_errc::invalid_request;
+  const int count = static_cast<int>(words.size());
+  before_request();
+  int rc = -1;
+  switch (*function) {
+    case write_function::write_single_coil:
+      rc = modbus_write_bit(ctx_.get(), address, words[0] != 0 ? 1 : 0);
+      break;
+    case write_function::write_single_register:
+      rc = modbus_write_register(ctx_.get(), address, words[0]);
+      break;
+    case write_function::write_multiple_coils: {
+      std::vector<std::uint8_t> buffer(words.size());
+      for (std::size_t i = 0; i < words.size(); ++i) buffer[i] = words[i] != 0 ? 1 : 0;
+      rc = modbus_write_bits(ctx_.get(), address, count, buffer.data());
+      break;
+    }
+    case write_function::write_multiple_registers:
+      rc = modbus_write_registers(ctx_.get(), address, count, words.data());
+      break;
+  }
+  const auto ec = rc == -1 ? last_error() : boost::system::error_code{};
+  after_request(ec);
+  return ec;
+}
+
+}  // namespace fieldbridge::drivers
