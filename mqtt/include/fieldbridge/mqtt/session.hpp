@@ -1,0 +1,280 @@
+// The MQTT client session as a pure state machine: no sockets, no timers.
+// Fed with transport events, received bytes, requests and the time; it
+// produces bytes to write and events for the application. It owns the
+// delivery guarantees: packet ids, the in-flight window, the QoS 1/2 flows,
+// resend after reconnect, keep-alive deadlines and limits from CONNACK.
+//
+// Typical use by the Asio layer (one connection at a time):
+//   on TCP/TLS connected:   s.on_transport_connected(now)      -> CONNECT in output
+//   on bytes read:          s.on_bytes(bytes, now)
+//   on timer:               s.on_time(now); re-arm at s.next_deadline()
+//   on requests:            s.publish(...), s.subscribe(...), s.disconnect(...)
+//   after each call:        s.take_output(buf) and write it; s.take_events(evs) and dispatch
+//   on close_requested:     write what is in the output, then close the transport
+//   on transport closed:    s.on_transport_closed()
+//
+// Not thread-safe: owned by the one io_context thread of the client.
+#pragma once
+
+#include <fieldbridge/mqtt/codec.hpp>
+#include <fieldbridge/mqtt/packet.hpp>
+#include <fieldbridge/mqtt/properties.hpp>
+#include <fieldbridge/mqtt/reason_code.hpp>
+
+#include <boost/system/error_code.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <variant>
+#include <vector>
+
+namespace fieldbridge::mqtt {
+
+using session_clock = std::chrono::steady_clock;
+
+// The caller's handle for a message or request (the gateway uses store row ids).
+using message_token = std::uint64_t;
+
+// What the client asks for when it connects.
+struct session_config {
+  protocol_version version = protocol_version::v5;
+  std::string client_id;  // empty: MQTT 5 takes the broker's assigned id; 3.1.1 requires clean_start
+  bool clean_start = false;
+  std::uint16_t keep_alive_s = 60;  // 0 disables keep-alive
+  std::uint32_t session_expiry_s = 0;  // MQTT 5; 0xFFFFFFFF = never expires
+  std::optional<std::string> username;
+  std::optional<std::vector<std::uint8_t>> password;
+  std::optional<will_message> will;
+  // Our in-flight window for QoS 1/2; the effective one is min(this, the broker's Receive Maximum).
+  std::uint16_t max_inflight = 20;
+  // Receive Maximum we announce (MQTT 5): how many QoS 1/2 publishes the broker may have in flight to us.
+  std::uint16_t receive_maximum = 65535;
+  // Maximum Packet Size we announce and enforce on decode (0 = protocol maximum, not announced).
+  std::uint32_t maximum_packet_size = 0;
+  std::chrono::milliseconds connect_timeout{10'000};
+  properties connect_properties;  // extra CONNECT properties (user properties, ...)
+};
+
+// State of an outgoing QoS 1/2 message, as the durable store records it.
+enum class outgoing_state : std::uint8_t {
+  publish_sent,  // PUBLISH sent (or to be resent), waiting for PUBACK / PUBREC
+  pubrel_sent,   // QoS 2 past PUBREC: PUBREL sent (or to be resent), waiting for PUBCOMP
+};
+
+// A message the owner persisted before a restart, given back with restore().
+// In pubrel_sent state the message body may be empty (only the id matters).
+struct restored_message {
+  message_token token = 0;
+  std::uint16_t packet_id = 0;
+  outgoing_state state = outgoing_state::publish_sent;
+  publish_packet message;  // qos must be 1 or 2 (2 for pubrel_sent)
+};
+
+// Limits and facts the broker gave in CONNACK (defaults where absent).
+struct broker_limits {
+  std::uint16_t receive_maximum = 65535;
+  std::uint32_t maximum_packet_size = 0;  // 0 = no limit announced
+  mqtt::qos maximum_qos = qos::exactly_once;
+  bool retain_available = true;
+  bool wildcard_subscription_available = true;
+  bool subscription_identifiers_available = true;
+  bool shared_subscription_available = true;
+  std::uint16_t topic_alias_maximum = 0;  // ignored: we never send aliases
+  std::optional<std::uint16_t> server_keep_alive;
+};
+
+// --- events for the owner -------------------------------------------------
+
+// CONNACK accepted. The output already holds resent packets when session_present.
+struct connected_event {
+  bool session_present = false;
+  connack_packet connack;  // reason string, assigned client id, user properties ...
+};
+
+// CONNACK refused; close_requested follows.
+struct connect_refused_event {
+  reason_code code = reason_code::unspecified_error;
+  std::string reason_string;  // MQTT 5, may be empty
+};
+
+// The owner must close the transport after writing the pending output (a
+// DISCONNECT with the right reason code is in it when MQTT 5 allows one),
+// then call on_transport_closed(). `reason` is an errc or reason_category code.
+struct close_requested_event {
+  boost::system::error_code reason;
+};
+
+// The broker sent DISCONNECT; close_requested follows.
+struct disconnect_received_event {
+  reason_code code = reason_code::normal_disconnection;
+  std::string reason_string;
+  std::string server_reference;
+};
+
+// Durable hook: a QoS 1/2 message got its packet id; its PUBLISH is in the
+// output. The store records "row token has id N, publish_sent".
+struct packet_id_assigned_event {
+  message_token token = 0;
+  std::uint16_t packet_id = 0;
+  mqtt::qos qos = qos::at_least_once;
+};
+
+// Durable hook: QoS 2 got PUBREC, PUBREL is in the output; from now on only
+// PUBREL is ever resent. The store records "id N, pubrel_sent".
+struct pubrec_received_event {
+  message_token token = 0;
+  std::uint16_t packet_id = 0;
+};
+
+// The message is done: QoS 0 handed to the output, QoS 1 PUBACK, QoS 2
+// PUBCOMP, each with a success code (0x00 or 0x10 no matching subscribers).
+struct publish_completed_event {
+  message_token token = 0;
+  mqtt::qos qos = qos::at_most_once;
+  reason_code code = reason_code::success;
+};
+
+// The message is not delivered and will not be retried by the session:
+// refused before sending (errc::message_too_large, invalid_topic,
+// qos_not_supported, ...), refused by the broker (reason_category code from
+// PUBACK/PUBREC >= 0x80), or session lost on reconnect (errc::session_lost;
+// `past_pubrec` says the broker had acknowledged receipt with PUBREC).
+struct publish_failed_event {
+  message_token token = 0;
+  boost::system::error_code error;
+  bool past_pubrec = false;
+};
+
+// An application message from the broker (QoS 2: delivered exactly once).
+struct message_received_event {
+  publish_packet message;
+};
+
+struct subscribe_completed_event {
+  message_token token = 0;
+  std::vector<reason_code> codes;  // one per filter: granted QoS or failure
+  properties props;
+};
+
+struct unsubscribe_completed_event {
+  message_token token = 0;
+  std::vector<reason_code> codes;  // empty for 3.1.1
+  properties props;
+};
+
+// A SUBSCRIBE/UNSUBSCRIBE could not complete (errc::connection_lost,
+// errc::invalid_topic, errc::not_connected, ...).
+struct request_failed_event {
+  message_token token = 0;
+  boost::system::error_code error;
+};
+
+// AUTH from the broker (enhanced authentication); the owner answers with send_auth().
+struct auth_received_event {
+  auth_packet auth;
+};
+
+using session_event =
+    std::variant<connected_event, connect_refused_event, close_requested_event, disconnect_received_event,
+                 packet_id_assigned_event, pubrec_received_event, publish_completed_event, publish_failed_event,
+                 message_received_event, subscribe_completed_event, unsubscribe_completed_event,
+                 request_failed_event, auth_received_event>;
+
+// The session. State survives transport reconnects (that is its purpose);
+// destroy it only when the application's session ends.
+class session {
+ public:
+  enum class state : std::uint8_t {
+    disconnected,  // no transport
+    connecting,    // CONNECT written, waiting for CONNACK
+    connected,     // CONNACK success
+    closing,       // close_requested emitted, waiting for on_transport_closed()
+  };
+
+  explicit session(session_config config);
+  ~session();
+  session(const session&) = delete;
+  session& operator=(const session&) = delete;
+
+  // Restores messages persisted by the owner, in their original order, before
+  // the first connect. Their ids are reserved; on the first CONNACK with
+  // session present = 1 they are resent (PUBLISH with DUP=1 or PUBREL), with
+  // session present = 0 they come back as publish_failed(session_lost).
+  // Errors: errc::invalid_argument (id 0, QoS 0, pubrel_sent with QoS 1),
+  // errc::packet_identifier_in_use (an id twice), errc::not_connected when
+  // called while a transport is up.
+  boost::system::error_code restore(std::vector<restored_message> messages);
+
+  // --- transport ---
+  // The byte stream is open: writes CONNECT to the output, starts the connect timeout.
+  void on_transport_connected(session_clock::time_point now);
+  // Bytes from the broker; decodes and handles every complete packet.
+  void on_bytes(std::span<const std::uint8_t> bytes, session_clock::time_point now);
+  // The transport is gone (closed, failed or closed by us). Unsent output is
+  // dropped; in-flight messages wait for the next connection; pending
+  // SUBSCRIBE/UNSUBSCRIBE fail with errc::connection_lost.
+  void on_transport_closed();
+  // Time passes: sends PINGREQ when nothing was sent for keep-alive, requests
+  // close on keep-alive timeout (1.5x) or connect timeout.
+  void on_time(session_clock::time_point now);
+  // When on_time() must be called next (time_point::max() when nothing is due).
+  session_clock::time_point next_deadline() const noexcept;
+
+  // --- requests ---
+  // Queues a message; `message.packet_id` and `dup` are ignored. QoS 0 goes
+  // out at once when connected (overtaking queued QoS 1/2); QoS 1/2 go out
+  // when the window has room, else wait in order. While disconnected every
+  // message waits. A message that can never be sent fails at once
+  // (publish_failed_event).
+  void publish(publish_packet message, message_token token, session_clock::time_point now);
+  // SUBSCRIBE / UNSUBSCRIBE need a connection (else request_failed not_connected).
+  void subscribe(std::vector<subscription> subscriptions, properties props, message_token token,
+                 session_clock::time_point now);
+  void unsubscribe(std::vector<std::string> filters, properties props, message_token token,
+                   session_clock::time_point now);
+  // Graceful end: writes DISCONNECT (with `code` in MQTT 5) and requests close.
+  void disconnect(reason_code code, properties props, session_clock::time_point now);
+  // AUTH for enhanced authentication (MQTT 5).
+  void send_auth(auth_packet auth, session_clock::time_point now);
+
+  // --- output ---
+  bool has_output() const noexcept { return !output_.empty(); }
+  // Swaps the pending bytes into `into` (which is cleared first and whose
+  // capacity the session reuses): no allocation in steady state.
+  void take_output(std::vector<std::uint8_t>& into) noexcept;
+  bool has_events() const noexcept { return !events_.empty(); }
+  // Same swap for the events, in the order they happened.
+  void take_events(std::vector<session_event>& into) noexcept;
+
+  // --- observers ---
+  state current_state() const noexcept { return state_; }
+  const session_config& config() const noexcept { return config_; }
+  // The client id in use (the assigned one once the broker gave it).
+  const std::string& client_id() const noexcept { return config_.client_id; }
+  const broker_limits& limits() const noexcept { return limits_; }
+  // The keep-alive in force: the Server Keep Alive if given, else ours (seconds).
+  std::uint16_t keep_alive() const noexcept;
+  // QoS 1/2 messages holding a packet id (sent or waiting to be resent).
+  std::size_t inflight_count() const noexcept;
+  // Messages waiting for the window or a connection.
+  std::size_t queued_count() const noexcept;
+  // The effective window: min(max_inflight, broker receive maximum).
+  std::uint16_t window() const noexcept;
+
+ private:
+  struct impl;
+  // Grouped so the hot path stays in one allocation; defined in session.cpp.
+  std::unique_ptr<impl> impl_;
+  session_config config_;
+  broker_limits limits_;
+  state state_ = state::disconnected;
+  std::vector<std::uint8_t> output_;
+  std::vector<session_event> events_;
+};
+
+}  // namespace fieldbridge::mqtt

@@ -1,0 +1,1 @@
+#include <fieldbridge/mqtt/session.hpp>
