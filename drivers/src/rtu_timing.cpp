@@ -22,7 +22,9 @@ nanoseconds inter_frame_silence(const modbus_rtu_line& line) {
   // Above 19200 baud the spec fixes t3.5 at 1.75 ms, since UARTs cannot time
   // shorter gaps reliably.
   if (line.baud > 19200) return std::chrono::microseconds{1750};
-  return character_time(line) * 7 / 2;
+  if (line.baud == 0) return nanoseconds{0};
+  // 3.5 characters, computed from the bits so no rounding compounds.
+  return nanoseconds{std::uint64_t{bits_per_character(line)} * 7'000'000'000ULL / (2ULL * line.baud)};
 }
 
 nanoseconds request_gap(const modbus_rtu_line& line, milliseconds inter_request_delay) {
