@@ -1,0 +1,109 @@
+// A field bus as the gateway sees it: started, stopped, written to, and
+// producing readings and device-status events on the main executor.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include <boost/asio/any_io_executor.hpp>
+
+#include "fieldbridge/core/logging.hpp"
+#include "fieldbridge/core/model.hpp"
+#include "fieldbridge/core/reading.hpp"
+
+namespace fieldbridge::drivers {
+
+// A device started or stopped answering.
+struct device_status_event {
+  std::string bus;
+  std::string device;
+  bool online = false;
+  std::string reason;  // why it went offline; empty when online
+};
+
+// Per-device counters for the stats topic. A snapshot; copied out under a lock.
+struct device_counters {
+  std::uint64_t polls = 0;       // poll cycles (serial_line: lines received)
+  std::uint64_t good = 0;        // readings of good quality
+  std::uint64_t bad = 0;         // readings of bad quality
+  std::uint64_t timeouts = 0;    // requests that timed out
+  std::uint64_t exceptions = 0;  // Modbus exception answers
+  std::uint64_t errors = 0;      // other failures: CRC, bad frames, link down
+  std::uint64_t requests = 0;    // Modbus requests sent
+  std::uint64_t unmatched = 0;   // serial_line: lines that matched no point
+  bool online = false;
+};
+
+// The outcome of a write: the read-back value on success, else why not.
+struct write_result {
+  bool ok = false;
+  point_value value;
+  std::string error;
+};
+
+using readings_handler = std::function<void(std::vector<reading>)>;
+using status_handler = std::function<void(device_status_event)>;
+using write_handler = std::function<void(write_result)>;
+
+// Where a bus delivers its results; both are invoked on the bus's executor.
+struct bus_handlers {
+  readings_handler on_readings;
+  status_handler on_status;
+};
+
+// How long a failing link or offline device waits before the next attempt:
+// `initial`, doubling per failure up to `max`.
+struct backoff_policy {
+  milliseconds initial{1000};
+  milliseconds max{30000};
+};
+
+// The doubling back-off arithmetic, shared by the buses. Pure.
+class backoff {
+ public:
+  explicit backoff(backoff_policy policy) : policy_(policy) {}
+  milliseconds next();                  // the delay to wait now; doubles the following one
+  void reset() noexcept { current_ = milliseconds{0}; }
+  milliseconds peek() const noexcept { return current_; }
+
+ private:
+  backoff_policy policy_;
+  milliseconds current_{0};
+};
+
+// One bus. start() and stop() are called from the thread that runs the
+// executor; write() and counters() from any thread. Handlers are posted to the
+// executor, never called on the caller's stack. stop() must be called before
+// destruction (the destructor calls it).
+class field_bus {
+ public:
+  virtual ~field_bus() = default;
+  field_bus() = default;
+  field_bus(const field_bus&) = delete;
+  field_bus& operator=(const field_bus&) = delete;
+
+  virtual void start() = 0;
+  virtual void stop() = 0;
+  // Validates against the point's spec (writable, type, min/max) without
+  // touching the bus; valid writes jump ahead of polls. After the write the
+  // point is read back and `handler` gets the read-back value.
+  virtual void write(std::string_view device, std::string_view point, point_value value,
+                     write_handler handler) = 0;
+  virtual std::vector<std::pair<std::string, device_counters>> counters() const = 0;
+  virtual const bus_spec& spec() const noexcept = 0;
+};
+
+// The right bus for the spec's link: a Modbus worker thread for RTU and TCP,
+// an Asio serial port on `executor` for serial_line. Throws
+// std::invalid_argument on a spec it cannot run (e.g. a bad pattern).
+std::unique_ptr<field_bus> make_bus(bus_spec spec, boost::asio::any_io_executor executor,
+                                    bus_handlers handlers, logger_ptr logger,
+                                    backoff_policy policy = {});
+
+}  // namespace fieldbridge::drivers

@@ -1,0 +1,58 @@
+// A Modbus RTU line or TCP endpoint polled by one worker thread: the only
+// thread that makes blocking libmodbus calls for this bus.
+#pragma once
+
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+#include <thread>
+
+#include "fieldbridge/drivers/bus.hpp"
+
+namespace fieldbridge::drivers {
+
+// Thread-safety: write() and counters() from any thread; start()/stop() from
+// the owner. Results are posted to the executor given at construction.
+class modbus_bus final : public field_bus {
+ public:
+  // Throws std::invalid_argument when the link is not Modbus.
+  modbus_bus(bus_spec spec, boost::asio::any_io_executor executor, bus_handlers handlers,
+             logger_ptr logger, backoff_policy policy = {});
+  ~modbus_bus() override;
+
+  void start() override;
+  void stop() override;
+  void write(std::string_view device, std::string_view point, point_value value,
+             write_handler handler) override;
+  std::vector<std::pair<std::string, device_counters>> counters() const override;
+  const bus_spec& spec() const noexcept override { return spec_; }
+
+ private:
+  struct write_job {
+    std::size_t device = 0;
+    std::size_t point = 0;
+    point_value value;
+    write_handler handler;
+  };
+  struct worker;  // the state only the worker thread touches
+
+  void run();
+  void post_result(write_handler handler, write_result result);
+
+  const bus_spec spec_;
+  boost::asio::any_io_executor executor_;
+  bus_handlers handlers_;
+  logger_ptr logger_;
+  backoff_policy policy_;
+
+  std::unique_ptr<worker> worker_;
+  std::thread thread_;
+
+  mutable std::mutex mutex_;  // guards everything below
+  std::condition_variable wake_;
+  bool stopping_ = false;
+  std::deque<write_job> writes_;
+  std::vector<device_counters> counters_;
+};
+
+}  // namespace fieldbridge::drivers

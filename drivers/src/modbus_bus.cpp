@@ -1,0 +1,408 @@
+#include "fieldbridge/drivers/modbus_bus.hpp"
+
+#include <algorithm>
+#include <optional>
+#include <stdexcept>
+
+#include <boost/asio/post.hpp>
+
+#include "fieldbridge/drivers/codec.hpp"
+#include "fieldbridge/drivers/modbus_link.hpp"
+#include "fieldbridge/drivers/planner.hpp"
+
+namespace fieldbridge::drivers {
+
+using steady = std::chrono::steady_clock;
+
+milliseconds backoff::next() {
+  current_ = current_.count() == 0 ? policy_.initial : std::min(current_ * 2, policy_.max);
+  return current_;
+}
+
+namespace {
+
+std::uint8_t unit_of(const device_spec& device) { return device.unit; }
+
+reading bad_reading(const device_spec& device, const point_spec& point, const std::string& error,
+                    wall_clock::time_point ts) {
+  return reading{device.name, point.name, point_value{0.0}, quality::bad, error, ts};
+}
+
+reading make_reading(const device_spec& device, const point_spec& point, decoded value,
+                     wall_clock::time_point ts) {
+  return reading{device.name, point.name, std::move(value.value), value.q, std::move(value.error), ts};
+}
+
+// The words of `point` inside a block read from `block_address`.
+std::span<const std::uint16_t> slice(const std::vector<std::uint16_t>& words,
+                                     std::uint16_t block_address, const point_spec& point) {
+  const std::size_t offset = point.address - block_address;
+  if (offset >= words.size()) return {};
+  return std::span<const std::uint16_t>(words).subspan(offset);
+}
+
+std::uint16_t span_count(const point_spec& point) {
+  if (point.format.bit || point.table == register_table::coil ||
+      point.table == register_table::discrete_input) {
+    return 1;
+  }
+  return std::max<std::uint16_t>(1, register_count(point.format));
+}
+
+// A failure that says the device (or the path to it) did not answer, as
+// opposed to an exception from a device that is alive.
+bool is_silence(const boost::system::error_code& ec) {
+  return ec && (!is_exception(ec) || ec == modbus_errc::gateway_path_unavailable ||
+                ec == modbus_errc::gateway_target_failed);
+}
+
+}  // namespace
+
+struct modbus_bus::worker {
+  struct device_state {
+    const device_spec* spec = nullptr;
+    request_planner planner;
+    steady::time_point next_poll;
+    std::uint32_t failures = 0;       // consecutive failed polls
+    std::optional<bool> reported;     // the last status posted
+    backoff offline_backoff;
+  };
+
+  worker(const bus_spec& spec, backoff_policy policy)
+      : link(spec.link, timeouts_of(spec)), link_backoff(policy) {
+    devices.reserve(spec.devices.size());
+    for (const device_spec& device : spec.devices) {
+      devices.push_back(device_state{&device, request_planner(device), {}, 0, std::nullopt,
+                                     backoff(policy)});
+    }
+  }
+
+  modbus_link link;
+  backoff link_backoff;
+  steady::time_point link_retry_at{};
+  std::vector<device_state> devices;
+};
+
+modbus_bus::modbus_bus(bus_spec spec, boost::asio::any_io_executor executor, bus_handlers handlers,
+                       logger_ptr logger, backoff_policy policy)
+    : spec_(std::move(spec)),
+      executor_(std::move(executor)),
+      handlers_(std::move(handlers)),
+      logger_(std::move(logger)),
+      policy_(policy),
+      worker_(std::make_unique<worker>(spec_, policy)),
+      counters_(spec_.devices.size()) {}
+
+modbus_bus::~modbus_bus() { stop(); }
+
+void modbus_bus::start() {
+  if (thread_.joinable()) return;
+  {
+    std::lock_guard lock(mutex_);
+    stopping_ = false;
+  }
+  // Spread the devices over their interval so their requests do not bunch.
+  const auto now = steady::now();
+  const auto n = static_cast<std::int64_t>(std::max<std::size_t>(1, worker_->devices.size()));
+  for (std::size_t i = 0; i < worker_->devices.size(); ++i) {
+    auto& device = worker_->devices[i];
+    device.next_poll = now + device.spec->poll_interval * static_cast<std::int64_t>(i) / n;
+  }
+  thread_ = std::thread([this] { run(); });
+}
+
+void modbus_bus::stop() {
+  {
+    std::lock_guard lock(mutex_);
+    stopping_ = true;
+  }
+  wake_.notify_all();
+  if (thread_.joinable()) thread_.join();
+  std::deque<write_job> abandoned;
+  {
+    std::lock_guard lock(mutex_);
+    abandoned.swap(writes_);
+  }
+  for (auto& job : abandoned) {
+    post_result(std::move(job.handler), write_result{false, {}, "the bus stopped"});
+  }
+  worker_->link.close();
+}
+
+void modbus_bus::post_result(write_handler handler, write_result result) {
+  if (!handler) return;
+  boost::asio::post(executor_, [handler = std::move(handler), result = std::move(result)]() mutable {
+    handler(std::move(result));
+  });
+}
+
+void modbus_bus::write(std::string_view device, std::string_view point, point_value value,
+                       write_handler handler) {
+  const auto fail = [&](std::string error) {
+    post_result(std::move(handler), write_result{false, {}, std::move(error)});
+  };
+  const auto d = std::find_if(spec_.devices.begin(), spec_.devices.end(),
+                              [&](const device_spec& s) { return s.name == device; });
+  if (d == spec_.devices.end()) return fail(fmt::format("no device '{}' on bus '{}'", device, spec_.name));
+  const auto p = std::find_if(d->points.begin(), d->points.end(),
+                              [&](const point_spec& s) { return s.name == point; });
+  if (p == d->points.end()) return fail(fmt::format("no point '{}' on device '{}'", point, device));
+  if (!p->writable) return fail(fmt::format("point '{}' is not writable", point));
+  // Validation only: a bit point's real encode needs the current register.
+  const encoded check = encode(value, *p, std::uint16_t{0});
+  if (!check.ok()) return fail(check.error);
+  {
+    std::lock_guard lock(mutex_);
+    if (stopping_ || !thread_.joinable()) {
+      // Fall through to the failure below, outside the lock.
+    } else {
+      writes_.push_back(write_job{static_cast<std::size_t>(d - spec_.devices.begin()),
+                                  static_cast<std::size_t>(p - d->points.begin()), std::move(value),
+                                  std::move(handler)});
+      wake_.notify_all();
+      return;
+    }
+  }
+  fail("the bus is not running");
+}
+
+std::vector<std::pair<std::string, device_counters>> modbus_bus::counters() const {
+  std::vector<std::pair<std::string, device_counters>> out;
+  std::lock_guard lock(mutex_);
+  out.reserve(counters_.size());
+  for (std::size_t i = 0; i < counters_.size(); ++i) out.emplace_back(spec_.devices[i].name, counters_[i]);
+  return out;
+}
+
+void modbus_bus::run() {
+  worker& w = *worker_;
+  auto& link = w.link;
+
+  // Opens the link unless it is in back-off; the error says why not.
+  const auto ensure_link = [&]() -> boost::system::error_code {
+    if (link.is_open()) return {};
+    if (steady::now() < w.link_retry_at) return modbus_errc::not_connected;
+    if (auto ec = link.open()) {
+      const auto delay = w.link_backoff.next();
+      w.link_retry_at = steady::now() + delay;
+      logger_->warn("bus {}: cannot open the link: {} (retry in {} ms)", spec_.name, ec.message(),
+                    delay.count());
+      return ec;
+    }
+    if (w.link_backoff.peek().count() != 0) logger_->info("bus {}: link open again", spec_.name);
+    w.link_backoff.reset();
+    return {};
+  };
+  const auto note_link_failure = [&](const boost::system::error_code& ec) {
+    if (!is_link_failure(ec)) return;
+    link.close();
+    const auto delay = w.link_backoff.next();
+    w.link_retry_at = steady::now() + delay;
+    logger_->warn("bus {}: link failed: {} (reopen in {} ms)", spec_.name, ec.message(), delay.count());
+  };
+  const auto count_error = [&](device_counters& c, const boost::system::error_code& ec) {
+    if (is_timeout(ec)) {
+      ++c.timeouts;
+    } else if (is_exception(ec)) {
+      ++c.exceptions;
+    } else {
+      ++c.errors;
+    }
+  };
+
+  const auto post_status = [&](worker::device_state& device, bool online, std::string reason) {
+    if (device.reported == online) return;
+    device.reported = online;
+    if (online) {
+      logger_->info("bus {}: device {} online", spec_.name, device.spec->name);
+    } else {
+      logger_->warn("bus {}: device {} offline: {}", spec_.name, device.spec->name, reason);
+    }
+    if (handlers_.on_status) {
+      boost::asio::post(executor_, [h = handlers_.on_status,
+                                    e = device_status_event{spec_.name, device.spec->name, online,
+                                                            std::move(reason)}]() mutable {
+        h(std::move(e));
+      });
+    }
+  };
+  const auto post_readings = [&](std::vector<reading> readings) {
+    if (!handlers_.on_readings || readings.empty()) return;
+    boost::asio::post(executor_, [h = handlers_.on_readings, r = std::move(readings)]() mutable {
+      h(std::move(r));
+    });
+  };
+
+  const auto poll = [&](std::size_t index) {
+    auto& device = w.devices[index];
+    const device_spec& spec = *device.spec;
+    const auto ts = wall_clock::now();
+    const std::uint64_t requests_before = link.requests();
+    device_counters delta;
+    delta.polls = 1;
+    std::vector<reading> readings;
+    readings.reserve(spec.points.size());
+    bool answered = false;
+    boost::system::error_code failure;
+
+    auto link_ec = ensure_link();
+    if (link_ec) {
+      failure = link_ec;
+      ++delta.errors;
+    }
+    std::vector<std::uint16_t> words;
+    for (std::size_t b = 0; !failure && b < device.planner.blocks().size();) {
+      const read_block block = device.planner.blocks()[b];
+      const auto ec = link.read(unit_of(spec), block.table, block.address, block.count, words);
+      if (ec == modbus_errc::illegal_data_address && device.planner.split(b) > 1) {
+        logger_->info("bus {}: device {} rejects the read of {} {}+{}; reading it point by point",
+                      spec_.name, spec.name, to_string(block.table), block.address, block.count);
+        continue;  // the same index now holds the first part
+      }
+      if (!ec) {
+        answered = true;
+        for (const std::size_t p : block.points) {
+          const point_spec& point = spec.points[p];
+          readings.push_back(make_reading(spec, point, decode(slice(words, block.address, point), point.format), ts));
+        }
+      } else {
+        count_error(delta, ec);
+        if (!is_silence(ec)) answered = true;
+        for (const std::size_t p : block.points) {
+          readings.push_back(bad_reading(spec, spec.points[p], ec.message(), ts));
+        }
+        if (is_timeout(ec) || is_link_failure(ec)) {
+          // A silent device costs one time-out per cycle, not one per block.
+          failure = ec;
+          note_link_failure(ec);
+        }
+      }
+      ++b;
+    }
+    if (failure) {
+      // Points not read yet in this cycle share the failure.
+      for (std::size_t b = 0; b < device.planner.blocks().size(); ++b) {
+        for (const std::size_t p : device.planner.blocks()[b].points) {
+          const bool done = std::any_of(readings.begin(), readings.end(),
+                                        [&](const reading& r) { return r.point == spec.points[p].name; });
+          if (!done) readings.push_back(bad_reading(spec, spec.points[p], failure.message(), ts));
+        }
+      }
+    }
+    for (const reading& r : readings) (r.q == quality::good ? delta.good : delta.bad) += 1;
+    delta.requests = link.requests() - requests_before;
+    {
+      std::lock_guard lock(mutex_);
+      device_counters& c = counters_[index];
+      c.polls += delta.polls;
+      c.good += delta.good;
+      c.bad += delta.bad;
+      c.timeouts += delta.timeouts;
+      c.exceptions += delta.exceptions;
+      c.errors += delta.errors;
+      c.requests += delta.requests;
+      if (answered) {
+        c.online = true;
+      } else if (device.failures + 1 >= spec.offline_after_failures) {
+        c.online = false;
+      }
+    }
+    post_readings(std::move(readings));
+
+    const auto now = steady::now();
+    if (answered) {
+      device.failures = 0;
+      device.offline_backoff.reset();
+      post_status(device, true, {});
+    } else {
+      ++device.failures;
+      if (device.failures >= spec.offline_after_failures) {
+        post_status(device, false, failure ? failure.message() : "no answer");
+        // Offline: poll with back-off, so a dead device costs at most one
+        // time-out per back-off period.
+        device.next_poll = now + std::max(device.offline_backoff.next(), spec.poll_interval);
+        return;
+      }
+    }
+    // Drift-free: the next deadline follows the previous one, not `now`; a
+    // cycle that overran skips the deadlines already missed.
+    device.next_poll += spec.poll_interval;
+    if (device.next_poll <= now && spec.poll_interval.count() > 0) {
+      const auto missed = (now - device.next_poll) / spec.poll_interval + 1;
+      device.next_poll += spec.poll_interval * missed;
+    }
+  };
+
+  const auto do_write = [&](write_job& job) {
+    const device_spec& spec = spec_.devices[job.device];
+    const point_spec& point = spec.points[job.point];
+    write_result result;
+    std::vector<std::uint16_t> words;
+    const auto read_point = [&]() {
+      return link.read(unit_of(spec), point.table, point.address, span_count(point), words);
+    };
+    boost::system::error_code ec = link.open();
+    std::optional<std::uint16_t> current;
+    if (!ec && point.format.bit) {
+      ec = read_point();  // read-modify-write of one bit
+      if (!ec) current = words.at(0);
+    }
+    encoded data;
+    if (!ec) {
+      data = encode(job.value, point, current);
+      if (!data.ok()) result.error = data.error;
+    }
+    if (!ec && data.ok()) {
+      ec = link.write(unit_of(spec), point.table, point.address, data.words, spec.force_multiple_write);
+      if (!ec) {
+        ec = read_point();
+        if (!ec) {
+          decoded back = decode(words, point.format);
+          result.ok = back.good();
+          result.value = back.value;
+          if (!back.good()) result.error = "read back: " + back.error;
+          post_readings({make_reading(spec, point, std::move(back), wall_clock::now())});
+        } else {
+          result.error = "written, but the read-back failed: " + ec.message();
+        }
+      }
+    }
+    if (ec && result.error.empty()) result.error = ec.message();
+    if (ec) {
+      note_link_failure(ec);
+      std::lock_guard lock(mutex_);
+      count_error(counters_[job.device], ec);
+    }
+    logger_->info("bus {}: write {}/{} = {}: {}", spec_.name, spec.name, point.name, to_text(job.value),
+                  result.ok ? "ok" : result.error);
+    post_result(std::move(job.handler), std::move(result));
+  };
+
+  std::unique_lock lock(mutex_);
+  while (!stopping_) {
+    if (!writes_.empty()) {
+      write_job job = std::move(writes_.front());
+      writes_.pop_front();
+      lock.unlock();
+      do_write(job);
+      lock.lock();
+      continue;
+    }
+    if (w.devices.empty()) {
+      wake_.wait(lock, [&] { return stopping_ || !writes_.empty(); });
+      continue;
+    }
+    const auto next = std::min_element(w.devices.begin(), w.devices.end(), [](const auto& a, const auto& b) {
+      return a.next_poll < b.next_poll;
+    });
+    if (next->next_poll > steady::now()) {
+      wake_.wait_until(lock, next->next_poll, [&] { return stopping_ || !writes_.empty(); });
+      continue;
+    }
+    lock.unlock();
+    poll(static_cast<std::size_t>(next - w.devices.begin()));
+    lock.lock();
+  }
+}
+
+}  // namespace fieldbridge::drivers
