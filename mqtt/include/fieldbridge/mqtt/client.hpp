@@ -1,0 +1,160 @@
+// The MQTT 3.1.1 / 5.0 client connection on Boost.Asio: TCP or TLS, automatic
+// reconnect with back-off, publish with an honest completion, subscriptions,
+// and the durable-session hooks the store uses to survive restarts.
+//
+// Threading: one client lives on ONE io_context run by ONE thread. Every
+// member function must be called on that thread (or before run()); every
+// handler is called on it. There are no locks.
+// Lifetime: the client may be destroyed at any time; pending handlers are then
+// dropped without being called, and the socket is closed without DISCONNECT.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/system/error_code.hpp>
+
+#include "fieldbridge/core/logging.hpp"
+#include "fieldbridge/mqtt/packet.hpp"
+#include "fieldbridge/mqtt/reason_code.hpp"
+#include "fieldbridge/mqtt/session.hpp"
+
+namespace fieldbridge::mqtt {
+
+// TLS settings: verification of chain and host name is on unless
+// insecure_skip_verify is set (which logs a warning at every connect).
+struct tls_options {
+  std::string ca_file;    // empty: the system trust store
+  std::string cert_file;  // client certificate (chain) for mutual TLS
+  std::string key_file;   // its private key (default: cert_file)
+  bool verify_hostname = true;
+  bool insecure_skip_verify = false;
+};
+
+// The Last Will, published by the broker when our connection dies without DISCONNECT.
+struct will_options {
+  std::string topic;
+  std::string payload;
+  mqtt::qos qos = qos::at_most_once;
+  bool retain = false;
+  std::chrono::seconds delay{0};  // MQTT 5 Will Delay Interval
+};
+
+// Everything a connection needs; read once by the constructor.
+struct client_options {
+  std::string host = "localhost";
+  std::uint16_t port = 1883;
+  protocol_version protocol = protocol_version::v5;
+  std::string client_id;  // empty: MQTT 5 takes the broker's assigned id
+  std::optional<std::string> username;
+  std::optional<std::string> password;
+  std::chrono::seconds keepalive{30};
+  bool clean_start = false;
+  std::chrono::seconds session_expiry{0};  // MQTT 5
+  std::optional<will_options> will;
+  std::uint16_t max_inflight = 20;          // effective window: min(this, broker Receive Maximum)
+  std::uint16_t receive_maximum = 65535;    // what we let the broker have in flight to us
+  std::uint32_t maximum_packet_size = 0;    // what we accept (0 = protocol maximum)
+  std::chrono::milliseconds reconnect_min{500};
+  std::chrono::milliseconds reconnect_max{30000};
+  std::chrono::milliseconds connect_timeout{10000};  // TCP + TLS + CONNACK, each phase
+  std::optional<tls_options> tls;
+  // Stop after the first failed connect attempt instead of retrying
+  // (for `fieldbridge check --connect`, which wants the broker's first answer).
+  bool reconnect = true;
+};
+
+// How a publish ended.
+enum class publish_outcome : std::uint8_t {
+  delivered,     // QoS 0 written to the socket, QoS 1 PUBACK, QoS 2 PUBCOMP (success codes)
+  failed,        // refused before sending or by the broker: `error` says why; do not retry as is
+  session_lost,  // reconnected with session present 0: not delivered, publish again as new
+  aborted,       // the client stopped before the message was done; its state is unknown
+};
+
+struct publish_result {
+  publish_outcome outcome = publish_outcome::delivered;
+  boost::system::error_code error;  // errc, reason_category (broker's code) or transport error
+  reason_code code = reason_code::success;  // the broker's reason code when it gave one
+  bool past_pubrec = false;                 // QoS 2: the broker had acknowledged receipt
+};
+using publish_handler = std::function<void(const publish_result&)>;
+
+// SUBACK / UNSUBACK: one reason code per filter (granted QoS or failure).
+struct subscribe_result {
+  boost::system::error_code error;  // transport / errc (connection_lost, not_connected, ...)
+  std::vector<reason_code> codes;
+  std::string reason_string;        // MQTT 5
+};
+using subscribe_handler = std::function<void(const subscribe_result&)>;
+
+// An application message: topic, payload, qos, retain and (MQTT 5) properties
+// with response topic, correlation data, user properties, message expiry.
+using message_handler = std::function<void(const publish_packet&)>;
+
+// The connection came up (connected) or went down / a connect attempt failed.
+struct connection_event {
+  bool connected = false;
+  bool session_present = false;
+  connack_packet connack;            // when connected, or when refused by CONNACK
+  boost::system::error_code error;   // why it is down; CONNACK refusals are reason_category codes
+  std::string detail;                // in words: "TLS: certificate verify failed: ...", reason string
+};
+using connection_handler = std::function<void(const connection_event&)>;
+
+// Durable-session hooks, called synchronously while the session changes state,
+// so the owner can persist packet ids and QoS 2 progress (and restore() them).
+struct durable_hooks {
+  std::function<void(message_token, std::uint16_t packet_id, mqtt::qos)> packet_id_assigned;
+  std::function<void(message_token, std::uint16_t packet_id)> pubrec_received;
+};
+
+class client {
+ public:
+  client(boost::asio::io_context& io, client_options options, logger_ptr logger);
+  ~client();
+  client(const client&) = delete;
+  client& operator=(const client&) = delete;
+
+  void on_message(message_handler handler);
+  void on_connection(connection_handler handler);
+  void set_durable_hooks(durable_hooks hooks);
+
+  // Before start(): gives back messages persisted in an earlier run (see
+  // session::restore). `handler` receives the outcome of each, by token.
+  boost::system::error_code restore(std::vector<restored_message> messages,
+                                    std::function<void(message_token, const publish_result&)> handler);
+
+  // Connects (and keeps reconnecting). Throws std::runtime_error when the
+  // TLS files cannot be loaded (a configuration failure).
+  void start();
+  // Sends DISCONNECT when connected, closes, cancels every timer: run() returns
+  // once the last handler ran. Unfinished publishes complete as `aborted`.
+  void stop();
+
+  // Queues a message. `token` is the owner's handle passed to the durable
+  // hooks (the store's row id); 0 lets the client pick one (from 2^63 up).
+  // Returns the token. Messages wait while disconnected.
+  message_token publish(publish_packet message, publish_handler handler, message_token token = 0);
+  message_token publish(std::string topic, std::string_view payload, mqtt::qos qos, bool retain,
+                        properties props = {}, publish_handler handler = {});
+
+  void subscribe(std::vector<subscription> subscriptions, subscribe_handler handler, properties props = {});
+  void unsubscribe(std::vector<std::string> filters, subscribe_handler handler, properties props = {});
+
+  bool connected() const noexcept;
+  const session& protocol_session() const noexcept;  // window, limits, counts
+
+ private:
+  class impl;
+  std::shared_ptr<impl> impl_;  // shared with in-flight handlers so a late completion is harmless
+};
+
+}  // namespace fieldbridge::mqtt

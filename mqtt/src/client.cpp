@@ -1,0 +1,329 @@
+// The public client API and the dispatch of the session's events to the
+// owner's handlers. The protocol decisions are the session's; this file only
+// routes them (see client_impl.hpp for how the work is split).
+#include "fieldbridge/mqtt/client.hpp"
+
+#include <algorithm>
+#include <limits>
+
+#include <boost/asio/post.hpp>
+
+#include "client_impl.hpp"
+
+namespace fieldbridge::mqtt {
+
+namespace {
+
+template <class... Ts>
+struct overloaded : Ts... {
+  using Ts::operator()...;
+};
+template <class... Ts>
+overloaded(Ts...) -> overloaded<Ts...>;
+
+std::vector<std::uint8_t> bytes_of(std::string_view text) { return {text.begin(), text.end()}; }
+
+std::string reason_text(reason_code code, const properties& props) {
+  std::string text(reason_message(code));
+  if (auto reason = props.string(property_id::reason_string)) text += " (" + std::string(*reason) + ")";
+  return text;
+}
+
+// How long a DISCONNECT may take to leave before the socket is closed anyway.
+constexpr std::chrono::milliseconds close_grace{1000};
+
+}  // namespace
+
+session_config make_session_config(const client_options& options) {
+  session_config config;
+  config.version = options.protocol;
+  config.client_id = options.client_id;
+  config.clean_start = options.clean_start;
+  config.keep_alive_s = static_cast<std::uint16_t>(
+      std::clamp<long long>(options.keepalive.count(), 0, std::numeric_limits<std::uint16_t>::max()));
+  config.session_expiry_s = static_cast<std::uint32_t>(
+      std::clamp<long long>(options.session_expiry.count(), 0, std::numeric_limits<std::uint32_t>::max()));
+  config.username = options.username;
+  if (options.password) config.password = bytes_of(*options.password);
+  if (options.will) {
+    will_message will;
+    will.topic = options.will->topic;
+    will.payload = bytes_of(options.will->payload);
+    will.qos = options.will->qos;
+    will.retain = options.will->retain;
+    if (options.protocol == protocol_version::v5 && options.will->delay.count() > 0) {
+      will.props.set(property_id::will_delay_interval,
+                     property_value{static_cast<std::uint32_t>(options.will->delay.count())});
+    }
+    config.will = std::move(will);
+  }
+  config.max_inflight = std::max<std::uint16_t>(options.max_inflight, 1);
+  config.receive_maximum = std::max<std::uint16_t>(options.receive_maximum, 1);
+  config.maximum_packet_size = options.maximum_packet_size;
+  config.connect_timeout = options.connect_timeout;
+  return config;
+}
+
+client::impl::impl(boost::asio::io_context& io, client_options options, logger_ptr logger)
+    : io_(io),
+      options_(std::move(options)),
+      logger_(logger ? std::move(logger) : make_null_logger("mqtt")),
+      session_(make_session_config(options_)),
+      session_timer_(io),
+      retry_timer_(io),
+      read_buffer_(64 * 1024),
+      jitter_(std::random_device{}()) {}
+
+void client::impl::post_pump() {
+  if (flush_posted_) return;
+  flush_posted_ = true;
+  boost::asio::post(io_, [self = shared_from_this()] {
+    self->flush_posted_ = false;
+    self->pump();
+  });
+}
+
+void client::impl::pump() {
+  if (pumping_) return;  // the outer pump picks up what this call added
+  pumping_ = true;
+  while (session_.has_events()) {
+    session_.take_events(events_);
+    for (auto& event : events_) dispatch(event);
+  }
+  pumping_ = false;
+  flush();
+  arm_session_timer();
+}
+
+void client::impl::dispatch(session_event& event) {
+  std::visit(
+      overloaded{
+          [&](connected_event& e) {
+            failed_attempts_ = 0;
+            logger_->info("mqtt: connected to {}:{} as '{}' (session present {})", options_.host, options_.port,
+                          session_.client_id(), e.session_present ? 1 : 0);
+            if (connection_handler_) {
+              connection_event up;
+              up.connected = true;
+              up.session_present = e.session_present;
+              up.connack = std::move(e.connack);
+              connection_handler_(up);
+            }
+          },
+          [&](connect_refused_event& e) {
+            if (!close_reason_) {
+              close_reason_ = make_error_code(e.code);
+              close_detail_ = "connection refused: " + std::string(reason_message(e.code));
+              if (!e.reason_string.empty()) close_detail_ += " (" + e.reason_string + ")";
+            }
+          },
+          [&](disconnect_received_event& e) {
+            if (!close_reason_) {
+              close_reason_ = make_error_code(errc::disconnected_by_broker);
+              close_detail_ = "the broker sent DISCONNECT: " + std::string(reason_message(e.code));
+              if (!e.reason_string.empty()) close_detail_ += " (" + e.reason_string + ")";
+              if (!e.server_reference.empty()) close_detail_ += ", server reference " + e.server_reference;
+            }
+          },
+          [&](close_requested_event& e) {
+            if (!close_reason_) {
+              close_reason_ = e.reason;
+              close_detail_ = e.reason.message();
+            }
+            closing_ = true;
+            retry_timer_.expires_after(close_grace);
+            retry_timer_.async_wait([self = shared_from_this(), generation = generation_](boost::system::error_code ec) {
+              if (!ec && generation == self->generation_) {
+                self->connection_lost(self->close_reason_, self->close_detail_);
+              }
+            });
+          },
+          [&](packet_id_assigned_event& e) {
+            if (hooks_.packet_id_assigned) hooks_.packet_id_assigned(e.token, e.packet_id, e.qos);
+          },
+          [&](pubrec_received_event& e) {
+            if (hooks_.pubrec_received) hooks_.pubrec_received(e.token, e.packet_id);
+          },
+          [&](publish_completed_event& e) {
+            if (e.qos == qos::at_most_once) {
+              qos0_unwritten_.push_back(e.token);  // done once its write completes
+            } else {
+              complete_publish(e.token, {publish_outcome::delivered, {}, e.code, false});
+            }
+          },
+          [&](publish_failed_event& e) {
+            publish_result result;
+            result.outcome = e.error == make_error_code(errc::session_lost) ? publish_outcome::session_lost
+                                                                             : publish_outcome::failed;
+            result.error = e.error;
+            result.code = e.error.category() == reason_category() ? static_cast<reason_code>(e.error.value())
+                                                                  : disconnect_reason(e.error);
+            result.past_pubrec = e.past_pubrec;
+            complete_publish(e.token, result);
+          },
+          [&](message_received_event& e) {
+            if (message_handler_) message_handler_(e.message);
+          },
+          [&](subscribe_completed_event& e) {
+            auto found = request_handlers_.find(e.token);
+            if (found == request_handlers_.end()) return;
+            auto handler = std::move(found->second);
+            request_handlers_.erase(found);
+            subscribe_result result;
+            result.codes = std::move(e.codes);
+            if (auto reason = e.props.string(property_id::reason_string)) result.reason_string = *reason;
+            if (handler) handler(result);
+          },
+          [&](unsubscribe_completed_event& e) {
+            auto found = request_handlers_.find(e.token);
+            if (found == request_handlers_.end()) return;
+            auto handler = std::move(found->second);
+            request_handlers_.erase(found);
+            subscribe_result result;
+            result.codes = std::move(e.codes);
+            if (auto reason = e.props.string(property_id::reason_string)) result.reason_string = *reason;
+            if (handler) handler(result);
+          },
+          [&](request_failed_event& e) {
+            auto found = request_handlers_.find(e.token);
+            if (found == request_handlers_.end()) return;
+            auto handler = std::move(found->second);
+            request_handlers_.erase(found);
+            subscribe_result result;
+            result.error = e.error;
+            if (handler) handler(result);
+          },
+          [&](auth_received_event& e) {
+            // Enhanced authentication is not offered in CONNECT, so an AUTH is
+            // unexpected: end the session with a protocol error.
+            logger_->warn("mqtt: unexpected AUTH from the broker ({})", reason_text(e.auth.code, e.auth.props));
+            session_.disconnect(reason_code::protocol_error, {}, now());
+          },
+      },
+      event);
+}
+
+void client::impl::complete_publish(message_token token, const publish_result& result) {
+  auto found = publish_handlers_.find(token);
+  if (found != publish_handlers_.end()) {
+    auto handler = std::move(found->second);
+    publish_handlers_.erase(found);
+    handler(result);
+  } else if (restored_handler_) {
+    restored_handler_(token, result);
+  }
+}
+
+void client::impl::report_down(boost::system::error_code ec, std::string detail, const connack_packet* connack) {
+  if (!connection_handler_) return;
+  connection_event down;
+  down.error = ec;
+  down.detail = std::move(detail);
+  if (connack) down.connack = *connack;
+  connection_handler_(down);
+}
+
+void client::impl::abort_all_publishes() {
+  auto handlers = std::move(publish_handlers_);
+  publish_handlers_.clear();
+  for (auto& [token, handler] : handlers) {
+    handler({publish_outcome::aborted, boost::asio::error::operation_aborted, reason_code::unspecified_error, false});
+  }
+}
+
+void client::impl::stop() {
+  if (!running_) return;
+  running_ = false;
+  retry_timer_.cancel();
+  if (opening_) {
+    opening_ = false;
+    ++generation_;
+    close_transport();
+  } else if (open_ && session_.current_state() == session::state::connected) {
+    session_.disconnect(reason_code::normal_disconnection, {}, now());
+    pump();
+  } else if (open_) {
+    connection_lost(boost::asio::error::operation_aborted, "stopped");
+  }
+  if (!open_) {
+    session_timer_.cancel();
+    retry_timer_.cancel();
+  }
+  abort_all_publishes();
+}
+
+// --- the public face -------------------------------------------------------
+
+client::client(boost::asio::io_context& io, client_options options, logger_ptr logger)
+    : impl_(std::make_shared<impl>(io, std::move(options), std::move(logger))) {}
+
+client::~client() {
+  if (!impl_) return;
+  impl_->running_ = false;
+  impl_->message_handler_ = nullptr;
+  impl_->connection_handler_ = nullptr;
+  impl_->restored_handler_ = nullptr;
+  impl_->hooks_ = {};
+  impl_->publish_handlers_.clear();
+  impl_->request_handlers_.clear();
+  ++impl_->generation_;
+  impl_->open_ = false;
+  impl_->opening_ = false;
+  impl_->close_transport();
+  impl_->session_timer_.cancel();
+  impl_->retry_timer_.cancel();
+}
+
+void client::on_message(message_handler handler) { impl_->message_handler_ = std::move(handler); }
+void client::on_connection(connection_handler handler) { impl_->connection_handler_ = std::move(handler); }
+void client::set_durable_hooks(durable_hooks hooks) { impl_->hooks_ = std::move(hooks); }
+
+boost::system::error_code client::restore(std::vector<restored_message> messages,
+                                          std::function<void(message_token, const publish_result&)> handler) {
+  impl_->restored_handler_ = std::move(handler);
+  return impl_->session_.restore(std::move(messages));
+}
+
+void client::start() { impl_->start(); }
+void client::stop() { impl_->stop(); }
+
+message_token client::publish(publish_packet message, publish_handler handler, message_token token) {
+  if (token == 0) token = impl_->next_token_++;
+  if (handler) impl_->publish_handlers_.insert_or_assign(token, std::move(handler));
+  impl_->session_.publish(std::move(message), token, impl_->now());
+  impl_->post_pump();
+  return token;
+}
+
+message_token client::publish(std::string topic, std::string_view payload, mqtt::qos qos, bool retain,
+                              properties props, publish_handler handler) {
+  publish_packet message;
+  message.topic = std::move(topic);
+  message.payload = bytes_of(payload);
+  message.qos = qos;
+  message.retain = retain;
+  message.props = std::move(props);
+  return publish(std::move(message), std::move(handler));
+}
+
+void client::subscribe(std::vector<subscription> subscriptions, subscribe_handler handler, properties props) {
+  const message_token token = impl_->next_token_++;
+  impl_->request_handlers_.insert_or_assign(token, std::move(handler));
+  impl_->session_.subscribe(std::move(subscriptions), std::move(props), token, impl_->now());
+  impl_->post_pump();
+}
+
+void client::unsubscribe(std::vector<std::string> filters, subscribe_handler handler, properties props) {
+  const message_token token = impl_->next_token_++;
+  impl_->request_handlers_.insert_or_assign(token, std::move(handler));
+  impl_->session_.unsubscribe(std::move(filters), std::move(props), token, impl_->now());
+  impl_->post_pump();
+}
+
+bool client::connected() const noexcept {
+  return impl_->open_ && impl_->session_.current_state() == session::state::connected;
+}
+
+const session& client::protocol_session() const noexcept { return impl_->session_; }
+
+}  // namespace fieldbridge::mqtt

@@ -1,0 +1,105 @@
+// The client's inside: the pure session plus the Asio parts that move its
+// bytes and fire its timers. Split by operation over three sources:
+//   client.cpp      the public API and the dispatch of session events
+//   connect_op.cpp  open TCP/TLS, the connect timeout, reconnect with back-off
+//   stream_ops.cpp  the read loop, the write queue, the session's deadline timer
+// Single-threaded (the client's io_context); every handler holds a
+// shared_ptr to the impl and checks the connection generation it started
+// on, so a completion for an old connection is ignored.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <random>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include <boost/asio/ssl/context.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include "fieldbridge/mqtt/client.hpp"
+#include "fieldbridge/mqtt/session.hpp"
+#include "transport.hpp"
+
+namespace fieldbridge::mqtt {
+
+// Builds the session's CONNECT settings from the client's options.
+session_config make_session_config(const client_options& options);
+
+class client::impl : public std::enable_shared_from_this<impl> {
+ public:
+  impl(boost::asio::io_context& io, client_options options, logger_ptr logger);
+
+  // --- connect_op.cpp ---
+  void start();
+  void connect_attempt();
+  void on_open(std::uint64_t generation, boost::system::error_code ec, const std::string& detail);
+  void schedule_reconnect();
+  std::chrono::milliseconds next_backoff();
+
+  // --- stream_ops.cpp ---
+  void read_some(std::uint64_t generation);
+  void flush();  // starts a write of everything the session queued, unless one is in flight
+  void on_written(std::uint64_t generation, boost::system::error_code ec);
+  void arm_session_timer();
+  // The connection is over: tell the session, fail what waited on it, and
+  // reconnect unless stopping. `detail` is the reason in words.
+  void connection_lost(boost::system::error_code ec, std::string detail);
+  void close_transport();
+
+  // --- client.cpp ---
+  void pump();  // dispatches session events, then writes and re-arms
+  void post_pump();
+  void dispatch(session_event& event);
+  void complete_publish(message_token token, const publish_result& result);
+  void report_down(boost::system::error_code ec, std::string detail, const connack_packet* connack = nullptr);
+  void stop();
+  void abort_all_publishes();
+  session_clock::time_point now() const { return session_clock::now(); }
+
+  boost::asio::io_context& io_;
+  client_options options_;
+  logger_ptr logger_;
+  session session_;
+  std::shared_ptr<boost::asio::ssl::context> tls_context_;
+
+  std::shared_ptr<detail::transport> transport_;
+  std::uint64_t generation_ = 0;  // bumped for every connection attempt
+  bool running_ = false;          // between start() and stop()
+  bool opening_ = false;          // resolving, connecting or in the TLS handshake
+  bool open_ = false;             // transport open, session fed
+  bool flush_posted_ = false;     // a pump is posted: requests of one handler share one write
+  bool closing_ = false;          // session asked to close once the output is written
+  bool writing_ = false;
+  bool pumping_ = false;
+  bool pump_again_ = false;
+  bool ever_connected_ = false;
+  unsigned failed_attempts_ = 0;
+  boost::system::error_code close_reason_;
+  std::string close_detail_;
+
+  boost::asio::steady_timer session_timer_;
+  session_clock::time_point session_timer_expiry_ = session_clock::time_point::max();
+  bool session_timer_armed_ = false;
+  boost::asio::steady_timer retry_timer_;  // back-off between attempts, and the open-phase timeout
+
+  std::vector<std::uint8_t> write_buffer_;  // the one write in flight; lives until it completes
+  std::vector<std::uint8_t> read_buffer_;
+  std::vector<session_event> events_;
+  // QoS 0 messages handed to the session output but not yet written, and
+  // those in the write in flight: they complete when their write does.
+  std::vector<message_token> qos0_unwritten_;
+  std::vector<message_token> qos0_writing_;
+
+  std::unordered_map<message_token, publish_handler> publish_handlers_;
+  std::unordered_map<message_token, subscribe_handler> request_handlers_;
+  std::function<void(message_token, const publish_result&)> restored_handler_;
+  message_handler message_handler_;
+  connection_handler connection_handler_;
+  durable_hooks hooks_;
+  message_token next_token_ = message_token{1} << 63;
+  std::minstd_rand jitter_;
+};
+
+}  // namespace fieldbridge::mqtt

@@ -1,0 +1,94 @@
+// The connect operation: open TCP (and TLS) within the connect timeout, hand
+// the open stream to the session (which writes CONNECT and times the
+// CONNACK), and on failure wait an exponential back-off with jitter between
+// reconnect_min and reconnect_max before the next attempt.
+#include <algorithm>
+
+#include "client_impl.hpp"
+
+namespace fieldbridge::mqtt {
+
+void client::impl::start() {
+  if (running_) return;
+  if (options_.tls && !tls_context_) tls_context_ = detail::make_tls_context(*options_.tls);
+  running_ = true;
+  failed_attempts_ = 0;
+  connect_attempt();
+}
+
+void client::impl::connect_attempt() {
+  const std::uint64_t generation = ++generation_;
+  close_reason_.clear();
+  close_detail_.clear();
+  opening_ = true;
+  transport_ = std::make_shared<detail::transport>(io_, tls_context_.get(),
+                                                   options_.tls ? &*options_.tls : nullptr);
+  if (options_.tls && options_.tls->insecure_skip_verify) {
+    logger_->warn("mqtt: TLS certificate verification is OFF (insecure_skip_verify) for {}:{}",
+                  options_.host, options_.port);
+  }
+  logger_->debug("mqtt: connecting to {}:{}{}", options_.host, options_.port, options_.tls ? " (TLS)" : "");
+  retry_timer_.expires_after(options_.connect_timeout);
+  retry_timer_.async_wait([self = shared_from_this(), generation](boost::system::error_code ec) {
+    if (ec || generation != self->generation_ || !self->opening_) return;
+    self->on_open(generation, make_error_code(errc::connect_timeout),
+                  "no connection to " + self->options_.host + ":" + std::to_string(self->options_.port) +
+                      " within the connect timeout");
+  });
+  transport_->async_open(options_.host, options_.port,
+                         [self = shared_from_this(), transport = transport_, generation](
+                             boost::system::error_code ec, std::string detail) {
+                           self->on_open(generation, ec, detail);
+                         });
+}
+
+void client::impl::on_open(std::uint64_t generation, boost::system::error_code ec, const std::string& detail) {
+  if (generation != generation_ || !opening_) return;  // a late completion of an abandoned attempt
+  opening_ = false;
+  retry_timer_.cancel();
+  if (ec) {
+    close_transport();
+    logger_->warn("mqtt: {}", detail);
+    report_down(ec, detail);
+    schedule_reconnect();
+    return;
+  }
+  open_ = true;
+  session_.on_transport_connected(now());
+  read_some(generation);
+  pump();
+}
+
+std::chrono::milliseconds client::impl::next_backoff() {
+  using std::chrono::milliseconds;
+  const auto low = std::max(options_.reconnect_min, milliseconds{1});
+  const auto high = std::max(options_.reconnect_max, low);
+  milliseconds base = low;
+  for (unsigned i = 0; i < failed_attempts_ && base < high; ++i) base *= 2;
+  base = std::min(base, high);
+  ++failed_attempts_;
+  // Full jitter in the upper half of the step: clients of many gateways that
+  // lost the same broker do not come back in lockstep.
+  std::uniform_int_distribution<long long> pick(base.count() / 2, base.count());
+  return std::clamp(milliseconds{pick(jitter_)}, low, high);
+}
+
+void client::impl::schedule_reconnect() {
+  if (!running_) return;
+  if (!options_.reconnect) {
+    running_ = false;
+    session_timer_.cancel();
+    retry_timer_.cancel();
+    return;
+  }
+  const auto delay = next_backoff();
+  logger_->debug("mqtt: reconnecting in {} ms", delay.count());
+  const std::uint64_t generation = generation_;
+  retry_timer_.expires_after(delay);
+  retry_timer_.async_wait([self = shared_from_this(), generation](boost::system::error_code ec) {
+    if (ec || !self->running_ || generation != self->generation_ || self->open_ || self->opening_) return;
+    self->connect_attempt();
+  });
+}
+
+}  // namespace fieldbridge::mqtt
