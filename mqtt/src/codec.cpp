@@ -20,6 +20,18 @@ error_code bad_argument() { return make_error_code(errc::invalid_argument); }
 
 constexpr std::uint8_t u8(auto v) { return static_cast<std::uint8_t>(v); }
 
+// Position of a packet struct in the `packet` variant (== its type value - 1).
+template <class P, std::size_t I = 0>
+constexpr std::size_t variant_index_of() {
+  if constexpr (std::is_same_v<std::variant_alternative_t<I, packet>, P>) {
+    return I;
+  } else {
+    return variant_index_of<P, I + 1>();
+  }
+}
+template <class P>
+constexpr std::size_t packet_variant_index = variant_index_of<P>();
+
 // --- sinks -----------------------------------------------------------------
 
 struct size_sink {
@@ -233,19 +245,16 @@ struct body_writer {
   void operator()(S& s, const auth_packet& p) const { code_and_properties(s, p); }
 };
 
-std::uint8_t first_byte(const packet& p) {
-  const auto type = static_cast<std::uint8_t>(static_cast<unsigned>(type_of(p)) << 4);
-  switch (type_of(p)) {
-    case packet_type::publish: {
-      const auto& pub = std::get<publish_packet>(p);
-      return u8(type | (pub.dup ? 0x08 : 0) | (static_cast<unsigned>(pub.qos) << 1) | (pub.retain ? 1 : 0));
-    }
-    case packet_type::pubrel:
-    case packet_type::subscribe:
-    case packet_type::unsubscribe:
-      return u8(type | 0x02);
-    default:
-      return type;
+template <class P>
+std::uint8_t first_byte(const P& p) {
+  constexpr auto type = static_cast<std::uint8_t>((packet_variant_index<P> + 1) << 4);
+  if constexpr (std::is_same_v<P, publish_packet>) {
+    return u8(type | (p.dup ? 0x08 : 0) | (static_cast<unsigned>(p.qos) << 1) | (p.retain ? 1 : 0));
+  } else if constexpr (std::is_same_v<P, pubrel_packet> || std::is_same_v<P, subscribe_packet> ||
+                       std::is_same_v<P, unsubscribe_packet>) {
+    return u8(type | 0x02);
+  } else {
+    return type;
   }
 }
 
@@ -380,9 +389,23 @@ struct encode_checker {
   }
 };
 
-protocol_version effective_version(const packet& p, protocol_version v) {
-  if (const auto* c = std::get_if<connect_packet>(&p)) return c->version;
-  return v;
+template <class P>
+protocol_version effective_version(const P& p, protocol_version v) {
+  if constexpr (std::is_same_v<P, connect_packet>) {
+    return p.version;
+  } else {
+    return v;
+  }
+}
+
+template <class P>
+size_result size_of(const P& p, protocol_version v) {
+  v = effective_version(p, v);
+  if (auto ec = encode_checker{v}(p)) return {ec, 0};
+  size_sink s;
+  body_writer{v}(s, p);
+  if (s.n > max_remaining_length) return {make_error_code(errc::message_too_large), 0};
+  return {{}, 1 + variable_byte_integer_size(static_cast<std::uint32_t>(s.n)) + s.n};
 }
 
 // --- decoding --------------------------------------------------------------
@@ -791,27 +814,43 @@ varint_result read_variable_byte_integer(std::span<const std::uint8_t> in) noexc
 }
 
 size_result encoded_size(const packet& p, protocol_version v) {
-  v = effective_version(p, v);
-  if (auto ec = std::visit(encode_checker{v}, p)) return {ec, 0};
-  size_sink s;
-  std::visit([&](const auto& body) { body_writer{v}(s, body); }, p);
-  if (s.n > max_remaining_length) return {make_error_code(errc::message_too_large), 0};
-  return {{}, 1 + variable_byte_integer_size(static_cast<std::uint32_t>(s.n)) + s.n};
+  return std::visit([v](const auto& body) { return size_of(body, v); }, p);
 }
 
-boost::system::error_code encode(const packet& p, protocol_version v, std::vector<std::uint8_t>& out) {
+template <class Packet>
+boost::system::error_code encode(const Packet& p, protocol_version v, std::vector<std::uint8_t>& out) {
   v = effective_version(p, v);
-  if (auto ec = std::visit(encode_checker{v}, p)) return ec;
+  if (auto ec = encode_checker{v}(p)) return ec;
   const body_writer writer{v};
   size_sink size;
-  std::visit([&](const auto& body) { writer(size, body); }, p);
+  writer(size, p);
   if (size.n > max_remaining_length) return make_error_code(errc::message_too_large);
   out.reserve(out.size() + 5 + size.n);
   out.push_back(first_byte(p));
   append_variable_byte_integer(out, static_cast<std::uint32_t>(size.n));
   write_sink w{out};
-  std::visit([&](const auto& body) { writer(w, body); }, p);
+  writer(w, p);
   return {};
+}
+
+template boost::system::error_code encode(const connect_packet&, protocol_version, std::vector<std::uint8_t>&);
+template boost::system::error_code encode(const connack_packet&, protocol_version, std::vector<std::uint8_t>&);
+template boost::system::error_code encode(const publish_packet&, protocol_version, std::vector<std::uint8_t>&);
+template boost::system::error_code encode(const puback_packet&, protocol_version, std::vector<std::uint8_t>&);
+template boost::system::error_code encode(const pubrec_packet&, protocol_version, std::vector<std::uint8_t>&);
+template boost::system::error_code encode(const pubrel_packet&, protocol_version, std::vector<std::uint8_t>&);
+template boost::system::error_code encode(const pubcomp_packet&, protocol_version, std::vector<std::uint8_t>&);
+template boost::system::error_code encode(const subscribe_packet&, protocol_version, std::vector<std::uint8_t>&);
+template boost::system::error_code encode(const suback_packet&, protocol_version, std::vector<std::uint8_t>&);
+template boost::system::error_code encode(const unsubscribe_packet&, protocol_version, std::vector<std::uint8_t>&);
+template boost::system::error_code encode(const unsuback_packet&, protocol_version, std::vector<std::uint8_t>&);
+template boost::system::error_code encode(const pingreq_packet&, protocol_version, std::vector<std::uint8_t>&);
+template boost::system::error_code encode(const pingresp_packet&, protocol_version, std::vector<std::uint8_t>&);
+template boost::system::error_code encode(const disconnect_packet&, protocol_version, std::vector<std::uint8_t>&);
+template boost::system::error_code encode(const auth_packet&, protocol_version, std::vector<std::uint8_t>&);
+
+boost::system::error_code encode(const packet& p, protocol_version v, std::vector<std::uint8_t>& out) {
+  return std::visit([&](const auto& body) { return encode(body, v, out); }, p);
 }
 
 boost::system::error_code encode_publish_header(const publish_packet& p, protocol_version v,

@@ -1,1 +1,782 @@
+// The session state machine. Bookkeeping lives in flat tables so the QoS 1
+// hot path (publish -> PUBLISH bytes, PUBACK -> completion) does no search
+// and no allocation in steady state: a 64 Ki table maps a packet id to the
+// slot of its message, slots are recycled through a free list, and the
+// output and event vectors are swapped with the owner's, not reallocated.
 #include <fieldbridge/mqtt/session.hpp>
+
+#include <algorithm>
+#include <bitset>
+
+namespace fieldbridge::mqtt {
+
+using boost::system::error_code;
+using time_point = session_clock::time_point;
+
+namespace {
+
+constexpr std::uint32_t id_free = 0;
+// Id held by a SUBSCRIBE/UNSUBSCRIBE; publishes store slot + 1 (< this).
+constexpr std::uint32_t id_request = 0xFFFF'FFFF;
+
+}  // namespace
+
+struct session::impl {
+  // One QoS 1/2 message holding a packet id.
+  struct outgoing {
+    message_token token = 0;
+    publish_packet message;
+    outgoing_state state = outgoing_state::publish_sent;
+    std::uint64_t seq = 0;          // first-send order, for resend in original order
+    bool sent_on_connection = false;  // counts against the window on this connection
+    bool in_use = false;
+  };
+  struct queued {
+    publish_packet message;
+    message_token token = 0;
+  };
+  struct request {
+    std::uint16_t packet_id = 0;
+    message_token token = 0;
+    bool is_subscribe = true;
+    std::size_t count = 0;  // filters, to check the ack's code count
+  };
+  // SUBSCRIBE/UNSUBSCRIBE asked for before CONNACK: sent once connected.
+  struct held_request {
+    message_token token = 0;
+    bool is_subscribe = true;
+    std::vector<subscription> subscriptions;
+    std::vector<std::string> filters;
+    properties props;
+  };
+
+  decoder dec;
+  packet scratch;  // decoded packet, reused
+  std::vector<std::uint32_t> ids = std::vector<std::uint32_t>(65536, id_free);
+  std::vector<outgoing> slots;
+  std::vector<std::uint32_t> free_slots;
+  std::size_t outgoing_count = 0;  // slots in use
+  std::size_t active = 0;          // slots sent on this connection, awaiting their final ack
+  std::deque<queued> queue;
+  std::vector<request> requests;
+  std::vector<held_request> held;
+  std::bitset<65536> incoming_qos2;  // ids of received QoS 2 PUBLISH awaiting PUBREL
+  std::size_t incoming_qos2_count = 0;
+  std::uint16_t next_id = 1;
+  std::uint64_t next_seq = 1;
+
+  time_point connect_started{};
+  time_point last_sent{};
+  time_point last_received{};
+  bool ping_outstanding = false;
+
+  impl(protocol_version v, std::uint32_t max_packet) : dec(v, max_packet) {}
+
+  std::uint16_t allocate_id() {
+    for (std::uint32_t tries = 0; tries < 65535; ++tries) {
+      const auto id = next_id;
+      next_id = static_cast<std::uint16_t>(next_id == 65535 ? 1 : next_id + 1);
+      if (ids[id] == id_free) return id;
+    }
+    return 0;
+  }
+
+  std::uint32_t take_slot() {
+    if (!free_slots.empty()) {
+      const auto s = free_slots.back();
+      free_slots.pop_back();
+      return s;
+    }
+    slots.emplace_back();
+    return static_cast<std::uint32_t>(slots.size() - 1);
+  }
+
+  outgoing* find(std::uint16_t id) {
+    const auto v = ids[id];
+    if (v == id_free || v == id_request) return nullptr;
+    return &slots[v - 1];
+  }
+
+  // Frees the id only now, on the final ack (or when the message is handed back).
+  void release(std::uint16_t id) {
+    const auto v = ids[id];
+    auto& o = slots[v - 1];
+    if (o.sent_on_connection) --active;
+    o = outgoing{};
+    free_slots.push_back(v - 1);
+    ids[id] = id_free;
+    --outgoing_count;
+  }
+
+  // Slots in use, in first-send order.
+  std::vector<std::uint32_t> ordered_slots() const {
+    std::vector<std::uint32_t> order;
+    order.reserve(outgoing_count);
+    for (std::uint32_t i = 0; i < slots.size(); ++i) {
+      if (slots[i].in_use) order.push_back(i);
+    }
+    std::sort(order.begin(), order.end(), [this](auto a, auto b) { return slots[a].seq < slots[b].seq; });
+    return order;
+  }
+};
+
+session::session(session_config config)
+    : impl_(std::make_unique<impl>(config.version, config.maximum_packet_size)), config_(std::move(config)) {}
+
+session::~session() = default;
+
+std::uint16_t session::keep_alive() const noexcept {
+  return limits_.server_keep_alive ? *limits_.server_keep_alive : config_.keep_alive_s;
+}
+
+std::size_t session::inflight_count() const noexcept { return impl_->outgoing_count; }
+std::size_t session::queued_count() const noexcept { return impl_->queue.size(); }
+
+std::uint16_t session::window() const noexcept {
+  const auto configured = std::max<std::uint16_t>(config_.max_inflight, 1);
+  return std::min(configured, limits_.receive_maximum);
+}
+
+void session::take_output(std::vector<std::uint8_t>& into) noexcept {
+  into.clear();
+  std::swap(into, output_);
+}
+
+void session::take_events(std::vector<session_event>& into) noexcept {
+  into.clear();
+  std::swap(into, events_);
+}
+
+// --- internal helpers ------------------------------------------------------
+
+// Appends a packet and stamps the send time. Packets we build ourselves
+// cannot fail to encode; those carrying caller content are checked by callers.
+template <class P>
+bool session::send(const P& p, time_point now) {
+  if (encode(p, config_.version, output_)) return false;
+  impl_->last_sent = now;
+  return true;
+}
+
+boost::system::error_code session::restore(std::vector<restored_message> messages) {
+  if (state_ != state::disconnected) return make_error_code(errc::not_connected);
+  for (const auto& m : messages) {
+    const bool qos_ok = m.message.qos == qos::at_least_once || m.message.qos == qos::exactly_once;
+    if (m.packet_id == 0 || !qos_ok ||
+        (m.state == outgoing_state::pubrel_sent && m.message.qos != qos::exactly_once)) {
+      return make_error_code(errc::invalid_argument);
+    }
+  }
+  std::bitset<65536> seen;
+  for (const auto& m : messages) {
+    if (seen.test(m.packet_id) || impl_->ids[m.packet_id] != id_free) {
+      return make_error_code(errc::packet_identifier_in_use);
+    }
+    seen.set(m.packet_id);
+  }
+  for (auto& m : messages) {
+    const auto slot = impl_->take_slot();
+    auto& o = impl_->slots[slot];
+    o.token = m.token;
+    o.message = std::move(m.message);
+    o.message.packet_id = m.packet_id;
+    o.state = m.state;
+    o.seq = impl_->next_seq++;
+    o.sent_on_connection = false;
+    o.in_use = true;
+    impl_->ids[m.packet_id] = slot + 1;
+    ++impl_->outgoing_count;
+  }
+  return {};
+}
+
+void session::on_transport_connected(time_point now) {
+  auto& d = *impl_;
+  d.dec.reset();
+  d.dec.set_version(config_.version);
+  d.dec.set_maximum_packet_size(config_.maximum_packet_size);
+  output_.clear();
+  state_ = state::connecting;
+  d.connect_started = now;
+  d.last_received = now;
+  d.ping_outstanding = false;
+  limits_ = broker_limits{};
+
+  connect_packet c;
+  c.version = config_.version;
+  c.client_id = config_.client_id;
+  c.clean_start = config_.clean_start;
+  c.keep_alive = config_.keep_alive_s;
+  c.username = config_.username;
+  c.password = config_.password;
+  c.will = config_.will;
+  if (config_.version == protocol_version::v5) {
+    c.props = config_.connect_properties;
+    if (config_.session_expiry_s != 0) c.props.set(property_id::session_expiry_interval, config_.session_expiry_s);
+    if (config_.receive_maximum != 65535 && config_.receive_maximum != 0) {
+      c.props.set(property_id::receive_maximum, std::uint32_t{config_.receive_maximum});
+    }
+    if (config_.maximum_packet_size != 0) {
+      c.props.set(property_id::maximum_packet_size, config_.maximum_packet_size);
+    }
+  }
+  if (!send(c, now)) {
+    state_ = state::closing;
+    events_.emplace_back(close_requested_event{make_error_code(errc::invalid_argument)});
+  }
+}
+
+void session::on_transport_closed() {
+  auto& d = *impl_;
+  state_ = state::disconnected;
+  output_.clear();
+  d.dec.reset();
+  for (auto& o : d.slots) o.sent_on_connection = false;
+  d.active = 0;
+  for (const auto& r : d.requests) {
+    d.ids[r.packet_id] = id_free;
+    events_.emplace_back(request_failed_event{r.token, make_error_code(errc::connection_lost)});
+  }
+  d.requests.clear();
+  for (const auto& h : d.held) {
+    events_.emplace_back(request_failed_event{h.token, make_error_code(errc::connection_lost)});
+  }
+  d.held.clear();
+}
+
+void session::fail_connection(const error_code& ec, time_point now) {
+  if (state_ == state::closing || state_ == state::disconnected) return;
+  if (config_.version == protocol_version::v5) {
+    disconnect_packet d;
+    d.code = disconnect_reason(ec);
+    if (!send(d, now)) {
+      d.code = reason_code::unspecified_error;
+      send(d, now);
+    }
+  }
+  state_ = state::closing;
+  events_.emplace_back(close_requested_event{ec});
+}
+
+// Encodes one outgoing QoS 1/2 message (first send or resend) into the output.
+bool session::send_outgoing(std::uint32_t slot, bool resend, time_point now) {
+  auto& d = *impl_;
+  auto& o = d.slots[slot];
+  if (o.state == outgoing_state::pubrel_sent) {
+    send(pubrel_packet{o.message.packet_id, reason_code::success, {}}, now);
+  } else {
+    o.message.dup = resend;
+    const auto before = output_.size();
+    auto ec = encode(o.message, config_.version, output_);
+    if (!ec && limits_.maximum_packet_size != 0 && output_.size() - before > limits_.maximum_packet_size) {
+      output_.resize(before);
+      ec = make_error_code(errc::message_too_large);
+    }
+    if (ec) {
+      const auto token = o.token;
+      d.release(o.message.packet_id);
+      events_.emplace_back(publish_failed_event{token, ec, false});
+      return false;
+    }
+    d.last_sent = now;
+  }
+  o.sent_on_connection = true;
+  ++d.active;
+  return true;
+}
+
+error_code session::check_publish(const publish_packet& m) const {
+  if (static_cast<unsigned>(m.qos) > 2) return make_error_code(errc::invalid_argument);
+  if (static_cast<unsigned>(m.qos) > static_cast<unsigned>(limits_.maximum_qos)) {
+    return make_error_code(errc::qos_not_supported);
+  }
+  if (m.retain && !limits_.retain_available) return make_error_code(errc::retain_not_supported);
+  return {};
+}
+
+// Sends what may go now: unsent in-flight messages first (resends, in
+// order), then the queue while the window has room. QoS 0 at the queue's
+// head needs no window.
+void session::pump(time_point now) {
+  if (state_ != state::connected) return;
+  auto& d = *impl_;
+  const std::size_t win = window();
+  if (d.active < d.outgoing_count && d.active < win) {
+    for (const auto slot : d.ordered_slots()) {
+      if (d.active >= win) break;
+      if (!d.slots[slot].sent_on_connection) send_outgoing(slot, true, now);
+    }
+  }
+  while (!d.queue.empty()) {
+    auto& q = d.queue.front();
+    if (q.message.qos == qos::at_most_once) {
+      send_qos0(q.message, q.token, now);
+      d.queue.pop_front();
+      continue;
+    }
+    if (d.active >= win || d.outgoing_count > d.active) break;
+    if (auto ec = check_publish(q.message)) {
+      events_.emplace_back(publish_failed_event{q.token, ec, false});
+      d.queue.pop_front();
+      continue;
+    }
+    const auto id = d.allocate_id();
+    if (id == 0) break;  // every id busy (requests included): wait for an ack
+    const auto slot = d.take_slot();
+    auto& o = d.slots[slot];
+    o.token = q.token;
+    o.message = std::move(q.message);
+    o.message.packet_id = id;
+    o.state = outgoing_state::publish_sent;
+    o.seq = d.next_seq++;
+    o.in_use = true;
+    d.ids[id] = slot + 1;
+    ++d.outgoing_count;
+    d.queue.pop_front();
+    const auto token = o.token;
+    const auto q_level = o.message.qos;
+    if (send_outgoing(slot, false, now)) {
+      events_.emplace_back(packet_id_assigned_event{token, id, q_level});
+    }
+  }
+}
+
+void session::send_qos0(publish_packet& m, message_token token, time_point now) {
+  m.packet_id = 0;
+  m.dup = false;
+  auto ec = check_publish(m);
+  const auto before = output_.size();
+  if (!ec) ec = encode(m, config_.version, output_);
+  if (!ec && limits_.maximum_packet_size != 0 && output_.size() - before > limits_.maximum_packet_size) {
+    output_.resize(before);
+    ec = make_error_code(errc::message_too_large);
+  }
+  if (ec) {
+    events_.emplace_back(publish_failed_event{token, ec, false});
+    return;
+  }
+  impl_->last_sent = now;
+  events_.emplace_back(publish_completed_event{token, qos::at_most_once, reason_code::success});
+}
+
+void session::publish(publish_packet message, message_token token, time_point now) {
+  auto& d = *impl_;
+  if (message.qos == qos::at_most_once && state_ == state::connected) {
+    send_qos0(message, token, now);
+    return;
+  }
+  // Refuse at once what can never be sent; the broker's limits are checked
+  // again at send time since they may change on reconnect.
+  if (static_cast<unsigned>(message.qos) > 2) {
+    events_.emplace_back(publish_failed_event{token, make_error_code(errc::invalid_argument), false});
+    return;
+  }
+  message.packet_id = message.qos == qos::at_most_once ? 0 : 1;
+  message.dup = false;
+  const auto size = encoded_size(message, config_.version);
+  auto ec = size.error;
+  if (!ec && state_ == state::connected && limits_.maximum_packet_size != 0 &&
+      size.size > limits_.maximum_packet_size) {
+    ec = make_error_code(errc::message_too_large);
+  }
+  if (!ec && state_ == state::connected) ec = check_publish(message);
+  if (ec) {
+    events_.emplace_back(publish_failed_event{token, ec, false});
+    return;
+  }
+  d.queue.push_back({std::move(message), token});
+  pump(now);
+}
+
+void session::subscribe(std::vector<subscription> subscriptions, properties props, message_token token,
+                        time_point now) {
+  auto& d = *impl_;
+  if (state_ == state::connecting) {
+    d.held.push_back({token, true, std::move(subscriptions), {}, std::move(props)});
+    return;
+  }
+  if (state_ != state::connected) {
+    events_.emplace_back(request_failed_event{token, make_error_code(errc::not_connected)});
+    return;
+  }
+  const auto id = d.allocate_id();
+  if (id == 0) {
+    events_.emplace_back(request_failed_event{token, make_error_code(errc::packet_identifier_in_use)});
+    return;
+  }
+  const auto count = subscriptions.size();
+  subscribe_packet p{id, std::move(subscriptions), std::move(props)};
+  if (auto ec = encode(p, config_.version, output_)) {
+    events_.emplace_back(request_failed_event{token, ec});
+    return;
+  }
+  d.last_sent = now;
+  d.ids[id] = id_request;
+  d.requests.push_back({id, token, true, count});
+}
+
+void session::unsubscribe(std::vector<std::string> filters, properties props, message_token token,
+                          time_point now) {
+  auto& d = *impl_;
+  if (state_ == state::connecting) {
+    d.held.push_back({token, false, {}, std::move(filters), std::move(props)});
+    return;
+  }
+  if (state_ != state::connected) {
+    events_.emplace_back(request_failed_event{token, make_error_code(errc::not_connected)});
+    return;
+  }
+  const auto id = d.allocate_id();
+  if (id == 0) {
+    events_.emplace_back(request_failed_event{token, make_error_code(errc::packet_identifier_in_use)});
+    return;
+  }
+  const auto count = filters.size();
+  unsubscribe_packet p{id, std::move(filters), std::move(props)};
+  if (auto ec = encode(p, config_.version, output_)) {
+    events_.emplace_back(request_failed_event{token, ec});
+    return;
+  }
+  d.last_sent = now;
+  d.ids[id] = id_request;
+  d.requests.push_back({id, token, false, count});
+}
+
+void session::disconnect(reason_code code, properties props, time_point now) {
+  if (state_ != state::connected && state_ != state::connecting) return;
+  disconnect_packet p{code, std::move(props)};
+  if (!send(p, now)) {
+    // Bad user properties or code: still say goodbye, plainly.
+    send(disconnect_packet{reason_code::normal_disconnection, {}}, now);
+  }
+  state_ = state::closing;
+  events_.emplace_back(close_requested_event{});
+}
+
+void session::send_auth(auth_packet auth, time_point now) {
+  if (state_ != state::connected && state_ != state::connecting) return;
+  if (auto ec = encode(auth, config_.version, output_)) {
+    fail_connection(ec, now);
+    return;
+  }
+  impl_->last_sent = now;
+}
+
+// --- time ------------------------------------------------------------------
+
+namespace {
+
+std::chrono::milliseconds seconds_ms(std::uint32_t s) { return std::chrono::milliseconds(std::int64_t{s} * 1000); }
+
+}  // namespace
+
+time_point session::next_deadline() const noexcept {
+  const auto& d = *impl_;
+  if (state_ == state::connecting) return d.connect_started + config_.connect_timeout;
+  if (state_ != state::connected || keep_alive() == 0) return time_point::max();
+  const auto ka = seconds_ms(keep_alive());
+  auto deadline = std::min(d.last_sent + ka, d.last_received + ka * 3 / 2);
+  if (!d.ping_outstanding) deadline = std::min(deadline, d.last_received + ka);
+  return deadline;
+}
+
+void session::on_time(time_point now) {
+  auto& d = *impl_;
+  if (state_ == state::connecting) {
+    if (now >= d.connect_started + config_.connect_timeout) {
+      state_ = state::closing;
+      events_.emplace_back(close_requested_event{make_error_code(errc::connect_timeout)});
+    }
+    return;
+  }
+  if (state_ != state::connected || keep_alive() == 0) return;
+  const auto ka = seconds_ms(keep_alive());
+  if (now >= d.last_received + ka * 3 / 2) {
+    // The broker is gone; a DISCONNECT would not reach it.
+    state_ = state::closing;
+    events_.emplace_back(close_requested_event{make_error_code(errc::keep_alive_timeout)});
+    return;
+  }
+  // Ping when we were silent for keep-alive, and also when the broker was:
+  // a QoS 0 stream keeps us talking but never makes the broker answer.
+  if (now >= d.last_sent + ka || (!d.ping_outstanding && now >= d.last_received + ka)) {
+    send(pingreq_packet{}, now);
+    d.ping_outstanding = true;
+  }
+}
+
+// --- received packets -------------------------------------------------------
+
+void session::on_bytes(std::span<const std::uint8_t> bytes, time_point now) {
+  auto& d = *impl_;
+  if (state_ != state::connecting && state_ != state::connected) return;
+  d.dec.feed(bytes);
+  while (state_ == state::connecting || state_ == state::connected) {
+    const auto st = d.dec.next(d.scratch);
+    if (st == decoder::status::need_more) break;
+    if (st == decoder::status::failed) {
+      fail_connection(d.dec.error(), now);
+      break;
+    }
+    d.last_received = now;
+    d.ping_outstanding = false;
+    handle_packet(now);
+  }
+}
+
+void session::handle_packet(time_point now) {
+  auto& d = *impl_;
+  auto& p = d.scratch;
+  if (state_ == state::connecting) {
+    if (auto* ack = std::get_if<connack_packet>(&p)) {
+      handle_connack(*ack, now);
+    } else if (auto* a = std::get_if<auth_packet>(&p)) {
+      events_.emplace_back(auth_received_event{std::move(*a)});
+    } else {
+      fail_connection(make_error_code(errc::protocol_error), now);
+    }
+    return;
+  }
+  switch (type_of(p)) {
+    case packet_type::publish: handle_publish(std::get<publish_packet>(p), now); break;
+    case packet_type::puback: handle_puback(std::get<puback_packet>(p), now); break;
+    case packet_type::pubrec: handle_pubrec(std::get<pubrec_packet>(p), now); break;
+    case packet_type::pubrel: handle_pubrel(std::get<pubrel_packet>(p), now); break;
+    case packet_type::pubcomp: handle_pubcomp(std::get<pubcomp_packet>(p), now); break;
+    case packet_type::suback: handle_suback(std::get<suback_packet>(p), now); break;
+    case packet_type::unsuback: handle_unsuback(std::get<unsuback_packet>(p), now); break;
+    case packet_type::pingresp: break;
+    case packet_type::disconnect: {
+      auto& dis = std::get<disconnect_packet>(p);
+      disconnect_received_event ev{dis.code, {}, {}};
+      if (auto s = dis.props.string(property_id::reason_string)) ev.reason_string = *s;
+      if (auto s = dis.props.string(property_id::server_reference)) ev.server_reference = *s;
+      events_.emplace_back(std::move(ev));
+      state_ = state::closing;
+      events_.emplace_back(close_requested_event{make_error_code(errc::disconnected_by_broker)});
+      break;
+    }
+    case packet_type::auth: events_.emplace_back(auth_received_event{std::move(std::get<auth_packet>(p))}); break;
+    default:
+      // CONNECT, CONNACK twice, SUBSCRIBE, UNSUBSCRIBE, PINGREQ: a broker never sends these.
+      fail_connection(make_error_code(errc::protocol_error), now);
+      break;
+  }
+}
+
+void session::handle_connack(connack_packet& ack, time_point now) {
+  auto& d = *impl_;
+  if (is_failure(ack.code)) {
+    connect_refused_event ev{ack.code, {}};
+    if (auto s = ack.props.string(property_id::reason_string)) ev.reason_string = *s;
+    events_.emplace_back(std::move(ev));
+    state_ = state::closing;
+    events_.emplace_back(close_requested_event{make_error_code(ack.code)});
+    return;
+  }
+  // A session we asked to discard cannot be present (3.2.2-4 / 3.2.2.1.1).
+  if (ack.session_present && config_.clean_start) {
+    fail_connection(make_error_code(errc::protocol_error), now);
+    return;
+  }
+  const auto& props = ack.props;
+  broker_limits l;
+  if (auto v = props.integer(property_id::receive_maximum)) l.receive_maximum = static_cast<std::uint16_t>(*v);
+  if (auto v = props.integer(property_id::maximum_packet_size)) l.maximum_packet_size = *v;
+  if (auto v = props.integer(property_id::maximum_qos)) l.maximum_qos = static_cast<qos>(*v);
+  if (auto v = props.integer(property_id::retain_available)) l.retain_available = *v != 0;
+  if (auto v = props.integer(property_id::wildcard_subscription_available)) {
+    l.wildcard_subscription_available = *v != 0;
+  }
+  if (auto v = props.integer(property_id::subscription_identifier_available)) {
+    l.subscription_identifiers_available = *v != 0;
+  }
+  if (auto v = props.integer(property_id::shared_subscription_available)) l.shared_subscription_available = *v != 0;
+  if (auto v = props.integer(property_id::topic_alias_maximum)) l.topic_alias_maximum = static_cast<std::uint16_t>(*v);
+  if (auto v = props.integer(property_id::server_keep_alive)) l.server_keep_alive = static_cast<std::uint16_t>(*v);
+  limits_ = l;
+  if (auto id = props.string(property_id::assigned_client_identifier)) config_.client_id = std::string(*id);
+
+  state_ = state::connected;
+  d.last_received = now;
+  const bool present = ack.session_present;
+  events_.emplace_back(connected_event{present, std::move(ack)});
+
+  if (!present) {
+    // The broker has no session: hand unfinished messages back in their
+    // original order so the owner can publish them again as new messages.
+    for (const auto slot : d.ordered_slots()) {
+      auto& o = d.slots[slot];
+      const auto token = o.token;
+      const bool past_pubrec = o.state == outgoing_state::pubrel_sent;
+      d.release(o.message.packet_id);
+      events_.emplace_back(publish_failed_event{token, make_error_code(errc::session_lost), past_pubrec});
+    }
+    d.incoming_qos2.reset();
+    d.incoming_qos2_count = 0;
+  }
+  // Resend (session present) before anything new, then the queue.
+  pump(now);
+  auto held = std::move(d.held);
+  d.held.clear();
+  for (auto& h : held) {
+    if (h.is_subscribe) {
+      subscribe(std::move(h.subscriptions), std::move(h.props), h.token, now);
+    } else {
+      unsubscribe(std::move(h.filters), std::move(h.props), h.token, now);
+    }
+  }
+}
+
+void session::handle_publish(publish_packet& m, time_point now) {
+  auto& d = *impl_;
+  // We announce Topic Alias Maximum 0 (absent), so any alias is invalid.
+  if (m.props.contains(property_id::topic_alias)) {
+    fail_connection(make_error_code(errc::topic_alias_invalid), now);
+    return;
+  }
+  switch (m.qos) {
+    case qos::at_most_once: events_.emplace_back(message_received_event{std::move(m)}); break;
+    case qos::at_least_once: {
+      const auto id = m.packet_id;
+      events_.emplace_back(message_received_event{std::move(m)});
+      send(puback_packet{id, reason_code::success, {}}, now);
+      break;
+    }
+    case qos::exactly_once: {
+      const auto id = m.packet_id;
+      if (!d.incoming_qos2.test(id)) {
+        if (d.incoming_qos2_count >= std::max<std::uint16_t>(config_.receive_maximum, 1)) {
+          fail_connection(make_error_code(errc::receive_maximum_exceeded), now);
+          return;
+        }
+        d.incoming_qos2.set(id);
+        ++d.incoming_qos2_count;
+        events_.emplace_back(message_received_event{std::move(m)});
+      }
+      // A duplicate (same id before PUBREL) is acknowledged again but not delivered.
+      send(pubrec_packet{id, reason_code::success, {}}, now);
+      break;
+    }
+  }
+}
+
+void session::handle_puback(const puback_packet& ack, time_point now) {
+  auto& d = *impl_;
+  auto* o = d.find(ack.packet_id);
+  if (!o || o->message.qos != qos::at_least_once) {
+    fail_connection(make_error_code(errc::protocol_error), now);
+    return;
+  }
+  const auto token = o->token;
+  d.release(ack.packet_id);
+  if (is_failure(ack.code)) {
+    events_.emplace_back(publish_failed_event{token, make_error_code(ack.code), false});
+  } else {
+    events_.emplace_back(publish_completed_event{token, qos::at_least_once, ack.code});
+  }
+  pump(now);
+}
+
+void session::handle_pubrec(const pubrec_packet& rec, time_point now) {
+  auto& d = *impl_;
+  auto* o = d.find(rec.packet_id);
+  if (!o || o->message.qos != qos::exactly_once) {
+    if (config_.version == protocol_version::v5 && !is_failure(rec.code)) {
+      // Spec 4.3.3: answer an unknown id with PUBREL "packet identifier not found".
+      send(pubrel_packet{rec.packet_id, reason_code::packet_identifier_not_found, {}}, now);
+      return;
+    }
+    fail_connection(make_error_code(errc::protocol_error), now);
+    return;
+  }
+  if (is_failure(rec.code)) {
+    // The flow ends here: no PUBREL, the id is free again.
+    const auto token = o->token;
+    d.release(rec.packet_id);
+    events_.emplace_back(publish_failed_event{token, make_error_code(rec.code), false});
+    pump(now);
+    return;
+  }
+  const bool first = o->state == outgoing_state::publish_sent;
+  o->state = outgoing_state::pubrel_sent;
+  // The message body is never needed again: only PUBREL can be resent.
+  o->message.topic.clear();
+  o->message.topic.shrink_to_fit();
+  o->message.payload = {};
+  o->message.props = {};
+  send(pubrel_packet{rec.packet_id, reason_code::success, {}}, now);
+  if (first) events_.emplace_back(pubrec_received_event{o->token, rec.packet_id});
+}
+
+void session::handle_pubrel(const pubrel_packet& rel, time_point now) {
+  auto& d = *impl_;
+  auto code = reason_code::success;
+  if (d.incoming_qos2.test(rel.packet_id)) {
+    d.incoming_qos2.reset(rel.packet_id);
+    --d.incoming_qos2_count;
+  } else {
+    // Already released (e.g. PUBREL resent after reconnect): complete it again.
+    code = reason_code::packet_identifier_not_found;
+  }
+  send(pubcomp_packet{rel.packet_id, code, {}}, now);
+}
+
+void session::handle_pubcomp(const pubcomp_packet& comp, time_point now) {
+  auto& d = *impl_;
+  auto* o = d.find(comp.packet_id);
+  if (!o || o->state != outgoing_state::pubrel_sent) {
+    fail_connection(make_error_code(errc::protocol_error), now);
+    return;
+  }
+  const auto token = o->token;
+  d.release(comp.packet_id);
+  if (is_failure(comp.code)) {
+    events_.emplace_back(publish_failed_event{token, make_error_code(comp.code), true});
+  } else {
+    events_.emplace_back(publish_completed_event{token, qos::exactly_once, comp.code});
+  }
+  pump(now);
+}
+
+namespace {
+
+template <class Requests>
+auto find_request(Requests& requests, std::uint16_t id, bool is_subscribe) {
+  return std::find_if(requests.begin(), requests.end(),
+                      [&](const auto& r) { return r.packet_id == id && r.is_subscribe == is_subscribe; });
+}
+
+}  // namespace
+
+void session::handle_suback(suback_packet& ack, time_point now) {
+  auto& d = *impl_;
+  auto it = find_request(d.requests, ack.packet_id, true);
+  if (it == d.requests.end() || ack.codes.size() != it->count) {
+    fail_connection(make_error_code(errc::protocol_error), now);
+    return;
+  }
+  const auto token = it->token;
+  d.ids[ack.packet_id] = id_free;
+  d.requests.erase(it);
+  events_.emplace_back(subscribe_completed_event{token, std::move(ack.codes), std::move(ack.props)});
+  pump(now);
+}
+
+void session::handle_unsuback(unsuback_packet& ack, time_point now) {
+  auto& d = *impl_;
+  auto it = find_request(d.requests, ack.packet_id, false);
+  if (it == d.requests.end() ||
+      (config_.version == protocol_version::v5 && ack.codes.size() != it->count)) {
+    fail_connection(make_error_code(errc::protocol_error), now);
+    return;
+  }
+  const auto token = it->token;
+  d.ids[ack.packet_id] = id_free;
+  d.requests.erase(it);
+  events_.emplace_back(unsubscribe_completed_event{token, std::move(ack.codes), std::move(ack.props)});
+  pump(now);
+}
+
+
+}  // namespace fieldbridge::mqtt

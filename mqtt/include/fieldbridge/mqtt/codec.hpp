@@ -57,6 +57,11 @@ size_result encoded_size(const packet& p, protocol_version v);
 // as it was.
 boost::system::error_code encode(const packet& p, protocol_version v, std::vector<std::uint8_t>& out);
 
+// The same for one concrete packet struct, without building a variant
+// (no copy of a PUBLISH payload). Instantiated for the 15 packet structs.
+template <class Packet>
+boost::system::error_code encode(const Packet& p, protocol_version v, std::vector<std::uint8_t>& out);
+
 // Appends PUBLISH's fixed and variable header only (everything but the
 // payload, with the remaining length counting payload.size()), so a sender
 // can scatter-write header and payload without copying the payload.

@@ -267,6 +267,23 @@ class session {
   std::uint16_t window() const noexcept;
 
  private:
+  template <class P>
+  bool send(const P& p, session_clock::time_point now);
+  void fail_connection(const boost::system::error_code& ec, session_clock::time_point now);
+  boost::system::error_code check_publish(const publish_packet& m) const;
+  bool send_outgoing(std::uint32_t slot, bool resend, session_clock::time_point now);
+  void send_qos0(publish_packet& m, message_token token, session_clock::time_point now);
+  void pump(session_clock::time_point now);
+  void handle_packet(session_clock::time_point now);
+  void handle_connack(connack_packet& ack, session_clock::time_point now);
+  void handle_publish(publish_packet& m, session_clock::time_point now);
+  void handle_puback(const puback_packet& ack, session_clock::time_point now);
+  void handle_pubrec(const pubrec_packet& rec, session_clock::time_point now);
+  void handle_pubrel(const pubrel_packet& rel, session_clock::time_point now);
+  void handle_pubcomp(const pubcomp_packet& comp, session_clock::time_point now);
+  void handle_suback(suback_packet& ack, session_clock::time_point now);
+  void handle_unsuback(unsuback_packet& ack, session_clock::time_point now);
+
   struct impl;
   // Grouped so the hot path stays in one allocation; defined in session.cpp.
   std::unique_ptr<impl> impl_;
