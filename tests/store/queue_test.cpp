@@ -1,0 +1,326 @@
+// The queue's behaviour on real SQLite files: order, removal on completion,
+// redelivery, the write-only-while-needed flush, overflow policies, QoS 2
+// state across a reopen, and both drain orders.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <numeric>
+
+#include "fieldbridge/store/queue.hpp"
+#include "store_test_util.hpp"
+#include "temp_dir.hpp"
+
+namespace fieldbridge::store {
+namespace {
+
+using namespace test_util;
+using ::testing::ElementsAre;
+using ::testing::ElementsAreArray;
+using ::testing::IsEmpty;
+
+std::vector<int> range(int first, int last) {
+  std::vector<int> out(static_cast<std::size_t>(last - first + 1));
+  std::iota(out.begin(), out.end(), first);
+  return out;
+}
+
+class QueueTest : public ::testing::Test {
+ protected:
+  std::unique_ptr<queue> open(settings s) { return std::make_unique<queue>(std::move(s), make_null_logger()); }
+  std::unique_ptr<queue> open() { return open(file_settings(path_)); }
+
+  fieldbridge::test::temp_dir dir_{"store-test"};
+  std::filesystem::path path_ = dir_ / "queue.db";
+};
+
+TEST_F(QueueTest, HandsOutInAppendOrderInBoundedWindowsInMemoryDatabase) {
+  settings s;
+  s.path = ":memory:";
+  auto q = open(s);
+  for (int i = 1; i <= 10; ++i) ASSERT_TRUE(q->append(numbered(i)));
+  EXPECT_THAT(numbers(q->take(4)), ElementsAre(1, 2, 3, 4));
+  EXPECT_THAT(numbers(q->take(100)), ElementsAreArray(range(5, 10)));
+  EXPECT_THAT(q->take(5), IsEmpty());  // all in flight
+  EXPECT_EQ(q->depth(), 10u);
+}
+
+TEST_F(QueueTest, KeepsOrderAcrossWrittenAndPendingMessagesAndAReopen) {
+  {
+    auto q = open();
+    for (int i = 1; i <= 300; ++i) q->append(numbered(i));
+    ASSERT_EQ(q->sync(), flush_result::committed);
+    for (int i = 301; i <= 320; ++i) q->append(numbered(i));
+    // More than one read chunk from disk, then the pending tail.
+    EXPECT_THAT(numbers(q->take(1000)), ElementsAreArray(range(1, 320)));
+  }
+  auto q = open();
+  EXPECT_EQ(q->depth(), 320u);
+  EXPECT_THAT(numbers(q->take(1000)), ElementsAreArray(range(1, 320)));
+}
+
+TEST_F(QueueTest, RemovesAMessageOnlyWhenItsPublishCompleted) {
+  {
+    auto q = open();
+    for (int i = 1; i <= 3; ++i) q->append(numbered(i));
+    const auto window = q->take(3);
+    q->complete(window[1].id);
+    ASSERT_EQ(q->sync(), flush_result::committed);
+    EXPECT_EQ(q->depth(), 2u);
+  }
+  {
+    // Handed out but never completed: still there after a restart.
+    auto q = open();
+    const auto window = q->take(10);
+    EXPECT_THAT(numbers(window), ElementsAre(1, 3));
+    q->complete(window[0].id);
+    ASSERT_EQ(q->sync(), flush_result::committed);
+  }
+  auto q = open();
+  EXPECT_THAT(numbers(q->take(10)), ElementsAre(3));
+  EXPECT_EQ(q->stats().completed, 0u);
+}
+
+TEST_F(QueueTest, UndeliveredMessagesGoOutAgainInOrderWithoutQos2State) {
+  auto q = open();
+  for (int i = 1; i <= 4; ++i) q->append(numbered(i, 2));
+  ASSERT_EQ(q->sync(), flush_result::committed);  // 1..4 written
+  for (int i = 5; i <= 8; ++i) q->append(numbered(i, 2));  // 5..8 pending
+  const auto window = q->take(8);
+  ASSERT_EQ(window.size(), 8u);
+  ASSERT_TRUE(q->record_published(window[1].id, 42));
+  ASSERT_TRUE(q->record_published(window[5].id, 43));
+  q->complete(window[0].id);
+  for (std::size_t i : {5u, 1u, 6u}) q->undelivered(window[i].id);
+  const auto again = q->take(8);
+  EXPECT_THAT(numbers(again), ElementsAre(2, 6, 7));
+  for (const auto& e : again) {
+    EXPECT_EQ(e.packet_id, 0) << number_of(e);
+    EXPECT_EQ(e.state, qos2_state::none) << number_of(e);
+  }
+  EXPECT_EQ(q->stats().redelivered, 3u);
+  EXPECT_THAT(q->take(8), IsEmpty());
+}
+
+TEST_F(QueueTest, AMessageCompletedBeforeItsWriteIsDueIsNeverWritten) {
+  auto q = open();
+  const auto start = std::chrono::steady_clock::now();
+  for (int i = 1; i <= 100; ++i) q->append(numbered(i));
+  for (const auto& e : q->take(100)) q->complete(e.id);
+  EXPECT_EQ(q->flush(start + std::chrono::hours(1)), flush_result::nothing_to_write);
+  EXPECT_EQ(q->sync(), flush_result::nothing_to_write);
+  EXPECT_EQ(q->stats().written, 0u);
+  EXPECT_EQ(q->stats().never_written, 100u);
+  EXPECT_EQ(q->stats().commits, 0u);
+  EXPECT_EQ(q->depth(), 0u);
+}
+
+TEST_F(QueueTest, FlushWritesWhatWaitedHalfAFlushIntervalAndDeletesCompletedRows) {
+  auto s = file_settings(path_);
+  s.flush_interval = std::chrono::milliseconds(1000);
+  auto q = open(s);
+  q->append(numbered(1));
+  const auto appended = std::chrono::steady_clock::now();
+  EXPECT_EQ(q->flush(appended - std::chrono::milliseconds(1)), flush_result::nothing_to_write);
+  EXPECT_EQ(q->pending(), 1u);
+  EXPECT_EQ(q->flush(appended + q->flush_period()), flush_result::committed);
+  EXPECT_EQ(q->pending(), 0u);
+  EXPECT_EQ(q->stats().written, 1u);
+  EXPECT_EQ(inspect(path_).depth, 1u);
+
+  const auto window = q->take(1);
+  q->complete(window.at(0).id);
+  EXPECT_EQ(inspect(path_).depth, 1u);  // the delete waits for the next commit
+  EXPECT_EQ(q->flush(), flush_result::committed);
+  EXPECT_EQ(inspect(path_).depth, 0u);
+}
+
+TEST_F(QueueTest, AWindowInFlightAtFlushTimeIsWrittenAndStaysInFlight) {
+  auto q = open();
+  for (int i = 1; i <= 5; ++i) q->append(numbered(i));
+  const auto window = q->take(3);
+  ASSERT_EQ(q->sync(), flush_result::committed);
+  EXPECT_THAT(numbers(q->take(10)), ElementsAre(4, 5));
+  for (const auto& e : window) q->complete(e.id);
+  EXPECT_EQ(q->depth(), 2u);
+  ASSERT_EQ(q->sync(), flush_result::committed);
+  EXPECT_EQ(inspect(path_).depth, 2u);
+}
+
+class OverflowTest : public QueueTest, public ::testing::WithParamInterface<bool> {
+ protected:
+  // Written to disk before the overflow, or still pending in memory.
+  bool written() const { return GetParam(); }
+};
+
+TEST_P(OverflowTest, DropOldestRemovesExactlyTheOldestMessages) {
+  auto s = file_settings(path_);
+  s.max_size = 10 * message_bytes(numbered(1));
+  s.on_full = overflow_policy::drop_oldest;
+  auto q = open(s);
+  for (int i = 1; i <= 10; ++i) ASSERT_TRUE(q->append(numbered(i)));
+  if (written()) {
+    ASSERT_EQ(q->sync(), flush_result::committed);
+  }
+  for (int i = 11; i <= 17; ++i) ASSERT_TRUE(q->append(numbered(i)));
+  EXPECT_EQ(q->stats().dropped_oldest, 7u);
+  EXPECT_EQ(q->stats().dropped_newest, 0u);
+  EXPECT_EQ(q->depth(), 10u);
+  EXPECT_EQ(q->bytes(), s.max_size);
+  EXPECT_THAT(numbers(q->take(100)), ElementsAreArray(range(8, 17)));
+  ASSERT_EQ(q->sync(), flush_result::committed);
+  EXPECT_EQ(inspect(path_).depth, 10u);
+}
+
+TEST_P(OverflowTest, DropNewestRefusesExactlyTheMessagesThatDoNotFit) {
+  auto s = file_settings(path_);
+  s.max_size = 10 * message_bytes(numbered(1));
+  s.on_full = overflow_policy::drop_newest;
+  auto q = open(s);
+  for (int i = 1; i <= 10; ++i) ASSERT_TRUE(q->append(numbered(i)));
+  if (written()) {
+    ASSERT_EQ(q->sync(), flush_result::committed);
+  }
+  int refused = 0;
+  for (int i = 11; i <= 17; ++i) refused += q->append(numbered(i)) ? 0 : 1;
+  EXPECT_EQ(refused, 7);
+  EXPECT_EQ(q->stats().dropped_newest, 7u);
+  EXPECT_EQ(q->stats().dropped_oldest, 0u);
+  EXPECT_EQ(q->stats().appended, 10u);
+  // Room again once one completes.
+  const auto window = q->take(1);
+  q->complete(window.at(0).id);
+  EXPECT_TRUE(q->append(numbered(18)));
+  EXPECT_THAT(numbers(q->take(100)), ElementsAre(2, 3, 4, 5, 6, 7, 8, 9, 10, 18));
+}
+
+TEST_P(OverflowTest, DropOldestSkipsMessagesInFlight) {
+  auto s = file_settings(path_);
+  s.max_size = 4 * message_bytes(numbered(1));
+  auto q = open(s);
+  for (int i = 1; i <= 4; ++i) q->append(numbered(i));
+  if (written()) {
+    ASSERT_EQ(q->sync(), flush_result::committed);
+  }
+  const auto window = q->take(2);  // 1 and 2 are being published
+  q->append(numbered(5));
+  q->append(numbered(6));
+  EXPECT_EQ(q->stats().dropped_oldest, 2u);
+  EXPECT_THAT(numbers(q->take(10)), ElementsAre(5, 6));
+  q->complete(window[0].id);
+  q->complete(window[1].id);
+  EXPECT_EQ(q->depth(), 2u);
+}
+
+std::string written_or_pending(const ::testing::TestParamInfo<bool>& param) {
+  return param.param ? "written" : "pending";
+}
+INSTANTIATE_TEST_SUITE_P(WrittenOrPending, OverflowTest, ::testing::Bool(), written_or_pending);
+
+TEST_F(QueueTest, Qos2StateSurvivesAReopenAndIsResumedNotRepublished) {
+  {
+    auto q = open();
+    for (int i = 1; i <= 4; ++i) q->append(numbered(i, 2));
+    auto window = q->take(2);            // 1, 2 published while still pending
+    ASSERT_TRUE(q->record_published(window[0].id, 101));
+    ASSERT_TRUE(q->record_published(window[1].id, 102));
+    ASSERT_EQ(q->sync(), flush_result::committed);
+    ASSERT_TRUE(q->record_released(window[1].id));  // written row: durable at once
+    window = q->take(1);                 // 3 published after its write
+    ASSERT_TRUE(q->record_published(window[0].id, 103));
+  }
+  auto q = open();
+  const auto& resumed = q->resumed();
+  ASSERT_EQ(resumed.size(), 3u);
+  EXPECT_EQ(number_of(resumed[0]), 1);
+  EXPECT_EQ(resumed[0].packet_id, 101);
+  EXPECT_EQ(resumed[0].state, qos2_state::published);
+  EXPECT_EQ(number_of(resumed[1]), 2);
+  EXPECT_EQ(resumed[1].packet_id, 102);
+  EXPECT_EQ(resumed[1].state, qos2_state::released);
+  EXPECT_EQ(resumed[2].packet_id, 103);
+  EXPECT_EQ(resumed[2].msg.qos, 2);
+  // Resumed exchanges are in flight: take() hands out only message 4.
+  EXPECT_THAT(numbers(q->take(10)), ElementsAre(4));
+  const auto one = resumed[0].id, two = resumed[1].id, three = resumed[2].id;
+  q->complete(two);      // PUBCOMP after the resent PUBREL
+  q->undelivered(three); // session lost: a new PUBLISH, no packet id
+  const auto again = q->take(10);
+  ASSERT_EQ(again.size(), 1u);
+  EXPECT_EQ(again[0].id, three);
+  EXPECT_EQ(again[0].packet_id, 0);
+  ASSERT_EQ(q->sync(), flush_result::committed);
+  q.reset();
+  q = open();
+  ASSERT_EQ(q->resumed().size(), 1u);
+  EXPECT_EQ(q->resumed()[0].id, one);
+  EXPECT_EQ(q->depth(), 3u);
+}
+
+TEST_F(QueueTest, FifoDrainsStrictlyInOrder) {
+  auto s = file_settings(path_);
+  s.drain = drain_order::fifo;
+  auto q = open(s);
+  for (int i = 1; i <= 8; ++i) q->append(numbered(i));
+  ASSERT_EQ(q->sync(), flush_result::committed);  // the backlog of an outage
+  for (int i = 9; i <= 14; ++i) q->append(numbered(i));
+  std::vector<int> order;
+  for (int i = 0; i < 14; ++i) order.push_back(number_of(q->take(1).at(0)));
+  EXPECT_THAT(order, ElementsAreArray(range(1, 14)));
+}
+
+TEST_F(QueueTest, LiveFirstSendsNewReadingsFirstAndStillDrainsTheBacklog) {
+  auto s = file_settings(path_);
+  s.drain = drain_order::live_first;
+  auto q = open(s);
+  for (int i = 1; i <= 8; ++i) q->append(numbered(i));
+  ASSERT_EQ(q->sync(), flush_result::committed);  // backlog: 1..8
+  for (int i = 9; i <= 14; ++i) q->append(numbered(i));  // live: 9..14
+  std::vector<int> order;
+  for (int i = 0; i < 14; ++i) {
+    const auto window = q->take(1);
+    order.push_back(number_of(window.at(0)));
+    q->complete(window[0].id);
+  }
+  // Three live, one from the backlog, ...; each group in its own order.
+  EXPECT_THAT(order, ElementsAre(9, 10, 11, 1, 12, 13, 14, 2, 3, 4, 5, 6, 7, 8));
+  EXPECT_EQ(q->depth(), 0u);
+}
+
+TEST_F(QueueTest, LiveFirstWindowPutsLiveMessagesAheadOfTheBacklog) {
+  auto s = file_settings(path_);
+  s.drain = drain_order::live_first;
+  auto q = open(s);
+  for (int i = 1; i <= 8; ++i) q->append(numbered(i));
+  ASSERT_EQ(q->sync(), flush_result::committed);
+  for (int i = 9; i <= 20; ++i) q->append(numbered(i));
+  // A window of 8: six live and two from the backlog (3:1).
+  EXPECT_THAT(numbers(q->take(8)), ElementsAre(9, 10, 11, 12, 13, 14, 1, 2));
+  EXPECT_THAT(numbers(q->take(100)), ElementsAre(15, 16, 17, 18, 19, 20, 3, 4, 5, 6, 7, 8));
+}
+
+TEST_F(QueueTest, InspectReportsDepthTimesAndCountersWithoutTheWriter) {
+  auto q = open();
+  for (int i = 1; i <= 5; ++i) q->append(numbered(i));
+  for (const auto& e : q->take(1)) q->complete(e.id);
+  ASSERT_EQ(q->sync(), flush_result::committed);
+  const auto view = inspect(path_);  // while the queue is open
+  EXPECT_EQ(view.schema_version, 2);
+  EXPECT_EQ(view.depth, 4u);
+  EXPECT_EQ(view.bytes, 4 * message_bytes(numbered(2)));
+  EXPECT_EQ(view.oldest, numbered(2).ts);
+  EXPECT_EQ(view.newest, numbered(5).ts);
+  EXPECT_GT(view.database_file_bytes + view.wal_file_bytes, 0u);
+  ASSERT_TRUE(view.counters_written.has_value());
+  const auto counter = [&](std::string_view name) {
+    for (const auto& [n, v] : view.counters) if (n == name) return v;
+    return std::uint64_t{999999};
+  };
+  EXPECT_EQ(counter("appended"), 5u);
+  EXPECT_EQ(counter("completed"), 1u);
+  EXPECT_EQ(counter("never_written"), 1u);
+  EXPECT_EQ(counter("written"), 4u);
+  EXPECT_THROW(inspect(dir_ / "absent.db"), store_error);
+}
+
+}  // namespace
+}  // namespace fieldbridge::store

@@ -1,0 +1,39 @@
+// Helpers shared by the store tests.
+#pragma once
+
+#include <chrono>
+#include <string>
+#include <vector>
+
+#include "fieldbridge/core/logging.hpp"
+#include "fieldbridge/store/queue.hpp"
+
+namespace fieldbridge::store::test_util {
+
+inline message numbered(int n, std::uint8_t qos = 1, std::size_t payload_size = 8) {
+  message m;
+  m.topic = "plant/meter1/voltage";
+  m.payload = std::to_string(n);
+  if (payload_size > m.payload.size()) m.payload.resize(payload_size, 'x');
+  m.qos = qos;
+  m.ts = wall_clock::time_point(std::chrono::seconds(1'800'000'000 + n));
+  m.source = "meter1/voltage";
+  return m;
+}
+
+// The number a message of numbered() carries (digits, then padding).
+inline int number_of(const envelope& e) { return std::stoi(e.msg.payload); }
+
+inline std::vector<int> numbers(const std::vector<envelope>& window) {
+  std::vector<int> out;
+  for (const auto& e : window) out.push_back(number_of(e));
+  return out;
+}
+
+inline settings file_settings(const std::filesystem::path& path) {
+  settings s;
+  s.path = path;
+  return s;
+}
+
+}  // namespace fieldbridge::store::test_util
