@@ -1,0 +1,170 @@
+// Modbus RTU through a socat pty pair (started and stopped by the test by
+// pid) with an in-process libmodbus RTU server on the device end; and the
+// text-line sensor bus on a pty.
+#include <gtest/gtest.h>
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <filesystem>
+
+#include "bus_fixture.hpp"
+#include "fieldbridge/drivers/modbus_bus.hpp"
+#include "fieldbridge/drivers/modbus_link.hpp"
+#include "fieldbridge/drivers/serial_line.hpp"
+#include "modbus_test_server.hpp"
+#include "process.hpp"
+#include "pty_pair.hpp"
+
+namespace fieldbridge::test {
+namespace {
+
+using H = register_table;
+using T = value_type;
+
+std::size_t open_fds() {
+  return static_cast<std::size_t>(std::distance(std::filesystem::directory_iterator("/proc/self/fd"),
+                                                std::filesystem::directory_iterator{}));
+}
+
+modbus_rtu_line rtu_line(const std::string& device) {
+  modbus_rtu_line line;
+  line.device = device;
+  line.baud = 115200;
+  return line;
+}
+
+TEST(rtu_bus, decodes_writes_and_survives_the_line_vanishing) {
+  pty_pair pty;
+  auto server = modbus_test_server::rtu(pty.device_end(), 115200, 1);
+  server->set(H::input_register, 0, {0x6666, 0x4366});
+  server->set(H::holding_register, 10, {0});
+  auto voltage = make_point("voltage", H::input_register, 0, T::float32, word_order::cdab);
+  auto setpoint = make_point("setpoint", H::holding_register, 10, T::int16);
+  setpoint.writable = true;
+  auto device = make_device("meter", 1, 30ms, {voltage, setpoint});
+  device.offline_after_failures = 2;
+
+  event_loop loop;
+  collector collected;
+  const auto fds_before = open_fds();
+  auto bus = std::make_unique<drivers::modbus_bus>(
+      make_bus_spec("rs485", rtu_line(pty.gateway_end()), 100ms, {device}), loop.context.get_executor(),
+      collected.handlers(), make_null_logger(), drivers::backoff_policy{50ms, 200ms});
+  bus->start();
+  ASSERT_TRUE(loop.run_until([&] { return collected.count("meter", "voltage", quality::good) >= 2; }));
+  EXPECT_EQ(static_cast<float>(std::get<double>(collected.latest("meter", "voltage")->value)), 230.4F);
+
+  std::optional<drivers::write_result> result;
+  bus->write("meter", "setpoint", std::int64_t{-5}, [&](drivers::write_result r) { result = std::move(r); });
+  ASSERT_TRUE(loop.run_until([&] { return result.has_value(); }));
+  EXPECT_TRUE(result->ok) << result->error;
+  EXPECT_EQ(result->value, point_value{std::int64_t{-5}});
+  EXPECT_EQ(server->get(H::holding_register, 10, 1), std::vector<std::uint16_t>{0xFFFB});
+
+  // Unplug: the pty links vanish; the device goes offline.
+  pty.stop();
+  ASSERT_TRUE(loop.run_until([&] { return collected.status("meter") == false; }));
+  const auto bad = collected.count("meter", "voltage", quality::bad);
+  EXPECT_GT(bad, 0U);
+  // Plug back in: the link is reopened and readings are good again.
+  pty.start();
+  server->set(H::input_register, 0, {0, 0x4120});  // 10.0 in CDAB
+  ASSERT_TRUE(loop.run_until([&] {
+    const auto r = collected.latest("meter", "voltage");
+    return r && r->q == quality::good && r->value == point_value{10.0};
+  }));
+  EXPECT_EQ(collected.status("meter"), true);
+  bus->stop();
+  bus.reset();
+  EXPECT_EQ(open_fds(), fds_before);
+}
+
+TEST(rtu_link, rs485_mode_on_a_line_that_cannot_do_it_is_a_clear_error) {
+  pty_pair pty;
+  auto line = rtu_line(pty.gateway_end());
+  line.rs485 = true;
+  drivers::modbus_link link(line, {});
+  const auto ec = link.open();
+  EXPECT_EQ(ec, drivers::modbus_errc::rs485_unsupported);
+  EXPECT_EQ(ec.message(), "the serial port does not support RS-485 mode");
+  EXPECT_FALSE(link.is_open());
+}
+
+TEST(rtu_link, a_missing_serial_device_is_a_link_failure) {
+  drivers::modbus_link link(rtu_line("/nonexistent/ttyUSB9"), {});
+  const auto ec = link.open();
+  EXPECT_TRUE(ec);
+  EXPECT_TRUE(drivers::is_link_failure(ec));
+}
+
+// The device end of a pty, written to as a sensor would.
+class sensor_end {
+ public:
+  explicit sensor_end(const std::string& path) : fd_(::open(path.c_str(), O_RDWR | O_NOCTTY)) {}
+  ~sensor_end() {
+    if (fd_ != -1) ::close(fd_);
+  }
+  sensor_end(const sensor_end&) = delete;
+  sensor_end& operator=(const sensor_end&) = delete;
+  bool ok() const { return fd_ != -1; }
+  void send(const std::string& text) const {
+    ASSERT_EQ(::write(fd_, text.data(), text.size()), static_cast<ssize_t>(text.size()));
+  }
+
+ private:
+  int fd_;
+};
+
+TEST(serial_line_bus, reads_text_lines_and_reopens_after_unplug) {
+  pty_pair pty;
+  serial_line_port port;
+  port.device = pty.gateway_end();
+  port.delimiter = "\r\n";
+  auto temperature = make_point("temperature", H::holding_register, 0, T::float64);
+  temperature.pattern = "T=(-?[0-9.]+)";
+  auto humidity = make_point("humidity", H::holding_register, 0, T::uint16);
+  humidity.pattern = "H=([0-9]+)";
+  auto spec = make_bus_spec("weather", port, 0ms, {make_device("weather", 0, 0ms, {temperature, humidity})});
+
+  event_loop loop;
+  collector collected;
+  auto bus = drivers::make_bus(spec, loop.context.get_executor(), collected.handlers(), make_null_logger(),
+                               drivers::backoff_policy{30ms, 100ms});
+  bus->start();
+  ASSERT_TRUE(loop.run_until([&] { return collected.status("weather") == true; }));
+  {
+    sensor_end sensor(pty.device_end());
+    ASSERT_TRUE(sensor.ok());
+    sensor.send("T=21.5 H=40\r\nhello\r\nH=70000\r\nT=-3.25\r\n");
+    ASSERT_TRUE(loop.run_until([&] { return collected.count("weather", "temperature", quality::good) >= 2; }));
+  }
+  EXPECT_EQ(collected.latest("weather", "temperature")->value, point_value{-3.25});
+  const auto h = collected.latest("weather", "humidity");
+  ASSERT_TRUE(h);
+  EXPECT_EQ(h->q, quality::bad);  // 70000 does not fit a uint16
+  EXPECT_EQ(h->error, "out of range for uint16");
+  EXPECT_EQ(collected.count("weather", "humidity", quality::good), 1U);
+  auto counters = bus->counters().at(0).second;
+  EXPECT_EQ(counters.unmatched, 1U);
+  EXPECT_EQ(counters.polls, 4U);
+
+  pty.stop();
+  ASSERT_TRUE(loop.run_until([&] { return collected.status("weather") == false; }));
+  pty.start();
+  ASSERT_TRUE(loop.run_until([&] { return collected.status("weather") == true; }));
+  sensor_end again(pty.device_end());
+  again.send("T=30\r\n");
+  ASSERT_TRUE(loop.run_until([&] {
+    const auto r = collected.latest("weather", "temperature");
+    return r && r->value == point_value{30.0};
+  }));
+  std::optional<drivers::write_result> refused;
+  bus->write("weather", "temperature", 1.0, [&](drivers::write_result r) { refused = std::move(r); });
+  ASSERT_TRUE(loop.run_until([&] { return refused.has_value(); }));
+  EXPECT_FALSE(refused->ok);
+  bus->stop();
+}
+
+}  // namespace
+}  // namespace fieldbridge::test
