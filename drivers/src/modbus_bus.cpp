@@ -307,22 +307,23 @@ void modbus_bus::run() {
         c.online = false;
       }
     }
+    // The status goes out before the readings it explains.
+    device.failures = answered ? 0 : device.failures + 1;
+    const bool offline = device.failures >= spec.offline_after_failures;
+    if (answered) {
+      device.offline_backoff.reset();
+      post_status(device, true, {});
+    } else if (offline) {
+      post_status(device, false, failure ? failure.message() : "no answer");
+    }
     post_readings(std::move(readings));
 
     const auto now = steady::now();
-    if (answered) {
-      device.failures = 0;
-      device.offline_backoff.reset();
-      post_status(device, true, {});
-    } else {
-      ++device.failures;
-      if (device.failures >= spec.offline_after_failures) {
-        post_status(device, false, failure ? failure.message() : "no answer");
-        // Offline: poll with back-off, so a dead device costs at most one
-        // time-out per back-off period.
-        device.next_poll = now + std::max(device.offline_backoff.next(), spec.poll_interval);
-        return;
-      }
+    if (offline) {
+      // Offline: poll with back-off, so a dead device costs at most one
+      // time-out per back-off period.
+      device.next_poll = now + std::max(device.offline_backoff.next(), spec.poll_interval);
+      return;
     }
     // Drift-free: the next deadline follows the previous one, not `now`; a
     // cycle that overran skips the deadlines already missed.
