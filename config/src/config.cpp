@@ -1,11 +1,58 @@
 #include "fieldbridge/config/config.hpp"
 
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
 #include <fmt/core.h>
+#include <yaml-cpp/yaml.h>
+
+#include "loader.hpp"
 
 namespace fieldbridge::config {
 
 config_error::config_error(std::string file, int line, int column, std::string message)
     : std::runtime_error(fmt::format("{}:{}:{}: {}", file, line, column, message)),
       file_(std::move(file)), line_(line), column_(column), message_(std::move(message)) {}
+
+std::string point_topic(const mqtt_settings& mqtt, const device_spec& device, const point_spec& point) {
+  return fmt::format("{}/{}/{}", mqtt.topic_prefix, device.name, point.name);
+}
+
+bool is_serial_line(const bus_spec& bus) { return std::holds_alternative<serial_line_port>(bus.link); }
+
+configuration load_string(std::string_view yaml_text, const std::string& name, const std::string& base_directory) {
+  const detail::document doc(name, base_directory);
+  std::vector<YAML::Node> documents;
+  try {
+    documents = YAML::LoadAll(std::string{yaml_text});
+  } catch (const YAML::Exception& error) {
+    // yaml-cpp's own wording ("end of map not found") with its 0-based mark.
+    doc.fail(detail::location{error.mark.line + 1, error.mark.column + 1}, "YAML syntax error: " + error.msg);
+  }
+  if (documents.size() > 1) doc.fail(documents[1], "expected one YAML document, found a second one");
+  try {
+    return detail::load_document(doc, documents.empty() ? YAML::Node{} : documents.front());
+  } catch (const YAML::Exception& error) {
+    // Not expected from the typed readers; kept so that no input can escape
+    // as anything but a located configuration error.
+    doc.fail(detail::location{error.mark.line + 1, error.mark.column + 1}, error.msg);
+  }
+}
+
+configuration load_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    const int error = errno;
+    throw config_error(path, 1, 1, fmt::format("cannot read the configuration file: {}", std::strerror(error)));
+  }
+  std::ostringstream text;
+  text << in.rdbuf();
+  if (in.bad()) throw config_error(path, 1, 1, "cannot read the configuration file");
+  const auto directory = std::filesystem::absolute(std::filesystem::path{path}).parent_path().string();
+  return load_string(text.str(), path, directory);
+}
 
 }  // namespace fieldbridge::config

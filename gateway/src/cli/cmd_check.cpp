@@ -1,13 +1,118 @@
 // fieldbridge check: validate the configuration and print the point map.
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <fmt/core.h>
+
 #include "commands.hpp"
+#include "connect_probe.hpp"
+#include "fieldbridge/config/config.hpp"
 
 namespace fieldbridge::cli {
+namespace {
+
+struct check_options {
+  std::string config_path;
+  bool connect = false;
+};
+
+// Registers as "first..last" (0-based protocol addresses, inclusive), one
+// number for a single register or bit.
+std::string register_span(const point_spec& point) {
+  const auto count = register_count(point.format);
+  if (count <= 1) return std::to_string(point.address);
+  return fmt::format("{}..{}", point.address, point.address + count - 1);
+}
+
+std::string describe_format(const point_spec& point, bool line_point) {
+  const auto& format = point.format;
+  std::string text{to_string(format.type)};
+  if (register_count(format) > 1 && format.type != value_type::string && !line_point)
+    text += fmt::format(" {}", to_string(format.order));
+  if (format.bit) text += fmt::format(" bit {}", *format.bit);
+  if (format.type == value_type::string && !line_point) text += fmt::format(" len {}", format.length);
+  if (format.scale != 1.0) text += fmt::format(" x{}", format.scale);
+  if (format.offset != 0.0) text += fmt::format(" {:+}", format.offset);
+  return text;
+}
+
+using table_row = std::vector<std::string>;
+
+void print_table(const std::vector<table_row>& rows) {
+  std::vector<std::size_t> widths;
+  for (const auto& row : rows) {
+    widths.resize(std::max(widths.size(), row.size()));
+    for (std::size_t i = 0; i < row.size(); ++i) widths[i] = std::max(widths[i], row[i].size());
+  }
+  for (const auto& row : rows) {
+    std::string line;
+    for (std::size_t i = 0; i < row.size(); ++i) {
+      if (i + 1 == row.size()) {
+        line += row[i];  // no trailing padding after the last column
+      } else {
+        line += fmt::format("{:<{}}  ", row[i], widths[i]);
+      }
+    }
+    fmt::print("{}\n", line);
+  }
+}
+
+void print_point_map(const config::configuration& configuration) {
+  std::vector<table_row> rows{{"BUS", "DEVICE", "UNIT", "TABLE", "REGISTERS", "TYPE", "ACCESS", "QOS", "TOPIC"}};
+  std::size_t devices = 0;
+  std::size_t points = 0;
+  for (const auto& bus : configuration.buses) {
+    const bool line_bus = config::is_serial_line(bus);
+    for (const auto& device : bus.devices) {
+      ++devices;
+      for (const auto& point : device.points) {
+        ++points;
+        const auto qos = point.qos.value_or(configuration.mqtt.qos);
+        rows.push_back({bus.name, device.name, line_bus ? "-" : std::to_string(device.unit),
+                        line_bus ? "line" : std::string{to_string(point.table)},
+                        line_bus ? "/" + point.pattern + "/" : register_span(point),
+                        describe_format(point, line_bus), point.writable ? "rw" : "r", std::to_string(qos),
+                        config::point_topic(configuration.mqtt, device, point)});
+      }
+    }
+  }
+  print_table(rows);
+  const auto& mqtt = configuration.mqtt;
+  fmt::print("{}: {} bus{}, {} device{}, {} point{}; broker {}:{} (MQTT {}{})\n", configuration.source_path,
+             configuration.buses.size(), configuration.buses.size() == 1 ? "" : "es", devices,
+             devices == 1 ? "" : "s", points, points == 1 ? "" : "s", mqtt.host, mqtt.port,
+             mqtt.protocol == config::mqtt_protocol::v5 ? "5" : "3.1.1", mqtt.tls ? ", TLS" : "");
+}
+
+int run_check(const check_options& options, const command_context& context) {
+  config::configuration configuration;
+  try {
+    configuration = config::load_file(options.config_path);
+  } catch (const config::config_error& error) {
+    fmt::print(stderr, "{}\n", error.what());
+    return exit_failure;
+  }
+  print_point_map(configuration);
+  if (!options.connect) return exit_ok;
+  std::fflush(stdout);
+  // check logs at the command line's --log-level, not the file's gateway.log_level.
+  return run_connect_probe(configuration, context.make_logger("check"));
+}
+
+}  // namespace
 
 void add_check_command(CLI::App& app, command_context& context) {
-  auto* sub = app.add_subcommand("check", "Validate the configuration and print every point");
-  static std::string config_path;
-  sub->add_option("-c,--config", config_path, "configuration file")->required();
-  sub->callback([&context] { context.exit_code = report_not_built("check", "the foundation issue (#2)"); });
+  auto* sub = app.add_subcommand(
+      "check", "Validate the configuration and print every point with its bus, device, registers, type and topic");
+  auto options = std::make_shared<check_options>();
+  sub->add_option("-c,--config", options->config_path, "configuration file (YAML)")->required();
+  sub->add_flag("--connect", options->connect,
+                "also connect to the broker and round-trip a probe message at QoS 0, 1 and 2");
+  sub->footer(
+      "On the first error, prints FILE:LINE:COL: message to stderr and exits 1.\n"
+      "REGISTERS are 0-based protocol addresses, first..last inclusive.");
+  sub->callback([options, &context] { context.exit_code = run_check(*options, context); });
 }
 
 }  // namespace fieldbridge::cli

@@ -59,8 +59,8 @@ struct store_settings {
 
 struct gateway_settings {
   std::string name = "fieldbridge";
-  std::string log_level = "info";
-  std::chrono::milliseconds stats_interval{60000};
+  std::string log_level = "info";                    // trace|debug|info|warn|error|critical|off
+  std::chrono::milliseconds stats_interval{60000};   // 0: no <prefix>/stats messages
 };
 
 struct configuration {
@@ -70,6 +70,12 @@ struct configuration {
   store_settings store;
   std::vector<bus_spec> buses;
 };
+
+// The topic a point publishes on: "<topic_prefix>/<device>/<point>".
+std::string point_topic(const mqtt_settings& mqtt, const device_spec& device, const point_spec& point);
+
+// Whether the bus reads text lines (serial_line) rather than Modbus registers.
+bool is_serial_line(const bus_spec& bus);
 
 // A configuration mistake, located in the source text. what() is the full
 // "FILE:LINE:COL: message" line.
@@ -88,8 +94,12 @@ class config_error : public std::runtime_error {
   std::string message_;
 };
 
+// Reads and validates a configuration file. Relative paths inside it
+// (password_file, tls files, store.path) are taken from the file's directory.
 configuration load_file(const std::string& path);
-// `name` stands for the file in error messages.
-configuration load_string(std::string_view yaml_text, const std::string& name);
+// `name` stands for the file in error messages; relative paths inside the
+// text are taken from `base_directory` (the working directory when empty).
+configuration load_string(std::string_view yaml_text, const std::string& name,
+                          const std::string& base_directory = {});
 
 }  // namespace fieldbridge::config
