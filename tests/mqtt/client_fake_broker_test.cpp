@@ -1,0 +1,426 @@
+// Component tests of the Asio client against a scripted fake broker on the
+// test's own io_context: resend after reconnect, session loss, the in-flight
+// window, keep-alive, broken and malformed input, packet size limits.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+
+#include "client_recorder.hpp"
+#include "fake_broker.hpp"
+
+namespace fieldbridge::test {
+namespace {
+
+using namespace std::chrono_literals;
+namespace mq = fieldbridge::mqtt;
+
+// Answers every QoS 1/2 flow step at once.
+void acknowledge(fake_connection& c, const mq::packet& p) {
+  if (const auto* publish = std::get_if<mq::publish_packet>(&p)) {
+    if (publish->qos == mq::qos::at_least_once) c.send(mq::puback_packet{publish->packet_id, {}, {}});
+    if (publish->qos == mq::qos::exactly_once) c.send(mq::pubrec_packet{publish->packet_id, {}, {}});
+  } else if (const auto* pubrel = std::get_if<mq::pubrel_packet>(&p)) {
+    c.send(mq::pubcomp_packet{pubrel->packet_id, {}, {}});
+  } else if (const auto* subscribe = std::get_if<mq::subscribe_packet>(&p)) {
+    mq::suback_packet suback;
+    suback.packet_id = subscribe->packet_id;
+    for (const auto& s : subscribe->subscriptions) suback.codes.push_back(static_cast<mq::reason_code>(s.options.max_qos));
+    c.send(suback);
+  } else if (std::holds_alternative<mq::pingreq_packet>(p)) {
+    c.send(mq::pingresp_packet{});
+  }
+}
+
+std::vector<mq::packet_type> types_of(const std::vector<mq::packet>& packets) {
+  std::vector<mq::packet_type> types;
+  for (const auto& p : packets) types.push_back(mq::type_of(p));
+  return types;
+}
+
+const mq::publish_packet* find_publish(const std::vector<mq::packet>& packets, const std::string& payload) {
+  for (const auto& p : packets) {
+    if (const auto* publish = std::get_if<mq::publish_packet>(&p); publish && text_of(publish->payload) == payload) {
+      return publish;
+    }
+  }
+  return nullptr;
+}
+
+// First connection: A (QoS 1) unanswered, C (QoS 2) gets PUBREC, D (QoS 2)
+// unanswered; the broker drops the line on C's PUBREL. The second connection
+// answers CONNACK with `session_present` and acknowledges everything.
+class resend_test : public ::testing::TestWithParam<mq::protocol_version> {
+ protected:
+  void run_scenario(bool session_present) {
+    fake_broker broker(io_, [&](fake_connection& c, const mq::packet& p) {
+      if (std::holds_alternative<mq::connect_packet>(p)) {
+        c.send(connack(c.index() > 0 && session_present));
+        return;
+      }
+      if (c.index() > 0) {
+        acknowledge(c, p);
+        return;
+      }
+      if (const auto* publish = std::get_if<mq::publish_packet>(&p); publish && text_of(publish->payload) == "C") {
+        c.send(mq::pubrec_packet{publish->packet_id, {}, {}});
+      } else if (std::holds_alternative<mq::pubrel_packet>(p)) {
+        c.close();
+      }
+    });
+    auto options = loopback_options(broker.port(), GetParam());
+    options.session_expiry = 600s;
+    recorded_client rc(io_, options);
+    rc.client->on_connection([&](const mq::connection_event& e) {
+      rc.events.push_back(e);
+      if (!e.connected && rc.disconnects() == 1) rc.publish("t/e", "E", mq::qos::at_least_once);  // queued while down
+    });
+    rc.publish("t/a", "A", mq::qos::at_least_once);
+    rc.publish("t/c", "C", mq::qos::exactly_once);
+    rc.publish("t/d", "D", mq::qos::exactly_once);
+    rc.client->start();
+    ASSERT_TRUE(run_until(io_, [&] { return rc.finished() == 4; }));
+    ASSERT_EQ(broker.connection_count(), 2u);
+    first_ = broker.connection(0).received();
+    second_ = broker.connection(1).received();
+    outcomes_ = rc.outcomes;
+    for (const auto& [payload, results] : outcomes_) EXPECT_EQ(results.size(), 1u) << payload;
+  }
+
+  boost::asio::io_context io_;
+  std::vector<mq::packet> first_, second_;
+  std::map<std::string, std::vector<mq::publish_result>> outcomes_;
+};
+
+TEST_P(resend_test, SessionPresentResendsDupPublishAndPubrelInOrderBeforeNewMessages) {
+  run_scenario(true);
+  const auto* a0 = find_publish(first_, "A");
+  const auto* c0 = find_publish(first_, "C");
+  const auto* d0 = find_publish(first_, "D");
+  ASSERT_TRUE(a0 && c0 && d0);
+  EXPECT_FALSE(a0->dup);
+  using t = mq::packet_type;
+  ASSERT_EQ(types_of(second_),
+            (std::vector<t>{t::connect, t::publish, t::pubrel, t::publish, t::publish, t::pubrel}));
+  const auto& a1 = std::get<mq::publish_packet>(second_[1]);
+  const auto& c1 = std::get<mq::pubrel_packet>(second_[2]);
+  const auto& d1 = std::get<mq::publish_packet>(second_[3]);
+  const auto& e1 = std::get<mq::publish_packet>(second_[4]);
+  EXPECT_EQ(text_of(a1.payload), "A");
+  EXPECT_TRUE(a1.dup);
+  EXPECT_EQ(a1.packet_id, a0->packet_id);
+  EXPECT_EQ(c1.packet_id, c0->packet_id);
+  EXPECT_EQ(find_publish(second_, "C"), nullptr) << "PUBLISH resent after PUBREC";
+  EXPECT_EQ(text_of(d1.payload), "D");
+  EXPECT_TRUE(d1.dup);
+  EXPECT_EQ(d1.packet_id, d0->packet_id);
+  EXPECT_EQ(text_of(e1.payload), "E");
+  EXPECT_FALSE(e1.dup);
+  for (const auto& payload : {"A", "C", "D", "E"}) {
+    EXPECT_EQ(outcomes_[payload].at(0).outcome, mq::publish_outcome::delivered) << payload;
+  }
+}
+
+TEST_P(resend_test, SessionNotPresentReportsUnfinishedMessagesNotDelivered) {
+  run_scenario(false);
+  using t = mq::packet_type;
+  EXPECT_EQ(types_of(second_), (std::vector<t>{t::connect, t::publish}));
+  EXPECT_EQ(text_of(std::get<mq::publish_packet>(second_.at(1)).payload), "E");
+  for (const auto& payload : {"A", "C", "D"}) {
+    const auto& result = outcomes_[payload].at(0);
+    EXPECT_EQ(result.outcome, mq::publish_outcome::session_lost) << payload;
+    EXPECT_EQ(result.error, mq::make_error_code(mq::errc::session_lost)) << payload;
+  }
+  EXPECT_TRUE(outcomes_["C"].at(0).past_pubrec);
+  EXPECT_FALSE(outcomes_["D"].at(0).past_pubrec);
+  EXPECT_EQ(outcomes_["E"].at(0).outcome, mq::publish_outcome::delivered);
+}
+
+INSTANTIATE_TEST_SUITE_P(versions, resend_test,
+                         ::testing::Values(mq::protocol_version::v311, mq::protocol_version::v5));
+
+struct window_case {
+  std::optional<std::uint16_t> receive_maximum;  // in CONNACK
+  std::uint16_t max_inflight;                    // ours
+  std::size_t expected_window;
+};
+
+class window_test : public ::testing::TestWithParam<window_case> {};
+
+// The broker acknowledges each PUBLISH 2 ms after it arrived and records
+// how many were unacknowledged at once.
+TEST_P(window_test, NeverMoreInFlightThanTheWindow) {
+  boost::asio::io_context io;
+  std::size_t outstanding = 0, most = 0;
+  fake_broker broker(io, [&](fake_connection& c, const mq::packet& p) {
+    if (std::holds_alternative<mq::connect_packet>(p)) {
+      auto ack = connack();
+      if (GetParam().receive_maximum) ack.props.add(mq::property_id::receive_maximum, *GetParam().receive_maximum);
+      c.send(ack);
+    } else if (const auto* publish = std::get_if<mq::publish_packet>(&p)) {
+      most = std::max(most, ++outstanding);
+      c.later(2ms, [&c, &outstanding, id = publish->packet_id] {
+        --outstanding;
+        c.send(mq::puback_packet{id, {}, {}});
+      });
+    }
+  });
+  auto options = loopback_options(broker.port(), mq::protocol_version::v5);
+  options.max_inflight = GetParam().max_inflight;
+  recorded_client rc(io, options);
+  for (int i = 0; i < 8; ++i) rc.publish("t/w", "m" + std::to_string(i), mq::qos::at_least_once);
+  rc.client->start();
+  ASSERT_TRUE(run_until(io, [&] { return rc.finished() == 8; }));
+  EXPECT_EQ(most, GetParam().expected_window);
+  for (const auto& [payload, results] : rc.outcomes) {
+    EXPECT_EQ(results.at(0).outcome, mq::publish_outcome::delivered) << payload;
+  }
+  // Sent in the order published.
+  std::vector<std::string> order;
+  for (const auto& p : broker.received<mq::publish_packet>(0)) order.push_back(text_of(p.payload));
+  EXPECT_TRUE(std::is_sorted(order.begin(), order.end()));
+}
+
+INSTANTIATE_TEST_SUITE_P(receive_maximum, window_test,
+                         ::testing::Values(window_case{1, 20, 1}, window_case{2, 20, 2},
+                                           window_case{std::nullopt, 3, 3}, window_case{5, 3, 3}));
+
+class client_fake_broker : public ::testing::Test {
+ protected:
+  boost::asio::io_context io_;
+};
+
+TEST_F(client_fake_broker, KeepAliveTimeoutClosesAndReconnects) {
+  fake_broker broker(io_, [&](fake_connection& c, const mq::packet& p) {
+    if (std::holds_alternative<mq::connect_packet>(p)) c.send(connack());
+    // PINGREQ is never answered.
+  });
+  auto options = loopback_options(broker.port(), mq::protocol_version::v5);
+  options.keepalive = 1s;
+  recorded_client rc(io_, options);
+  rc.client->start();
+  ASSERT_TRUE(run_until(io_, [&] { return broker.connection_count() == 2; }, 4s));
+  const auto types = types_of(broker.connection(0).received());
+  EXPECT_NE(std::find(types.begin(), types.end(), mq::packet_type::pingreq), types.end());
+  ASSERT_GE(rc.events.size(), 2u);
+  EXPECT_TRUE(rc.events[0].connected);
+  EXPECT_FALSE(rc.events[1].connected);
+  EXPECT_EQ(rc.events[1].error, mq::make_error_code(mq::errc::keep_alive_timeout));
+  // The session does not send DISCONNECT to a broker that stopped answering
+  // (it would not arrive); it closes the socket.
+  EXPECT_TRUE(broker.connection(0).closed_by_peer());
+}
+
+TEST_F(client_fake_broker, AnsweredPingsKeepTheConnection) {
+  fake_broker broker(io_, [&](fake_connection& c, const mq::packet& p) {
+    if (std::holds_alternative<mq::connect_packet>(p)) c.send(connack());
+    acknowledge(c, p);
+  });
+  auto options = loopback_options(broker.port(), mq::protocol_version::v311);
+  options.keepalive = 1s;
+  recorded_client rc(io_, options);
+  rc.client->start();
+  ASSERT_TRUE(run_until(io_, [&] { return broker.received<mq::pingreq_packet>(0).size() == 2; }, 4s));
+  EXPECT_EQ(broker.connection_count(), 1u);
+  EXPECT_EQ(rc.disconnects(), 0u);
+}
+
+TEST_F(client_fake_broker, BrokerClosingMidPacketLosesNothingAfterReconnect) {
+  mq::publish_packet message;
+  message.topic = "t/mid";
+  message.payload = {'h', 'e', 'l', 'l', 'o'};
+  message.qos = mq::qos::at_least_once;
+  message.packet_id = 9;
+  std::vector<std::uint8_t> bytes;
+  ASSERT_FALSE(mq::encode(message, mq::protocol_version::v5, bytes));
+  fake_broker broker(io_, [&](fake_connection& c, const mq::packet& p) {
+    if (!std::holds_alternative<mq::connect_packet>(p)) return;
+    c.send(connack(c.index() > 0));
+    if (c.index() == 0) {
+      c.send_raw({bytes.begin(), bytes.begin() + 6});
+      c.close(5ms);
+    } else {
+      auto resent = message;
+      resent.dup = true;
+      c.send(resent);
+    }
+  });
+  recorded_client rc(io_, loopback_options(broker.port(), mq::protocol_version::v5));
+  rc.client->start();
+  ASSERT_TRUE(run_until(io_, [&] { return !broker.received<mq::puback_packet>(1).empty(); }));
+  ASSERT_EQ(rc.messages.size(), 1u);
+  EXPECT_EQ(text_of(rc.messages[0].payload), "hello");
+  EXPECT_EQ(rc.messages[0].topic, "t/mid");
+  EXPECT_EQ(broker.received<mq::puback_packet>(1)[0].packet_id, 9);
+  ASSERT_GE(rc.events.size(), 3u);
+  EXPECT_FALSE(rc.events[1].connected);
+}
+
+class malformed_test : public ::testing::TestWithParam<mq::protocol_version> {};
+
+TEST_P(malformed_test, MalformedPacketDisconnectsWithReasonAndReconnects) {
+  boost::asio::io_context io;
+  fake_broker broker(io, [&](fake_connection& c, const mq::packet& p) {
+    if (!std::holds_alternative<mq::connect_packet>(p)) return;
+    c.send(connack());
+    // PUBACK whose remaining length 2 is encoded in two bytes: not minimal.
+    if (c.index() == 0) c.send_raw({0x40, 0x82, 0x00, 0x00, 0x01});
+  });
+  recorded_client rc(io, loopback_options(broker.port(), GetParam()));
+  rc.client->start();
+  ASSERT_TRUE(run_until(io, [&] { return rc.connects() == 2; }));
+  ASSERT_GE(rc.events.size(), 2u);
+  EXPECT_EQ(rc.events[1].error, mq::make_error_code(mq::errc::malformed_packet));
+  EXPECT_TRUE(run_until(io, [&] { return broker.connection(0).closed_by_peer(); }));
+  const auto disconnects = broker.received<mq::disconnect_packet>(0);
+  if (GetParam() == mq::protocol_version::v5) {
+    ASSERT_EQ(disconnects.size(), 1u);
+    EXPECT_EQ(disconnects[0].code, mq::reason_code::malformed_packet);
+  } else {
+    EXPECT_TRUE(disconnects.empty()) << "3.1.1 has no DISCONNECT from client with a reason";
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(versions, malformed_test,
+                         ::testing::Values(mq::protocol_version::v311, mq::protocol_version::v5));
+
+TEST_F(client_fake_broker, UnexpectedPacketIsAProtocolError) {
+  fake_broker broker(io_, [&](fake_connection& c, const mq::packet& p) {
+    if (!std::holds_alternative<mq::connect_packet>(p)) return;
+    c.send(connack());
+    if (c.index() == 0) c.send(connack());  // a second CONNACK
+  });
+  recorded_client rc(io_, loopback_options(broker.port(), mq::protocol_version::v5));
+  rc.client->start();
+  ASSERT_TRUE(run_until(io_, [&] { return rc.connects() == 2; }));
+  const auto disconnects = broker.received<mq::disconnect_packet>(0);
+  ASSERT_EQ(disconnects.size(), 1u);
+  EXPECT_EQ(disconnects[0].code, mq::reason_code::protocol_error);
+}
+
+TEST_F(client_fake_broker, BrokerMaximumPacketSizeRefusesOversizedMessage) {
+  fake_broker broker(io_, [&](fake_connection& c, const mq::packet& p) {
+    if (std::holds_alternative<mq::connect_packet>(p)) {
+      auto ack = connack();
+      ack.props.add(mq::property_id::maximum_packet_size, std::uint32_t{64});
+      c.send(ack);
+    }
+    acknowledge(c, p);
+  });
+  recorded_client rc(io_, loopback_options(broker.port(), mq::protocol_version::v5));
+  rc.client->start();
+  ASSERT_TRUE(run_until(io_, [&] { return rc.connects() == 1; }));
+  rc.publish("t/big", std::string(100, 'x'), mq::qos::at_least_once);
+  rc.publish("t/small", "small", mq::qos::at_least_once);
+  ASSERT_TRUE(run_until(io_, [&] { return rc.finished() == 2; }));
+  const auto& big = rc.outcomes[std::string(100, 'x')].at(0);
+  EXPECT_EQ(big.outcome, mq::publish_outcome::failed);
+  EXPECT_EQ(big.error, mq::make_error_code(mq::errc::message_too_large));
+  EXPECT_EQ(rc.outcomes["small"].at(0).outcome, mq::publish_outcome::delivered);
+  const auto publishes = broker.received<mq::publish_packet>(0);
+  ASSERT_EQ(publishes.size(), 1u);
+  EXPECT_EQ(text_of(publishes[0].payload), "small");
+  EXPECT_EQ(rc.disconnects(), 0u);
+}
+
+TEST_F(client_fake_broker, IncomingPacketAboveOurMaximumIsRefused) {
+  fake_broker broker(io_, [&](fake_connection& c, const mq::packet& p) {
+    if (!std::holds_alternative<mq::connect_packet>(p)) return;
+    c.send(connack());
+    if (c.index() == 0) {
+      mq::publish_packet message;
+      message.topic = "t/huge";
+      message.payload.assign(300, 'y');
+      c.send(message);
+    }
+  });
+  auto options = loopback_options(broker.port(), mq::protocol_version::v5);
+  options.maximum_packet_size = 128;
+  recorded_client rc(io_, options);
+  rc.client->start();
+  ASSERT_TRUE(run_until(io_, [&] { return rc.connects() == 2; }));
+  EXPECT_TRUE(rc.messages.empty());
+  const auto disconnects = broker.received<mq::disconnect_packet>(0);
+  ASSERT_EQ(disconnects.size(), 1u);
+  EXPECT_EQ(disconnects[0].code, mq::reason_code::packet_too_large);
+  const auto& connect = std::get<mq::connect_packet>(broker.connection(0).received().at(0));
+  EXPECT_EQ(connect.props.integer(mq::property_id::maximum_packet_size), 128u);
+}
+
+TEST_F(client_fake_broker, IncomingQos2IsDeliveredExactlyOnce) {
+  mq::publish_packet message;
+  message.topic = "t/q2";
+  message.payload = {'o', 'n', 'c', 'e'};
+  message.qos = mq::qos::exactly_once;
+  message.packet_id = 42;
+  message.props.add(mq::property_id::response_topic, std::string("reply/here"));
+  message.props.add(mq::property_id::correlation_data, std::vector<std::uint8_t>{1, 2, 3});
+  message.props.add_user_property("k", "v");
+  message.props.add(mq::property_id::message_expiry_interval, std::uint32_t{60});
+  fake_broker broker(io_, [&](fake_connection& c, const mq::packet& p) {
+    if (std::holds_alternative<mq::connect_packet>(p)) {
+      c.send(connack());
+      c.send(message);
+      auto again = message;
+      again.dup = true;
+      c.send(again);  // the same id again before PUBREL: not a new message
+    } else if (const auto* pubrec = std::get_if<mq::pubrec_packet>(&p)) {
+      if (c.received().size() == 3) c.send(mq::pubrel_packet{pubrec->packet_id, {}, {}});
+    }
+  });
+  recorded_client rc(io_, loopback_options(broker.port(), mq::protocol_version::v5));
+  rc.client->start();
+  ASSERT_TRUE(run_until(io_, [&] { return !broker.received<mq::pubcomp_packet>(0).empty(); }));
+  ASSERT_EQ(rc.messages.size(), 1u);
+  const auto& got = rc.messages[0];
+  EXPECT_EQ(got.qos, mq::qos::exactly_once);
+  EXPECT_EQ(got.props.string(mq::property_id::response_topic), "reply/here");
+  ASSERT_TRUE(got.props.binary(mq::property_id::correlation_data));
+  EXPECT_EQ(got.props.binary(mq::property_id::correlation_data)->size(), 3u);
+  EXPECT_EQ(got.props.user_properties().at(0).value, "v");
+  EXPECT_EQ(got.props.integer(mq::property_id::message_expiry_interval), 60u);
+  EXPECT_EQ(broker.received<mq::pubrec_packet>(0).size(), 2u);
+  EXPECT_EQ(broker.received<mq::pubcomp_packet>(0).at(0).packet_id, 42);
+}
+
+TEST_F(client_fake_broker, RefusedConnackIsReportedWithTheBrokersReason) {
+  fake_broker broker(io_, [&](fake_connection& c, const mq::packet& p) {
+    if (std::holds_alternative<mq::connect_packet>(p)) {
+      c.send(connack(false, mq::reason_code::bad_user_name_or_password));
+    }
+  });
+  auto options = loopback_options(broker.port(), mq::protocol_version::v5);
+  options.reconnect = false;
+  recorded_client rc(io_, options);
+  rc.client->start();
+  ASSERT_TRUE(run_until(io_, [&] { return rc.disconnects() == 1; }));
+  EXPECT_EQ(rc.events[0].error, mq::make_error_code(mq::reason_code::bad_user_name_or_password));
+  EXPECT_NE(rc.events[0].detail.find("bad user name or password"), std::string::npos) << rc.events[0].detail;
+  io_.run_for(100ms);
+  EXPECT_EQ(broker.connection_count(), 1u) << "no retry when reconnect = false";
+}
+
+TEST_F(client_fake_broker, Qos0CompletesWhenWrittenAndStopSendsDisconnect) {
+  fake_broker broker(io_, [&](fake_connection& c, const mq::packet& p) {
+    if (std::holds_alternative<mq::connect_packet>(p)) c.send(connack());
+  });
+  recorded_client rc(io_, loopback_options(broker.port(), mq::protocol_version::v5));
+  rc.publish("t/0", "zero", mq::qos::at_most_once);
+  rc.publish("t/1", "one", mq::qos::at_least_once);  // never acknowledged
+  rc.client->start();
+  ASSERT_TRUE(run_until(io_, [&] { return rc.done("zero"); }));
+  EXPECT_EQ(rc.outcomes["zero"].at(0).outcome, mq::publish_outcome::delivered);
+  rc.client->stop();
+  EXPECT_EQ(rc.outcomes["one"].at(0).outcome, mq::publish_outcome::aborted);
+  ASSERT_TRUE(run_until(io_, [&] { return broker.connection(0).closed_by_peer(); }));
+  EXPECT_EQ(broker.received<mq::disconnect_packet>(0).size(), 1u);
+  EXPECT_FALSE(rc.client->connected());
+  // run() returns by itself once the broker is gone: the client left no
+  // timer or socket operation behind.
+  broker.shutdown();
+  io_.restart();
+  io_.run_for(3s);
+  EXPECT_TRUE(io_.stopped());
+}
+
+}  // namespace
+}  // namespace fieldbridge::test
