@@ -1,0 +1,191 @@
+#include "addressing.hpp"
+
+#include <fmt/core.h>
+
+#include "fieldbridge/drivers/codec.hpp"
+#include "fieldbridge/drivers/modbus_error.hpp"
+#include "fieldbridge/simulator/sim_config.hpp"
+
+namespace fieldbridge::cli {
+
+namespace {
+
+const std::vector<std::string> table_names = {"coil", "discrete", "input", "holding"};
+const std::vector<std::string> type_names = {"bool", "int16", "uint16", "int32", "uint32", "int64",
+                                             "uint64", "float32", "float64", "string"};
+const std::vector<std::string> order_names = {"ABCD", "CDAB", "BADC", "DCBA"};
+
+value_type type_of(const std::string& name) {
+  static constexpr value_type types[] = {value_type::boolean, value_type::int16,  value_type::uint16,
+                                         value_type::int32,   value_type::uint32, value_type::int64,
+                                         value_type::uint64,  value_type::float32, value_type::float64,
+                                         value_type::string};
+  for (std::size_t i = 0; i < type_names.size(); ++i) {
+    if (type_names[i] == name) return types[i];
+  }
+  throw CLI::ValidationError("--type", "unknown type " + name);
+}
+
+word_order order_of(const std::string& name) {
+  static constexpr word_order orders[] = {word_order::abcd, word_order::cdab, word_order::badc, word_order::dcba};
+  for (std::size_t i = 0; i < order_names.size(); ++i) {
+    if (order_names[i] == name) return orders[i];
+  }
+  throw CLI::ValidationError("--order", "unknown order " + name);
+}
+
+}  // namespace
+
+void add_link_flags(CLI::App& sub, link_flags& flags, const std::string& default_timeout) {
+  flags.timeout = default_timeout;
+  auto* group = sub.add_option_group("link", "Where the device is (give --tcp or --rtu)");
+  auto* tcp = group->add_option("--tcp", flags.tcp, "Modbus TCP device, HOST[:PORT] (port 502 by default)")
+                  ->type_name("HOST[:PORT]");
+  auto* rtu = group->add_option("--rtu", flags.rtu, "Modbus RTU serial line, e.g. /dev/ttyUSB0")->type_name("DEV");
+  tcp->excludes(rtu);
+  group->require_option(1);
+  sub.add_option("--baud", flags.baud, "RTU line speed (needed with --rtu)")->type_name("N");
+  sub.add_option("--parity", flags.parity, "RTU parity")->check(CLI::IsMember({"N", "E", "O"}))->capture_default_str();
+  sub.add_option("--data-bits", flags.data_bits, "RTU data bits")->check(CLI::Range(7U, 8U))->capture_default_str();
+  sub.add_option("--stop-bits", flags.stop_bits, "RTU stop bits")->check(CLI::Range(1U, 2U))->capture_default_str();
+  sub.add_option("--timeout", flags.timeout, "response time-out, e.g. 250ms, 2s")->capture_default_str();
+}
+
+void add_point_flags(CLI::App& sub, point_flags& flags, bool with_format) {
+  sub.add_option("--unit", flags.unit, "Modbus unit id (slave address)")->check(CLI::Range(0U, 255U))->required();
+  sub.add_option("--table", flags.table, "coil, discrete, input or holding")
+      ->check(CLI::IsMember(table_names))
+      ->required();
+  sub.add_option("--address", flags.address, "first register (or bit), 0-based as on the wire")
+      ->check(CLI::Range(0U, 65535U))
+      ->required();
+  if (!with_format) return;
+  sub.add_option("--type", flags.type, "bool, int16, uint16, int32, uint32, int64, uint64, float32, float64, string "
+                                       "(default: bool on coil/discrete, uint16 on registers)")
+      ->check(CLI::IsMember(type_names));
+  sub.add_option("--order", flags.order, "register order of multi-register values")
+      ->check(CLI::IsMember(order_names))
+      ->capture_default_str();
+  sub.add_option("--bit", flags.bit, "one bit (0-15) of a register, as a bool")->check(CLI::Range(0U, 15U));
+  sub.add_option("--length", flags.length, "registers of a string value")->check(CLI::Range(1U, 125U));
+  sub.add_option("--scale", flags.scale, "value = raw * scale + offset")->capture_default_str();
+  sub.add_option("--offset", flags.offset, "value = raw * scale + offset")->capture_default_str();
+}
+
+milliseconds parse_duration_flag(const std::string& text, const std::string& flag) {
+  const auto parsed = simulator::parse_duration(text);
+  if (!parsed || parsed->count() <= 0) {
+    throw CLI::ValidationError(flag, "'" + text + "' is not a duration like 250ms or 2s");
+  }
+  return *parsed;
+}
+
+link_target resolve_link(const link_flags& flags) {
+  link_target target;
+  target.timeouts.response = parse_duration_flag(flags.timeout, "--timeout");
+  if (!flags.tcp.empty()) {
+    modbus_tcp_endpoint endpoint;
+    std::string host = flags.tcp;
+    // [v6-address]:port, or host:port when the text has one colon only.
+    if (!host.empty() && host.front() == '[') {
+      const auto close = host.find(']');
+      if (close == std::string::npos) throw CLI::ValidationError("--tcp", "missing ']' in " + flags.tcp);
+      if (close + 1 < host.size()) {
+        if (host[close + 1] != ':') throw CLI::ValidationError("--tcp", "expected :PORT after ] in " + flags.tcp);
+        endpoint.port = static_cast<std::uint16_t>(std::stoul(host.substr(close + 2)));
+      }
+      host = host.substr(1, close - 1);
+    } else if (const auto colon = host.rfind(':'); colon != std::string::npos && host.find(':') == colon) {
+      const auto port = host.substr(colon + 1);
+      unsigned long number = 0;
+      try {
+        number = std::stoul(port);
+      } catch (const std::exception&) {
+        throw CLI::ValidationError("--tcp", "'" + port + "' is not a port");
+      }
+      if (number == 0 || number > 65535) throw CLI::ValidationError("--tcp", "port " + port + " is out of range");
+      endpoint.port = static_cast<std::uint16_t>(number);
+      host = host.substr(0, colon);
+    }
+    endpoint.host = host;
+    target.description = fmt::format("{}:{}", endpoint.host, endpoint.port);
+    target.link = endpoint;
+    return target;
+  }
+  if (flags.baud == 0) throw CLI::ValidationError("--baud", "--rtu needs --baud");
+  modbus_rtu_line line;
+  line.device = flags.rtu;
+  line.baud = flags.baud;
+  line.parity = flags.parity.front();
+  line.data_bits = static_cast<std::uint8_t>(flags.data_bits);
+  line.stop_bits = static_cast<std::uint8_t>(flags.stop_bits);
+  target.description = fmt::format("{} at {} {}{}{}", line.device, line.baud, flags.data_bits, line.parity,
+                                   flags.stop_bits);
+  target.link = line;
+  return target;
+}
+
+register_table table_of(const std::string& name) {
+  if (name == "coil") return register_table::coil;
+  if (name == "discrete") return register_table::discrete_input;
+  if (name == "input") return register_table::input_register;
+  return register_table::holding_register;
+}
+
+point_spec point_of(const point_flags& flags) {
+  point_spec point;
+  point.name = "cli";
+  point.table = table_of(flags.table);
+  point.address = static_cast<std::uint16_t>(flags.address);
+  const bool bits = point.table == register_table::coil || point.table == register_table::discrete_input;
+  auto& format = point.format;
+  format.type = flags.type.empty() ? (bits || flags.bit ? value_type::boolean : value_type::uint16)
+                                   : type_of(flags.type);
+  format.order = order_of(flags.order);
+  if (flags.bit) {
+    if (bits) throw CLI::ValidationError("--bit", "--bit selects a bit of a register; coils are bits already");
+    if (format.type != value_type::boolean) throw CLI::ValidationError("--bit", "--bit gives a bool");
+    format.bit = static_cast<std::uint8_t>(*flags.bit);
+  } else if (bits != (format.type == value_type::boolean)) {
+    throw CLI::ValidationError("--type", bits ? "coils and discrete inputs are bool"
+                                              : "a register is bool only with --bit");
+  }
+  if (format.type == value_type::string) {
+    if (flags.length == 0) throw CLI::ValidationError("--length", "a string needs --length (registers)");
+    format.length = static_cast<std::uint16_t>(flags.length);
+  }
+  format.scale = flags.scale;
+  format.offset = flags.offset;
+  if (flags.address + std::size_t{register_count(format)} * flags.count > 65536) {
+    throw CLI::ValidationError("--address", "the span runs past address 65535");
+  }
+  return point;
+}
+
+std::string value_text(const point_value& value, const register_format& format) {
+  const auto* number = std::get_if<double>(&value);
+  if (number != nullptr && format.type == value_type::float32 && format.scale == 1.0 && format.offset == 0.0) {
+    return fmt::format("{}", static_cast<float>(*number));
+  }
+  return drivers::to_text(value);
+}
+
+std::string hex_words(std::span<const std::uint16_t> words) {
+  std::string text;
+  for (const auto word : words) text += fmt::format("{}0x{:04X}", text.empty() ? "" : " ", word);
+  return text;
+}
+
+std::string describe_error(const boost::system::error_code& ec, const link_target& target, unsigned unit) {
+  if (drivers::is_exception(ec)) {
+    return fmt::format("unit {} at {} answered with Modbus exception {} ({})", unit, target.description,
+                       ec.value(), ec.message());
+  }
+  if (drivers::is_timeout(ec)) {
+    return fmt::format("no answer from unit {} at {} within {}ms (time-out)", unit, target.description,
+                       target.timeouts.response.count());
+  }
+  return fmt::format("cannot talk to unit {} at {}: {}", unit, target.description, ec.message());
+}
+
+}  // namespace fieldbridge::cli
