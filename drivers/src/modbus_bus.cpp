@@ -68,11 +68,11 @@ struct modbus_bus::worker {
     backoff offline_backoff;
   };
 
-  worker(const bus_spec& spec, backoff_policy policy)
+  worker(const bus_spec& spec, backoff_policy policy, planning mode)
       : link(spec.link, timeouts_of(spec)), link_backoff(policy) {
     devices.reserve(spec.devices.size());
     for (const device_spec& device : spec.devices) {
-      devices.push_back(device_state{&device, request_planner(device), {}, 0, std::nullopt,
+      devices.push_back(device_state{&device, request_planner(device, mode), {}, 0, std::nullopt,
                                      backoff(policy)});
     }
   }
@@ -84,13 +84,13 @@ struct modbus_bus::worker {
 };
 
 modbus_bus::modbus_bus(bus_spec spec, boost::asio::any_io_executor executor, bus_handlers handlers,
-                       logger_ptr logger, backoff_policy policy)
+                       logger_ptr logger, backoff_policy policy, planning mode)
     : spec_(std::move(spec)),
       executor_(std::move(executor)),
       handlers_(std::move(handlers)),
       logger_(std::move(logger)),
       policy_(policy),
-      worker_(std::make_unique<worker>(spec_, policy)),
+      worker_(std::make_unique<worker>(spec_, policy, mode)),
       counters_(spec_.devices.size()) {}
 
 modbus_bus::~modbus_bus() { stop(); }
@@ -100,6 +100,7 @@ void modbus_bus::start() {
   {
     std::lock_guard lock(mutex_);
     stopping_ = false;
+    running_ = true;
   }
   // Spread the devices over their interval so their requests do not bunch.
   const auto now = steady::now();
@@ -115,6 +116,7 @@ void modbus_bus::stop() {
   {
     std::lock_guard lock(mutex_);
     stopping_ = true;
+    running_ = false;
   }
   wake_.notify_all();
   if (thread_.joinable()) thread_.join();
@@ -153,7 +155,7 @@ void modbus_bus::write(std::string_view device, std::string_view point, point_va
   if (!check.ok()) return fail(check.error);
   {
     std::lock_guard lock(mutex_);
-    if (stopping_ || !thread_.joinable()) {
+    if (!running_) {
       // Fall through to the failure below, outside the lock.
     } else {
       writes_.push_back(write_job{static_cast<std::size_t>(d - spec_.devices.begin()),

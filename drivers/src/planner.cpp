@@ -79,8 +79,13 @@ std::vector<read_block> split_block(const read_block& block, const std::vector<p
   return parts;
 }
 
-request_planner::request_planner(const device_spec& device)
-    : points_(device.points), blocks_(plan_reads(points_, limits_of(device))) {}
+request_planner::request_planner(const device_spec& device, planning mode)
+    : points_(device.points), blocks_(plan_reads(points_, limits_of(device))) {
+  if (mode == planning::one_per_point) {
+    for (std::size_t i = 0; i < blocks_.size(); i += split(i)) {
+    }
+  }
+}
 
 std::size_t request_planner::split(std::size_t index) {
   if (index >= blocks_.size()) return 0;

@@ -100,5 +100,16 @@ TEST(planner, remembers_a_split_block) {
   EXPECT_EQ(planner.blocks().size(), 4U);
 }
 
+TEST(planner, one_request_per_point_for_the_baseline) {
+  device_spec device;
+  auto bit = reg(3, value_type::boolean);
+  bit.format.bit = 1;
+  device.points = {reg(0, value_type::float32), reg(2), reg(3), bit};
+  EXPECT_EQ(request_planner(device).blocks().size(), 1U);
+  const request_planner single(device, planning::one_per_point);
+  ASSERT_EQ(single.blocks().size(), 3U);  // the bit shares register 3's read
+  EXPECT_EQ(single.blocks()[2], (read_block{register_table::holding_register, 3, 1, {2, 3}}));
+}
+
 }  // namespace
 }  // namespace fieldbridge::drivers

@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "fieldbridge/drivers/bus.hpp"
+#include "fieldbridge/drivers/planner.hpp"
 
 namespace fieldbridge::drivers {
 
@@ -15,9 +16,10 @@ namespace fieldbridge::drivers {
 // the owner. Results are posted to the executor given at construction.
 class modbus_bus final : public field_bus {
  public:
-  // Throws std::invalid_argument when the link is not Modbus.
+  // Throws std::invalid_argument when the link is not Modbus. Destroy it
+  // before the executor's io_context: stop() posts pending write results.
   modbus_bus(bus_spec spec, boost::asio::any_io_executor executor, bus_handlers handlers,
-             logger_ptr logger, backoff_policy policy = {});
+             logger_ptr logger, backoff_policy policy = {}, planning mode = planning::merged);
   ~modbus_bus() override;
 
   void start() override;
@@ -51,6 +53,7 @@ class modbus_bus final : public field_bus {
   mutable std::mutex mutex_;  // guards everything below
   std::condition_variable wake_;
   bool stopping_ = false;
+  bool running_ = false;
   std::deque<write_job> writes_;
   std::vector<device_counters> counters_;
 };

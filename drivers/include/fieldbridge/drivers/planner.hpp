@@ -38,10 +38,14 @@ std::vector<read_block> plan_reads(const std::vector<point_spec>& points, const 
 // one), for a device that rejects the merged read.
 std::vector<read_block> split_block(const read_block& block, const std::vector<point_spec>& points);
 
+// Merged requests (the default), or one request per point: the baseline the
+// benchmark compares against, and a fallback for devices nothing else suits.
+enum class planning : std::uint8_t { merged, one_per_point };
+
 // The plan of one device, which remembers the splits its device forced.
 class request_planner {
  public:
-  explicit request_planner(const device_spec& device);
+  explicit request_planner(const device_spec& device, planning mode = planning::merged);
 
   const std::vector<read_block>& blocks() const noexcept { return blocks_; }
 
