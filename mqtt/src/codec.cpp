@@ -825,7 +825,10 @@ boost::system::error_code encode(const Packet& p, protocol_version v, std::vecto
   size_sink size;
   writer(size, p);
   if (size.n > max_remaining_length) return make_error_code(errc::message_too_large);
-  out.reserve(out.size() + 5 + size.n);
+  // Grow geometrically: an exact reserve per packet would reallocate (and
+  // copy) an output buffer that gathers many packets every time.
+  const auto need = out.size() + 5 + size.n;
+  if (out.capacity() < need) out.reserve(std::max(need, 2 * out.capacity()));
   out.push_back(first_byte(p));
   append_variable_byte_integer(out, static_cast<std::uint32_t>(size.n));
   write_sink w{out};

@@ -160,6 +160,25 @@ bool is_repeatable(property_id id) noexcept {
   return id == property_id::user_property || id == property_id::subscription_identifier;
 }
 
+// Constructed in place: building a temporary `property` and moving it makes
+// GCC 12 warn (maybe-uninitialized, a false positive on the variant's move).
+void properties::add(property_id id, std::uint32_t value) {
+  items_.emplace_back(id, property_value(std::in_place_index<0>, value));
+}
+
+void properties::add(property_id id, std::string value) {
+  items_.emplace_back(id, property_value(std::in_place_index<1>, std::move(value)));
+}
+
+void properties::add(property_id id, std::vector<std::uint8_t> value) {
+  items_.emplace_back(id, property_value(std::in_place_index<2>, std::move(value)));
+}
+
+void properties::add_user_property(std::string name, std::string value) {
+  items_.emplace_back(property_id::user_property,
+                      property_value(std::in_place_index<3>, string_pair{std::move(name), std::move(value)}));
+}
+
 void properties::set(property_id id, property_value value) {
   for (auto& p : items_) {
     if (p.id == id) {
@@ -167,7 +186,7 @@ void properties::set(property_id id, property_value value) {
       return;
     }
   }
-  items_.push_back({id, std::move(value)});
+  items_.emplace_back(id, std::move(value));
 }
 
 void properties::erase(property_id id) {

@@ -91,12 +91,10 @@ class properties {
  public:
   properties() = default;
 
-  void add(property_id id, std::uint32_t value) { items_.push_back({id, value}); }
-  void add(property_id id, std::string value) { items_.push_back({id, std::move(value)}); }
-  void add(property_id id, std::vector<std::uint8_t> value) { items_.push_back({id, std::move(value)}); }
-  void add_user_property(std::string name, std::string value) {
-    items_.push_back({property_id::user_property, string_pair{std::move(name), std::move(value)}});
-  }
+  void add(property_id id, std::uint32_t value);
+  void add(property_id id, std::string value);
+  void add(property_id id, std::vector<std::uint8_t> value);
+  void add_user_property(std::string name, std::string value);
   // Replace the first value of `id` (or append it).
   void set(property_id id, property_value value);
   // Remove every occurrence of `id`.

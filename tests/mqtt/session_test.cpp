@@ -1,0 +1,997 @@
+// Session state machine tests: fed with broker packets and time, checked
+// by decoding what it writes and the events it reports. No socket, no clock.
+#include "protocol_test_util.hpp"
+
+#include <fieldbridge/mqtt/session.hpp>
+
+#include <gtest/gtest.h>
+
+namespace fieldbridge::mqtt {
+namespace {
+
+using namespace std::chrono_literals;
+using test::bytes;
+using test::to_bytes;
+
+session_config make_config(protocol_version v = protocol_version::v5) {
+  session_config c;
+  c.version = v;
+  c.client_id = "client";
+  c.clean_start = false;
+  c.keep_alive_s = 10;
+  c.session_expiry_s = 3600;
+  c.max_inflight = 20;
+  return c;
+}
+
+// A session plus a broker's view of its output.
+class harness {
+ public:
+  explicit harness(session_config config = make_config()) : s(std::move(config)), view_(s.config().version) {}
+
+  static session_config default_config(protocol_version v = protocol_version::v5) { return make_config(v); }
+
+  // Output since the last call, decoded as the broker would.
+  std::vector<packet> sent() {
+    collect();
+    return std::exchange(sent_, {});
+  }
+  std::vector<session_event> events() {
+    collect();
+    return std::exchange(events_, {});
+  }
+
+  void from_broker(const packet& p) {
+    bytes b;
+    ASSERT_FALSE(encode(p, s.config().version, b));
+    s.on_bytes(b, now);
+  }
+  void raw_from_broker(const bytes& b) { s.on_bytes(b, now); }
+
+  // Transport up, CONNECT out, CONNACK in; returns what was sent after CONNACK.
+  std::vector<packet> connect(bool session_present = false, properties connack_props = {}) {
+    s.on_transport_connected(now);
+    auto out = sent();
+    EXPECT_EQ(out.size(), 1U);
+    if (!out.empty()) {
+      EXPECT_EQ(type_of(out[0]), packet_type::connect);
+    }
+    from_broker(connack_packet{session_present, reason_code::success, std::move(connack_props)});
+    return sent();
+  }
+
+  void publish(std::string topic, qos q, message_token token, std::size_t payload_size = 2) {
+    s.publish(publish_packet{std::move(topic), bytes(payload_size, 0x61), q, false, false, 0, {}}, token, now);
+  }
+
+  session s;
+  session_clock::time_point now = session_clock::time_point{} + 1000h;
+
+ private:
+  void collect() {
+    bytes out;
+    s.take_output(out);
+    view_.feed(out);
+    packet p;
+    while (true) {
+      const auto st = view_.next(p);
+      if (st == decoder::status::need_more) break;
+      ASSERT_EQ(st, decoder::status::ready) << view_.error().message();
+      sent_.push_back(p);
+    }
+    std::vector<session_event> ev;
+    s.take_events(ev);
+    events_.insert(events_.end(), std::make_move_iterator(ev.begin()), std::make_move_iterator(ev.end()));
+  }
+
+  decoder view_;
+  std::vector<packet> sent_;
+  std::vector<session_event> events_;
+};
+
+template <class E>
+std::vector<E> only(const std::vector<session_event>& events) {
+  std::vector<E> out;
+  for (const auto& e : events) {
+    if (const auto* x = std::get_if<E>(&e)) out.push_back(*x);
+  }
+  return out;
+}
+
+template <class P>
+std::vector<P> only_packets(const std::vector<packet>& packets) {
+  std::vector<P> out;
+  for (const auto& p : packets) {
+    if (const auto* x = std::get_if<P>(&p)) out.push_back(*x);
+  }
+  return out;
+}
+
+std::vector<std::uint16_t> publish_ids(const std::vector<packet>& packets) {
+  std::vector<std::uint16_t> ids;
+  for (const auto& p : only_packets<publish_packet>(packets)) ids.push_back(p.packet_id);
+  return ids;
+}
+
+std::vector<message_token> completed_tokens(const std::vector<session_event>& events) {
+  std::vector<message_token> out;
+  for (const auto& e : only<publish_completed_event>(events)) out.push_back(e.token);
+  return out;
+}
+
+properties receive_maximum(std::uint32_t n) {
+  properties p;
+  p.add(property_id::receive_maximum, n);
+  return p;
+}
+
+bool is(const boost::system::error_code& ec, errc e) { return ec == make_error_code(e); }
+
+// The session asked to close with `e`, after writing a DISCONNECT with `code` (MQTT 5).
+void expect_closed_with(harness& h, errc e, std::optional<reason_code> code) {
+  const auto out = h.sent();
+  const auto events = h.events();
+  const auto closes = only<close_requested_event>(events);
+  ASSERT_EQ(closes.size(), 1U);
+  EXPECT_TRUE(is(closes[0].reason, e)) << closes[0].reason.message();
+  const auto disconnects = only_packets<disconnect_packet>(out);
+  if (code) {
+    ASSERT_EQ(disconnects.size(), 1U);
+    EXPECT_EQ(disconnects[0].code, *code);
+  } else {
+    EXPECT_TRUE(disconnects.empty());
+  }
+  EXPECT_EQ(h.s.current_state(), session::state::closing);
+}
+
+// --- connect ----------------------------------------------------------------------
+
+TEST(SessionConnect, ConnectCarriesTheConfiguration) {
+  auto config = harness::default_config();
+  config.receive_maximum = 100;
+  config.maximum_packet_size = 1 << 20;
+  config.username = "user";
+  config.password = to_bytes("pw");
+  config.will = will_message{"plant/status", to_bytes("offline"), qos::at_least_once, true, {}};
+  harness h(config);
+  h.s.on_transport_connected(h.now);
+  const auto out = h.sent();
+  ASSERT_EQ(out.size(), 1U);
+  const auto& c = std::get<connect_packet>(out[0]);
+  EXPECT_EQ(c.version, protocol_version::v5);
+  EXPECT_EQ(c.client_id, "client");
+  EXPECT_FALSE(c.clean_start);
+  EXPECT_EQ(c.keep_alive, 10);
+  EXPECT_EQ(c.props.integer(property_id::session_expiry_interval), 3600U);
+  EXPECT_EQ(c.props.integer(property_id::receive_maximum), 100U);
+  EXPECT_EQ(c.props.integer(property_id::maximum_packet_size), 1U << 20);
+  EXPECT_FALSE(c.props.contains(property_id::topic_alias_maximum));  // absent = 0: we use no aliases
+  EXPECT_EQ(c.username, "user");
+  ASSERT_TRUE(c.will);
+  EXPECT_EQ(c.will->topic, "plant/status");
+  EXPECT_TRUE(c.will->retain);
+  EXPECT_EQ(h.s.current_state(), session::state::connecting);
+}
+
+TEST(SessionConnect, V311ConnectHasNoProperties) {
+  harness h(harness::default_config(protocol_version::v311));
+  h.s.on_transport_connected(h.now);
+  const auto out = h.sent();
+  ASSERT_EQ(out.size(), 1U);
+  const auto& c = std::get<connect_packet>(out[0]);
+  EXPECT_EQ(c.version, protocol_version::v311);
+  EXPECT_TRUE(c.props.empty());
+}
+
+TEST(SessionConnect, AssignedClientIdentifierAndLimits) {
+  auto config = harness::default_config();
+  config.client_id.clear();
+  harness h(config);
+  properties p;
+  p.add(property_id::assigned_client_identifier, std::string("auto-42"));
+  p.add(property_id::server_keep_alive, std::uint32_t{5});
+  p.add(property_id::maximum_qos, std::uint32_t{1});
+  p.add(property_id::topic_alias_maximum, std::uint32_t{10});
+  h.connect(false, p);
+  const auto events = h.events();
+  const auto connected = only<connected_event>(events);
+  ASSERT_EQ(connected.size(), 1U);
+  EXPECT_FALSE(connected[0].session_present);
+  EXPECT_EQ(h.s.client_id(), "auto-42");
+  EXPECT_EQ(h.s.keep_alive(), 5);
+  EXPECT_EQ(h.s.limits().maximum_qos, qos::at_least_once);
+  EXPECT_EQ(h.s.limits().topic_alias_maximum, 10);
+  EXPECT_EQ(h.s.current_state(), session::state::connected);
+}
+
+TEST(SessionConnect, RefusedV5WithReasonString) {
+  harness h;
+  h.s.on_transport_connected(h.now);
+  h.sent();
+  connack_packet refused{false, reason_code::not_authorized, {}};
+  refused.props.add(property_id::reason_string, std::string("acl says no"));
+  h.from_broker(refused);
+  const auto events = h.events();
+  const auto r = only<connect_refused_event>(events);
+  ASSERT_EQ(r.size(), 1U);
+  EXPECT_EQ(r[0].code, reason_code::not_authorized);
+  EXPECT_EQ(r[0].reason_string, "acl says no");
+  const auto closes = only<close_requested_event>(events);
+  ASSERT_EQ(closes.size(), 1U);
+  EXPECT_EQ(closes[0].reason.message(), "not authorized");
+  EXPECT_TRUE(h.sent().empty());  // no DISCONNECT after a refused CONNACK
+}
+
+TEST(SessionConnect, RefusedV311BadUserNameOrPassword) {
+  harness h(harness::default_config(protocol_version::v311));
+  h.s.on_transport_connected(h.now);
+  h.sent();
+  h.raw_from_broker(test::hex("20 02 00 04"));
+  const auto r = only<connect_refused_event>(h.events());
+  ASSERT_EQ(r.size(), 1U);
+  EXPECT_EQ(r[0].code, reason_code::bad_user_name_or_password);
+  EXPECT_EQ(reason_message(r[0].code), "bad user name or password");
+}
+
+TEST(SessionConnect, SessionPresentAfterCleanStartIsAProtocolError) {
+  auto config = harness::default_config();
+  config.clean_start = true;
+  harness h(config);
+  h.s.on_transport_connected(h.now);
+  h.sent();
+  h.from_broker(connack_packet{true, reason_code::success, {}});
+  expect_closed_with(h, errc::protocol_error, reason_code::protocol_error);
+}
+
+TEST(SessionConnect, PacketBeforeConnackIsAProtocolError) {
+  harness h;
+  h.s.on_transport_connected(h.now);
+  h.sent();
+  h.from_broker(publish_packet{"t", {}, qos::at_most_once, false, false, 0, {}});
+  expect_closed_with(h, errc::protocol_error, reason_code::protocol_error);
+}
+
+TEST(SessionConnect, ConnectTimeout) {
+  harness h;
+  h.s.on_transport_connected(h.now);
+  h.sent();
+  EXPECT_EQ(h.s.next_deadline(), h.now + 10s);
+  h.s.on_time(h.now + 9s);
+  EXPECT_TRUE(h.events().empty());
+  h.s.on_time(h.now + 10s);
+  expect_closed_with(h, errc::connect_timeout, std::nullopt);
+}
+
+// --- packet ids and the window -----------------------------------------------------
+
+TEST(SessionIds, AllocatedInOrderAndFreedOnlyOnTheFinalAck) {
+  harness h;
+  h.connect();
+  h.publish("t", qos::at_least_once, 1);
+  h.publish("t", qos::exactly_once, 2);
+  h.publish("t", qos::at_least_once, 3);
+  EXPECT_EQ(publish_ids(h.sent()), (std::vector<std::uint16_t>{1, 2, 3}));
+  const auto assigned = only<packet_id_assigned_event>(h.events());
+  ASSERT_EQ(assigned.size(), 3U);
+  EXPECT_EQ(assigned[1].token, 2U);
+  EXPECT_EQ(assigned[1].packet_id, 2);
+  EXPECT_EQ(assigned[1].qos, qos::exactly_once);
+  EXPECT_EQ(h.s.inflight_count(), 3U);
+  h.from_broker(pubrec_packet{2, reason_code::success, {}});  // id 2 still held until PUBCOMP
+  h.from_broker(puback_packet{3, reason_code::success, {}});
+  EXPECT_EQ(h.s.inflight_count(), 2U);
+  h.publish("t", qos::at_least_once, 4);
+  const auto ids = publish_ids(h.sent());
+  ASSERT_EQ(ids.size(), 1U);
+  EXPECT_NE(ids[0], 1);
+  EXPECT_NE(ids[0], 2);
+}
+
+TEST(SessionIds, NeverReusedWhileInFlightAcrossWrapAround) {
+  auto config = harness::default_config();
+  config.max_inflight = 65535;
+  harness h(config);
+  h.connect();
+  for (message_token t = 1; t <= 65535; ++t) h.publish("t", qos::at_least_once, t, 0);
+  auto ids = publish_ids(h.sent());
+  ASSERT_EQ(ids.size(), 65535U);
+  std::sort(ids.begin(), ids.end());
+  EXPECT_EQ(std::adjacent_find(ids.begin(), ids.end()), ids.end());
+  EXPECT_EQ(ids.front(), 1);
+  h.events();
+  // Every id is busy: the next message waits instead of reusing one.
+  h.publish("t", qos::at_least_once, 70000, 0);
+  EXPECT_TRUE(h.sent().empty());
+  EXPECT_EQ(h.s.queued_count(), 1U);
+  h.from_broker(puback_packet{500, reason_code::success, {}});
+  const auto next = publish_ids(h.sent());
+  ASSERT_EQ(next.size(), 1U);
+  EXPECT_EQ(next[0], 500);
+}
+
+TEST(SessionWindow, ReceiveMaximumOneAndQoS0Overtakes) {
+  harness h;
+  h.connect(false, receive_maximum(1));
+  EXPECT_EQ(h.s.window(), 1);
+  h.publish("t", qos::at_least_once, 1);
+  h.publish("t", qos::at_least_once, 2);
+  h.publish("t", qos::exactly_once, 3);
+  EXPECT_EQ(publish_ids(h.sent()), (std::vector<std::uint16_t>{1}));
+  EXPECT_EQ(h.s.queued_count(), 2U);
+  h.publish("t", qos::at_most_once, 4);  // QoS 0 does not wait for the window
+  auto out = only_packets<publish_packet>(h.sent());
+  ASSERT_EQ(out.size(), 1U);
+  EXPECT_EQ(out[0].qos, qos::at_most_once);
+  EXPECT_EQ(completed_tokens(h.events()), (std::vector<message_token>{4}));
+  h.from_broker(puback_packet{1, reason_code::success, {}});
+  EXPECT_EQ(publish_ids(h.sent()), (std::vector<std::uint16_t>{2}));
+  h.from_broker(puback_packet{2, reason_code::success, {}});
+  EXPECT_EQ(publish_ids(h.sent()), (std::vector<std::uint16_t>{3}));
+  // QoS 2 holds its slot through PUBREC until PUBCOMP.
+  h.publish("t", qos::at_least_once, 5);
+  h.from_broker(pubrec_packet{3, reason_code::success, {}});
+  EXPECT_TRUE(publish_ids(h.sent()).empty());
+  h.from_broker(pubcomp_packet{3, reason_code::success, {}});
+  EXPECT_EQ(publish_ids(h.sent()), (std::vector<std::uint16_t>{4}));
+  EXPECT_EQ(completed_tokens(h.events()), (std::vector<message_token>{1, 2, 3}));
+}
+
+TEST(SessionWindow, ReceiveMaximumTwoBelowConfiguredWindow) {
+  harness h;  // configured 20
+  h.connect(false, receive_maximum(2));
+  EXPECT_EQ(h.s.window(), 2);
+  for (message_token t = 1; t <= 5; ++t) h.publish("t", qos::at_least_once, t);
+  EXPECT_EQ(publish_ids(h.sent()), (std::vector<std::uint16_t>{1, 2}));
+  h.from_broker(puback_packet{2, reason_code::success, {}});
+  EXPECT_EQ(publish_ids(h.sent()), (std::vector<std::uint16_t>{3}));
+  h.from_broker(puback_packet{1, reason_code::success, {}});
+  h.from_broker(puback_packet{3, reason_code::success, {}});
+  EXPECT_EQ(publish_ids(h.sent()), (std::vector<std::uint16_t>{4, 5}));
+  EXPECT_EQ(completed_tokens(h.events()), (std::vector<message_token>{2, 1, 3}));
+}
+
+TEST(SessionWindow, ConfiguredWindowBelowReceiveMaximum) {
+  auto config = harness::default_config();
+  config.max_inflight = 1;
+  harness h(config);
+  h.connect(false, receive_maximum(100));
+  EXPECT_EQ(h.s.window(), 1);
+  h.publish("t", qos::at_least_once, 1);
+  h.publish("t", qos::at_least_once, 2);
+  EXPECT_EQ(publish_ids(h.sent()).size(), 1U);
+}
+
+TEST(SessionWindow, PublishWhileDisconnectedWaitsForConnack) {
+  harness h;
+  h.publish("t", qos::at_least_once, 1);
+  h.publish("t", qos::at_most_once, 2);
+  EXPECT_EQ(h.s.queued_count(), 2U);
+  h.s.on_transport_connected(h.now);
+  const auto before = h.sent();
+  ASSERT_EQ(before.size(), 1U);  // CONNECT only
+  h.from_broker(connack_packet{false, reason_code::success, {}});
+  const auto out = only_packets<publish_packet>(h.sent());
+  ASSERT_EQ(out.size(), 2U);
+  EXPECT_EQ(out[0].qos, qos::at_least_once);
+  EXPECT_EQ(out[1].qos, qos::at_most_once);
+}
+
+// --- QoS flows ---------------------------------------------------------------------
+
+TEST(SessionQoS1, PubackCompletesAndFailureCodeFails) {
+  harness h;
+  h.connect();
+  h.publish("t", qos::at_least_once, 1);
+  h.publish("t", qos::at_least_once, 2);
+  h.sent();
+  h.events();
+  h.from_broker(puback_packet{1, reason_code::no_matching_subscribers, {}});
+  h.from_broker(puback_packet{2, reason_code::not_authorized, {}});
+  const auto events = h.events();
+  const auto done = only<publish_completed_event>(events);
+  ASSERT_EQ(done.size(), 1U);
+  EXPECT_EQ(done[0].token, 1U);
+  EXPECT_EQ(done[0].code, reason_code::no_matching_subscribers);
+  const auto failed = only<publish_failed_event>(events);
+  ASSERT_EQ(failed.size(), 1U);
+  EXPECT_EQ(failed[0].token, 2U);
+  EXPECT_EQ(failed[0].error, make_error_code(reason_code::not_authorized));
+  EXPECT_EQ(failed[0].error.message(), "not authorized");
+  EXPECT_EQ(h.s.inflight_count(), 0U);
+}
+
+TEST(SessionQoS1, IncomingIsDeliveredAndAcknowledged) {
+  harness h;
+  h.connect();
+  publish_packet m{"cmd/set", to_bytes("42"), qos::at_least_once, false, false, 9, {}};
+  m.props.add(property_id::response_topic, std::string("cmd/result"));
+  m.props.add(property_id::correlation_data, bytes{1, 2, 3});
+  h.from_broker(m);
+  const auto got = only<message_received_event>(h.events());
+  ASSERT_EQ(got.size(), 1U);
+  EXPECT_EQ(got[0].message.topic, "cmd/set");
+  EXPECT_EQ(got[0].message.props.string(property_id::response_topic), "cmd/result");
+  const auto acks = only_packets<puback_packet>(h.sent());
+  ASSERT_EQ(acks.size(), 1U);
+  EXPECT_EQ(acks[0].packet_id, 9);
+}
+
+TEST(SessionQoS2, OutgoingFlowWithDurableEvents) {
+  harness h;
+  h.connect();
+  h.publish("t", qos::exactly_once, 77);
+  EXPECT_EQ(publish_ids(h.sent()), (std::vector<std::uint16_t>{1}));
+  h.from_broker(pubrec_packet{1, reason_code::success, {}});
+  auto rel = only_packets<pubrel_packet>(h.sent());
+  ASSERT_EQ(rel.size(), 1U);
+  EXPECT_EQ(rel[0].packet_id, 1);
+  h.from_broker(pubcomp_packet{1, reason_code::success, {}});
+  EXPECT_TRUE(h.sent().empty());
+  const auto events = h.events();
+  // The store sees: id assigned, PUBREC received, completed, in that order.
+  ASSERT_EQ(events.size(), 4U);  // connected first
+  EXPECT_TRUE(std::holds_alternative<connected_event>(events[0]));
+  EXPECT_EQ(std::get<packet_id_assigned_event>(events[1]).token, 77U);
+  EXPECT_EQ(std::get<pubrec_received_event>(events[2]).packet_id, 1);
+  EXPECT_EQ(std::get<publish_completed_event>(events[3]).qos, qos::exactly_once);
+  EXPECT_EQ(h.s.inflight_count(), 0U);
+}
+
+TEST(SessionQoS2, PubrecFailureEndsTheFlowWithoutPubrel) {
+  harness h;
+  h.connect();
+  h.publish("t", qos::exactly_once, 1);
+  h.sent();
+  h.from_broker(pubrec_packet{1, reason_code::quota_exceeded, {}});
+  EXPECT_TRUE(only_packets<pubrel_packet>(h.sent()).empty());
+  const auto failed = only<publish_failed_event>(h.events());
+  ASSERT_EQ(failed.size(), 1U);
+  EXPECT_EQ(failed[0].error, make_error_code(reason_code::quota_exceeded));
+  EXPECT_EQ(h.s.inflight_count(), 0U);
+}
+
+TEST(SessionQoS2, UnknownPubrecIsAnsweredWithPacketIdentifierNotFound) {
+  harness h;
+  h.connect();
+  h.from_broker(pubrec_packet{33, reason_code::success, {}});
+  const auto rel = only_packets<pubrel_packet>(h.sent());
+  ASSERT_EQ(rel.size(), 1U);
+  EXPECT_EQ(rel[0].code, reason_code::packet_identifier_not_found);
+  EXPECT_EQ(h.s.current_state(), session::state::connected);
+}
+
+TEST(SessionQoS2, IncomingDeliveredExactlyOnce) {
+  harness h;
+  h.connect();
+  publish_packet m{"cmd", to_bytes("x"), qos::exactly_once, false, false, 7, {}};
+  h.from_broker(m);
+  m.dup = true;
+  h.from_broker(m);  // the broker resends before our PUBREC reached it
+  auto out = h.sent();
+  EXPECT_EQ(only_packets<pubrec_packet>(out).size(), 2U);
+  EXPECT_EQ(only<message_received_event>(h.events()).size(), 1U);
+  h.from_broker(pubrel_packet{7, reason_code::success, {}});
+  auto comp = only_packets<pubcomp_packet>(h.sent());
+  ASSERT_EQ(comp.size(), 1U);
+  EXPECT_EQ(comp[0].code, reason_code::success);
+  // After release the id is new again: a new message with id 7 is delivered.
+  m.dup = false;
+  h.from_broker(m);
+  EXPECT_EQ(only<message_received_event>(h.events()).size(), 1U);
+  // A PUBREL for an id we do not hold gets PUBCOMP "not found", nothing delivered.
+  h.from_broker(pubrel_packet{8, reason_code::success, {}});
+  comp = only_packets<pubcomp_packet>(h.sent());
+  ASSERT_EQ(comp.size(), 1U);
+  EXPECT_EQ(comp[0].code, reason_code::packet_identifier_not_found);
+}
+
+TEST(SessionQoS2, IncomingStateSurvivesReconnectWithSessionPresent) {
+  harness h;
+  h.connect();
+  publish_packet m{"cmd", to_bytes("x"), qos::exactly_once, false, false, 7, {}};
+  h.from_broker(m);
+  h.s.on_transport_closed();
+  h.connect(true);
+  m.dup = true;
+  h.from_broker(m);  // resent by the broker after reconnect: not delivered again
+  h.from_broker(pubrel_packet{7, reason_code::success, {}});
+  EXPECT_EQ(only<message_received_event>(h.events()).size(), 1U);
+  const auto comp = only_packets<pubcomp_packet>(h.sent());
+  ASSERT_EQ(comp.size(), 1U);
+  EXPECT_EQ(comp[0].code, reason_code::success);
+}
+
+TEST(SessionQoS2, IncomingBeyondOurReceiveMaximum) {
+  auto config = harness::default_config();
+  config.receive_maximum = 1;
+  harness h(config);
+  h.connect();
+  h.from_broker(publish_packet{"a", {}, qos::exactly_once, false, false, 1, {}});
+  h.from_broker(publish_packet{"a", {}, qos::exactly_once, false, false, 2, {}});
+  expect_closed_with(h, errc::receive_maximum_exceeded, reason_code::receive_maximum_exceeded);
+}
+
+// --- reconnect ----------------------------------------------------------------------
+
+// A (QoS 1, id 1), B (QoS 2, id 2), C (QoS 2, id 3, past PUBREC) in flight; E queued while down.
+void in_flight_then_drop(harness& h) {
+  h.connect();
+  h.publish("a", qos::at_least_once, 100);
+  h.publish("b", qos::exactly_once, 101);
+  h.publish("c", qos::exactly_once, 102);
+  h.from_broker(pubrec_packet{3, reason_code::success, {}});
+  h.sent();
+  h.events();
+  h.s.on_transport_closed();
+  h.publish("e", qos::at_least_once, 103);
+}
+
+TEST(SessionReconnect, SessionPresentResendsInOrderBeforeNewMessages) {
+  harness h;
+  in_flight_then_drop(h);
+  const auto out = h.connect(true);
+  ASSERT_EQ(out.size(), 4U);
+  const auto& a = std::get<publish_packet>(out[0]);
+  EXPECT_EQ(a.packet_id, 1);
+  EXPECT_TRUE(a.dup);
+  EXPECT_EQ(a.topic, "a");
+  const auto& b = std::get<publish_packet>(out[1]);
+  EXPECT_EQ(b.packet_id, 2);
+  EXPECT_TRUE(b.dup);
+  EXPECT_EQ(b.qos, qos::exactly_once);
+  EXPECT_EQ(std::get<pubrel_packet>(out[2]).packet_id, 3);  // PUBREL, never the PUBLISH again
+  const auto& e = std::get<publish_packet>(out[3]);
+  EXPECT_FALSE(e.dup);
+  EXPECT_EQ(e.topic, "e");
+  EXPECT_NE(e.packet_id, 1);
+  EXPECT_NE(e.packet_id, 2);
+  EXPECT_NE(e.packet_id, 3);
+  const auto events = h.events();
+  EXPECT_TRUE(only<publish_failed_event>(events).empty());
+  h.from_broker(puback_packet{1, reason_code::success, {}});
+  h.from_broker(pubcomp_packet{3, reason_code::success, {}});
+  EXPECT_EQ(completed_tokens(h.events()), (std::vector<message_token>{100, 102}));
+}
+
+TEST(SessionReconnect, SessionNotPresentHandsUnfinishedMessagesBack) {
+  harness h;
+  in_flight_then_drop(h);
+  const auto out = h.connect(false);
+  // No resend: only the message queued while down goes out, as a new message.
+  ASSERT_EQ(out.size(), 1U);
+  EXPECT_EQ(std::get<publish_packet>(out[0]).topic, "e");
+  EXPECT_FALSE(std::get<publish_packet>(out[0]).dup);
+  const auto failed = only<publish_failed_event>(h.events());
+  ASSERT_EQ(failed.size(), 3U);
+  EXPECT_EQ(failed[0].token, 100U);
+  EXPECT_EQ(failed[1].token, 101U);
+  EXPECT_EQ(failed[2].token, 102U);
+  for (const auto& f : failed) EXPECT_TRUE(is(f.error, errc::session_lost));
+  EXPECT_FALSE(failed[0].past_pubrec);
+  EXPECT_TRUE(failed[2].past_pubrec);
+  EXPECT_EQ(h.s.inflight_count(), 1U);
+}
+
+TEST(SessionReconnect, ResendRespectsTheNewReceiveMaximum) {
+  harness h;
+  in_flight_then_drop(h);
+  const auto out = h.connect(true, receive_maximum(1));
+  ASSERT_EQ(out.size(), 1U);
+  EXPECT_EQ(std::get<publish_packet>(out[0]).packet_id, 1);
+  h.from_broker(puback_packet{1, reason_code::success, {}});
+  auto next = h.sent();
+  ASSERT_EQ(next.size(), 1U);
+  EXPECT_EQ(std::get<publish_packet>(next[0]).packet_id, 2);
+  EXPECT_TRUE(std::get<publish_packet>(next[0]).dup);
+  h.from_broker(pubrec_packet{2, reason_code::success, {}});
+  h.from_broker(pubcomp_packet{2, reason_code::success, {}});
+  next = h.sent();
+  ASSERT_EQ(next.size(), 2U);  // PUBREL for 2 answered the PUBREC, then the resend of 3's PUBREL
+  EXPECT_EQ(std::get<pubrel_packet>(next[0]).packet_id, 2);
+  EXPECT_EQ(std::get<pubrel_packet>(next[1]).packet_id, 3);
+  h.from_broker(pubcomp_packet{3, reason_code::success, {}});
+  next = h.sent();
+  ASSERT_EQ(next.size(), 1U);
+  EXPECT_EQ(std::get<publish_packet>(next[0]).topic, "e");
+}
+
+TEST(SessionReconnect, NeverRetransmitsOnALiveConnection) {
+  harness h;
+  h.connect();
+  h.publish("t", qos::at_least_once, 1);
+  h.publish("t", qos::exactly_once, 2);
+  h.sent();
+  for (int i = 0; i < 20; ++i) {
+    h.now += 8s;
+    h.s.on_time(h.now);
+    h.from_broker(pingresp_packet{});
+  }
+  const auto out = h.sent();
+  EXPECT_FALSE(out.empty());
+  for (const auto& p : out) EXPECT_EQ(type_of(p), packet_type::pingreq);
+  EXPECT_EQ(h.s.current_state(), session::state::connected);
+}
+
+TEST(SessionReconnect, PendingSubscribeFailsWhenTheConnectionDrops) {
+  harness h;
+  h.connect();
+  h.s.subscribe({{"a/#", {qos::at_least_once}}}, {}, 5, h.now);
+  h.sent();
+  h.s.on_transport_closed();
+  const auto failed = only<request_failed_event>(h.events());
+  ASSERT_EQ(failed.size(), 1U);
+  EXPECT_EQ(failed[0].token, 5U);
+  EXPECT_TRUE(is(failed[0].error, errc::connection_lost));
+}
+
+// --- restore --------------------------------------------------------------------------
+
+std::vector<restored_message> persisted() {
+  std::vector<restored_message> r;
+  r.push_back({10, 7, outgoing_state::publish_sent, {"t/one", to_bytes("1"), qos::at_least_once, false, false, 0, {}}});
+  r.push_back({11, 9, outgoing_state::pubrel_sent, {"", {}, qos::exactly_once, false, false, 0, {}}});
+  r.push_back({12, 3, outgoing_state::publish_sent, {"t/three", to_bytes("3"), qos::exactly_once, false, false, 0, {}}});
+  return r;
+}
+
+TEST(SessionRestore, ResumedSessionSendsPubrelNotPublish) {
+  harness h;
+  ASSERT_FALSE(h.s.restore(persisted()));
+  EXPECT_EQ(h.s.inflight_count(), 3U);
+  const auto out = h.connect(true);
+  ASSERT_EQ(out.size(), 3U);
+  EXPECT_EQ(std::get<publish_packet>(out[0]).packet_id, 7);
+  EXPECT_TRUE(std::get<publish_packet>(out[0]).dup);
+  EXPECT_EQ(std::get<pubrel_packet>(out[1]).packet_id, 9);
+  EXPECT_EQ(std::get<publish_packet>(out[2]).packet_id, 3);
+  EXPECT_EQ(std::get<publish_packet>(out[2]).topic, "t/three");
+  h.from_broker(pubcomp_packet{9, reason_code::success, {}});
+  h.from_broker(puback_packet{7, reason_code::success, {}});
+  EXPECT_EQ(completed_tokens(h.events()), (std::vector<message_token>{11, 10}));
+  // Restored ids stay reserved: new messages get other ids.
+  h.publish("n", qos::at_least_once, 20);
+  const auto ids = publish_ids(h.sent());
+  ASSERT_EQ(ids.size(), 1U);
+  EXPECT_NE(ids[0], 3);
+}
+
+TEST(SessionRestore, LostSessionHandsRestoredMessagesBack) {
+  harness h;
+  ASSERT_FALSE(h.s.restore(persisted()));
+  EXPECT_TRUE(h.connect(false).empty());
+  const auto failed = only<publish_failed_event>(h.events());
+  ASSERT_EQ(failed.size(), 3U);
+  EXPECT_EQ(failed[1].token, 11U);
+  EXPECT_TRUE(failed[1].past_pubrec);
+}
+
+TEST(SessionRestore, RejectsInconsistentState) {
+  harness h;
+  auto twice = persisted();
+  twice[1].packet_id = 7;
+  EXPECT_TRUE(is(h.s.restore(twice), errc::packet_identifier_in_use));
+  auto zero = persisted();
+  zero[0].packet_id = 0;
+  EXPECT_TRUE(is(h.s.restore(zero), errc::invalid_argument));
+  auto qos1_pubrel = persisted();
+  qos1_pubrel[1].message.qos = qos::at_least_once;
+  EXPECT_TRUE(is(h.s.restore(qos1_pubrel), errc::invalid_argument));
+  EXPECT_EQ(h.s.inflight_count(), 0U);  // all or nothing
+  h.connect();
+  EXPECT_TRUE(is(h.s.restore(persisted()), errc::not_connected));
+}
+
+// --- keep-alive ---------------------------------------------------------------------------
+
+TEST(SessionKeepAlive, PingWhenIdleAndTimeoutAfterOneAndAHalf) {
+  harness h;  // keep-alive 10 s
+  h.connect();
+  h.events();
+  const auto t0 = h.now;
+  EXPECT_EQ(h.s.next_deadline(), t0 + 10s);
+  h.s.on_time(t0 + 9s);
+  EXPECT_TRUE(h.sent().empty());
+  h.s.on_time(t0 + 10s);
+  EXPECT_EQ(only_packets<pingreq_packet>(h.sent()).size(), 1U);
+  EXPECT_EQ(h.s.next_deadline(), t0 + 15s);  // 1.5x after the last packet received
+  h.s.on_time(t0 + 14s);
+  EXPECT_TRUE(h.events().empty());
+  h.s.on_time(t0 + 15s);
+  expect_closed_with(h, errc::keep_alive_timeout, std::nullopt);
+}
+
+TEST(SessionKeepAlive, PingrespKeepsTheConnectionAlive) {
+  harness h;
+  h.connect();
+  const auto t0 = h.now;
+  h.s.on_time(t0 + 10s);
+  h.now = t0 + 11s;
+  h.from_broker(pingresp_packet{});
+  h.s.on_time(t0 + 20s);
+  EXPECT_TRUE(only<close_requested_event>(h.events()).empty());
+  EXPECT_EQ(only_packets<pingreq_packet>(h.sent()).size(), 2U);
+}
+
+TEST(SessionKeepAlive, TrafficWeSendDoesNotHideASilentBroker) {
+  harness h;
+  h.connect();
+  const auto t0 = h.now;
+  for (int i = 1; i <= 9; ++i) {
+    h.now = t0 + std::chrono::seconds(i);
+    h.publish("t", qos::at_most_once, static_cast<message_token>(i));
+    h.s.on_time(h.now);
+  }
+  h.now = t0 + 10s;
+  h.s.on_time(h.now);  // we sent 1 s ago, but the broker was silent for 10 s
+  EXPECT_EQ(only_packets<pingreq_packet>(h.sent()).size(), 1U);
+  h.s.on_time(t0 + 15s);
+  EXPECT_EQ(only<close_requested_event>(h.events()).size(), 1U);
+}
+
+TEST(SessionKeepAlive, ServerKeepAliveWins) {
+  harness h;
+  properties p;
+  p.add(property_id::server_keep_alive, std::uint32_t{4});
+  h.connect(false, p);
+  EXPECT_EQ(h.s.next_deadline(), h.now + 4s);
+  h.s.on_time(h.now + 4s);
+  EXPECT_EQ(only_packets<pingreq_packet>(h.sent()).size(), 1U);
+}
+
+TEST(SessionKeepAlive, ZeroDisablesIt) {
+  auto config = harness::default_config();
+  config.keep_alive_s = 0;
+  harness h(config);
+  h.connect();
+  EXPECT_EQ(h.s.next_deadline(), session_clock::time_point::max());
+  h.s.on_time(h.now + 1000h);
+  EXPECT_TRUE(h.sent().empty());
+}
+
+// --- limits and refusals ------------------------------------------------------------------
+
+TEST(SessionLimits, BrokerMaximumPacketSizeRefusesOversizedMessages) {
+  harness h;
+  properties p;
+  p.add(property_id::maximum_packet_size, std::uint32_t{64});
+  h.connect(false, p);
+  h.events();
+  h.publish("t", qos::at_least_once, 1, 100);
+  h.publish("t", qos::at_most_once, 2, 100);
+  EXPECT_TRUE(h.sent().empty());
+  auto failed = only<publish_failed_event>(h.events());
+  ASSERT_EQ(failed.size(), 2U);
+  EXPECT_TRUE(is(failed[0].error, errc::message_too_large));
+  EXPECT_TRUE(is(failed[1].error, errc::message_too_large));
+  EXPECT_EQ(failed[0].error.message(), "message exceeds the broker's maximum packet size");
+  // 64 bytes exactly is allowed: 1 + 1 + (2 + 1) + 2 + 1 + payload 56.
+  h.publish("t", qos::at_least_once, 3, 56);
+  const auto ids = publish_ids(h.sent());
+  ASSERT_EQ(ids.size(), 1U);
+  EXPECT_EQ(ids[0], 1);  // the refused message did not consume an id
+}
+
+TEST(SessionLimits, OversizedMessageQueuedWhileDisconnectedFailsAtSendTime) {
+  harness h;
+  h.publish("t", qos::at_least_once, 1, 100);
+  properties p;
+  p.add(property_id::maximum_packet_size, std::uint32_t{64});
+  EXPECT_TRUE(h.connect(false, p).empty());
+  const auto failed = only<publish_failed_event>(h.events());
+  ASSERT_EQ(failed.size(), 1U);
+  EXPECT_TRUE(is(failed[0].error, errc::message_too_large));
+  EXPECT_EQ(h.s.inflight_count(), 0U);
+}
+
+TEST(SessionLimits, MaximumQoSAndRetainAvailable) {
+  harness h;
+  properties p;
+  p.add(property_id::maximum_qos, std::uint32_t{1});
+  p.add(property_id::retain_available, std::uint32_t{0});
+  h.connect(false, p);
+  h.events();
+  h.publish("t", qos::exactly_once, 1);
+  h.s.publish(publish_packet{"t", {}, qos::at_least_once, true, false, 0, {}}, 2, h.now);
+  EXPECT_TRUE(h.sent().empty());
+  const auto failed = only<publish_failed_event>(h.events());
+  ASSERT_EQ(failed.size(), 2U);
+  EXPECT_TRUE(is(failed[0].error, errc::qos_not_supported));
+  EXPECT_TRUE(is(failed[1].error, errc::retain_not_supported));
+}
+
+TEST(SessionLimits, InvalidTopicRefusedAtOnce) {
+  harness h;
+  h.connect();
+  h.events();
+  h.publish("a/+/b", qos::at_least_once, 1);
+  h.publish("", qos::at_most_once, 2);
+  EXPECT_TRUE(h.sent().empty());
+  const auto failed = only<publish_failed_event>(h.events());
+  ASSERT_EQ(failed.size(), 2U);
+  EXPECT_TRUE(is(failed[0].error, errc::invalid_topic));
+}
+
+// --- protocol errors from the broker --------------------------------------------------------
+
+TEST(SessionProtocolErrors, PubackForUnknownId) {
+  harness h;
+  h.connect();
+  h.from_broker(puback_packet{42, reason_code::success, {}});
+  expect_closed_with(h, errc::protocol_error, reason_code::protocol_error);
+}
+
+TEST(SessionProtocolErrors, PubcompForAQoS1Message) {
+  harness h;
+  h.connect();
+  h.publish("t", qos::at_least_once, 1);
+  h.from_broker(pubcomp_packet{1, reason_code::success, {}});
+  expect_closed_with(h, errc::protocol_error, reason_code::protocol_error);
+}
+
+TEST(SessionProtocolErrors, PubackForAQoS2Message) {
+  harness h;
+  h.connect();
+  h.publish("t", qos::exactly_once, 1);
+  h.from_broker(puback_packet{1, reason_code::success, {}});
+  expect_closed_with(h, errc::protocol_error, reason_code::protocol_error);
+}
+
+TEST(SessionProtocolErrors, PacketsABrokerNeverSends) {
+  for (const packet& p : {packet{pingreq_packet{}}, packet{connack_packet{}},
+                          packet{subscribe_packet{1, {{"t", {}}}, {}}}, packet{unsubscribe_packet{1, {"t"}, {}}}}) {
+    harness h;
+    h.connect();
+    h.from_broker(p);
+    SCOPED_TRACE(std::string(packet_name(type_of(p))));
+    expect_closed_with(h, errc::protocol_error, reason_code::protocol_error);
+  }
+}
+
+TEST(SessionProtocolErrors, MalformedBytes) {
+  harness h;
+  h.connect();
+  h.raw_from_broker(test::hex("41 02 00 01"));
+  expect_closed_with(h, errc::malformed_packet, reason_code::malformed_packet);
+  // Input after the close request is ignored.
+  h.raw_from_broker(test::hex("D0 00"));
+  EXPECT_TRUE(h.events().empty());
+}
+
+TEST(SessionProtocolErrors, MalformedBytesV311ClosesWithoutDisconnect) {
+  harness h(harness::default_config(protocol_version::v311));
+  h.connect();
+  h.raw_from_broker(test::hex("30 03 00 01 23"));
+  expect_closed_with(h, errc::malformed_packet, std::nullopt);
+}
+
+TEST(SessionProtocolErrors, PacketLargerThanOurMaximum) {
+  auto config = harness::default_config();
+  config.maximum_packet_size = 32;
+  harness h(config);
+  h.connect();
+  h.from_broker(publish_packet{"t", bytes(64, 1), qos::at_most_once, false, false, 0, {}});
+  expect_closed_with(h, errc::packet_too_large, reason_code::packet_too_large);
+}
+
+TEST(SessionProtocolErrors, TopicAliasWeDidNotAllow) {
+  harness h;
+  h.connect();
+  publish_packet m{"t", {}, qos::at_most_once, false, false, 0, {}};
+  m.props.add(property_id::topic_alias, std::uint32_t{1});
+  h.from_broker(m);
+  expect_closed_with(h, errc::topic_alias_invalid, reason_code::topic_alias_invalid);
+}
+
+TEST(SessionProtocolErrors, BrokerDisconnect) {
+  harness h;
+  h.connect();
+  disconnect_packet d{reason_code::session_taken_over, {}};
+  d.props.add(property_id::reason_string, std::string("another client"));
+  h.from_broker(d);
+  const auto events = h.events();
+  const auto got = only<disconnect_received_event>(events);
+  ASSERT_EQ(got.size(), 1U);
+  EXPECT_EQ(got[0].code, reason_code::session_taken_over);
+  EXPECT_EQ(got[0].reason_string, "another client");
+  EXPECT_EQ(only<close_requested_event>(events).size(), 1U);
+  EXPECT_TRUE(h.sent().empty());
+}
+
+// --- subscribe, unsubscribe, disconnect -------------------------------------------------------
+
+TEST(SessionSubscribe, SubackCompletesWithGrantedQoS) {
+  harness h;
+  h.connect();
+  h.publish("t", qos::at_least_once, 1);
+  h.s.subscribe({{"cmd/#", {qos::exactly_once}}, {"$SYS/x", {qos::at_most_once}}}, {}, 50, h.now);
+  auto out = h.sent();
+  const auto subs = only_packets<subscribe_packet>(out);
+  ASSERT_EQ(subs.size(), 1U);
+  EXPECT_NE(subs[0].packet_id, publish_ids(out)[0]);  // one id space for PUBLISH and SUBSCRIBE
+  h.from_broker(suback_packet{subs[0].packet_id, {reason_code::granted_qos_2, reason_code::not_authorized}, {}});
+  const auto done = only<subscribe_completed_event>(h.events());
+  ASSERT_EQ(done.size(), 1U);
+  EXPECT_EQ(done[0].token, 50U);
+  EXPECT_EQ(done[0].codes, (std::vector<reason_code>{reason_code::granted_qos_2, reason_code::not_authorized}));
+}
+
+TEST(SessionSubscribe, SubackWithWrongCountIsAProtocolError) {
+  harness h;
+  h.connect();
+  h.s.subscribe({{"a", {}}, {"b", {}}}, {}, 1, h.now);
+  const auto id = only_packets<subscribe_packet>(h.sent())[0].packet_id;
+  h.from_broker(suback_packet{id, {reason_code::granted_qos_0}, {}});
+  expect_closed_with(h, errc::protocol_error, reason_code::protocol_error);
+}
+
+TEST(SessionSubscribe, UnsubscribeBothVersions) {
+  for (auto v : {protocol_version::v311, protocol_version::v5}) {
+    harness h(harness::default_config(v));
+    h.connect();
+    h.s.unsubscribe({"a", "b"}, {}, 9, h.now);
+    const auto un = only_packets<unsubscribe_packet>(h.sent());
+    ASSERT_EQ(un.size(), 1U);
+    unsuback_packet ack{un[0].packet_id, {}, {}};
+    if (v == protocol_version::v5) ack.codes = {reason_code::success, reason_code::no_subscription_existed};
+    h.from_broker(ack);
+    const auto done = only<unsubscribe_completed_event>(h.events());
+    ASSERT_EQ(done.size(), 1U);
+    EXPECT_EQ(done[0].token, 9U);
+  }
+}
+
+TEST(SessionSubscribe, NotConnectedAndHeldUntilConnack) {
+  harness h;
+  h.s.subscribe({{"a", {}}}, {}, 1, h.now);
+  const auto failed = only<request_failed_event>(h.events());
+  ASSERT_EQ(failed.size(), 1U);
+  EXPECT_TRUE(is(failed[0].error, errc::not_connected));
+  h.s.on_transport_connected(h.now);
+  h.s.subscribe({{"a", {}}}, {}, 2, h.now);
+  EXPECT_TRUE(only_packets<subscribe_packet>(h.sent()).empty());
+  h.from_broker(connack_packet{});
+  EXPECT_EQ(only_packets<subscribe_packet>(h.sent()).size(), 1U);
+}
+
+TEST(SessionSubscribe, InvalidFilterFails) {
+  harness h;
+  h.connect();
+  h.events();
+  h.s.subscribe({{"a/#/b", {}}}, {}, 1, h.now);
+  const auto failed = only<request_failed_event>(h.events());
+  ASSERT_EQ(failed.size(), 1U);
+  EXPECT_TRUE(is(failed[0].error, errc::invalid_topic));
+  EXPECT_TRUE(h.sent().empty());
+}
+
+TEST(SessionDisconnect, GracefulDisconnect) {
+  harness h;
+  h.connect();
+  h.events();
+  h.s.disconnect(reason_code::disconnect_with_will_message, {}, h.now);
+  const auto d = only_packets<disconnect_packet>(h.sent());
+  ASSERT_EQ(d.size(), 1U);
+  EXPECT_EQ(d[0].code, reason_code::disconnect_with_will_message);
+  const auto closes = only<close_requested_event>(h.events());
+  ASSERT_EQ(closes.size(), 1U);
+  EXPECT_FALSE(closes[0].reason);
+  h.s.on_transport_closed();
+  EXPECT_EQ(h.s.current_state(), session::state::disconnected);
+}
+
+TEST(SessionOutput, TakeOutputSwapsWithoutLosingBytes) {
+  harness h;
+  h.connect();
+  std::vector<std::uint8_t> buffer;
+  buffer.reserve(4096);
+  h.publish("t", qos::at_most_once, 1);
+  h.s.take_output(buffer);
+  EXPECT_EQ(test::to_hex(buffer), "30 06 00 01 74 00 61 61");
+  EXPECT_FALSE(h.s.has_output());
+  h.publish("t", qos::at_most_once, 2);
+  h.s.take_output(buffer);  // the previous bytes are cleared, not appended to
+  EXPECT_EQ(buffer.size(), 8U);
+}
+
+}  // namespace
+}  // namespace fieldbridge::mqtt
