@@ -7,6 +7,7 @@
 #include <array>
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <regex>
@@ -48,6 +49,9 @@ std::string read_name(const map_reader& map) {
 
 // A file that must be readable now, or the daemon would fail later.
 std::string read_text_file(const map_reader& map, const entry& e, const std::string& path) {
+  std::error_code ignored;
+  if (std::filesystem::is_directory(path, ignored))
+    map.doc().fail(e.value_location(), fmt::format("cannot read {} '{}': {}", e.key, path, std::strerror(EISDIR)));
   std::ifstream in(path, std::ios::binary);
   if (!in) {
     const int error = errno;

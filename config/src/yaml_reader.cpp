@@ -63,7 +63,8 @@ std::optional<std::string_view> closest(std::string_view word, const std::vector
   }
   // A typo changes a few letters; beyond a third of the word it is another word.
   const auto allowed = std::max<std::size_t>(1, std::min<std::size_t>(3, word.size() / 3));
-  if (best && best_distance <= allowed) return best;
+  // A one-letter word is no typo of another one-letter word.
+  if (best && best_distance <= allowed && best_distance < word.size()) return best;
   return std::nullopt;
 }
 

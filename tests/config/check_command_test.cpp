@@ -1,0 +1,186 @@
+// `fieldbridge check` as a user runs it: the point table for good files, one
+// located message and exit 1 for bad ones, and never a crash.
+#include <algorithm>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "fieldbridge/config/config.hpp"
+#include "process.hpp"
+#include "temp_dir.hpp"
+
+namespace fieldbridge {
+namespace {
+
+using test::fieldbridge_binary;
+using test::run_command;
+
+const std::filesystem::path source_dir{FIELDBRIDGE_SOURCE_DIR};
+
+std::vector<std::filesystem::path> shipped_configs() {
+  std::vector<std::filesystem::path> files{source_dir / "config/fieldbridge.example.yaml"};
+  for (const auto& entry : std::filesystem::directory_iterator(source_dir / "config/examples"))
+    if (entry.path().extension() == ".yaml") files.push_back(entry.path());
+  return files;
+}
+
+// The line of `output` that holds `needle`, or "" when none does.
+std::string line_with(const std::string& output, const std::string& needle) {
+  const auto at = output.find(needle);
+  if (at == std::string::npos) return {};
+  const auto begin = output.rfind('\n', at);
+  const auto end = output.find('\n', at);
+  return output.substr(begin == std::string::npos ? 0 : begin + 1,
+                       end == std::string::npos ? std::string::npos : end - (begin == std::string::npos ? 0 : begin + 1));
+}
+
+TEST(check_command, shipped_configurations_pass_and_list_every_point) {
+  for (const auto& file : shipped_configs()) {
+    const auto result = run_command({fieldbridge_binary(), "check", "-c", file.string()});
+    ASSERT_EQ(result.exit_code, 0) << file << "\n" << result.output;
+    EXPECT_NE(result.output.find("BUS"), std::string::npos);
+    const auto config = config::load_file(file.string());
+    std::size_t points = 0;
+    for (const auto& bus : config.buses) {
+      for (const auto& device : bus.devices) {
+        for (const auto& point : device.points) {
+          ++points;
+          const auto row = line_with(result.output, " " + config::point_topic(config.mqtt, device, point) + "\n");
+          ASSERT_FALSE(row.empty()) << point.name << " missing in\n" << result.output;
+          EXPECT_EQ(row.rfind(bus.name + " ", 0), 0u) << row;
+          EXPECT_NE(row.find(" " + device.name + " "), std::string::npos) << row;
+        }
+      }
+    }
+    EXPECT_NE(result.output.find(std::to_string(points) + " points"), std::string::npos) << result.output;
+  }
+}
+
+TEST(check_command, table_row_shows_span_type_order_access_and_qos) {
+  const auto result =
+      run_command({fieldbridge_binary(), "check", "-c", (source_dir / "config/fieldbridge.example.yaml").string()});
+  ASSERT_EQ(result.exit_code, 0) << result.output;
+  // Collapse the column padding to compare the cells.
+  auto cells = [](std::string row) {
+    std::string collapsed;
+    for (char c : row)
+      if (c != ' ' || (collapsed.size() > 0 && collapsed.back() != ' ')) collapsed += c;
+    return collapsed;
+  };
+  EXPECT_EQ(cells(line_with(result.output, "/meter1/voltage")),
+            "rs485-1 meter1 1 input 0..1 float32 ABCD r 1 fieldbridge/fieldbridge/meter1/voltage");
+  EXPECT_EQ(cells(line_with(result.output, "/meter1/setpoint")),
+            "rs485-1 meter1 1 holding 10 int16 x0.1 rw 1 fieldbridge/fieldbridge/meter1/setpoint");
+  EXPECT_EQ(cells(line_with(result.output, "/meter1/alarm")),
+            "rs485-1 meter1 1 holding 20 bool bit 3 r 1 fieldbridge/fieldbridge/meter1/alarm");
+  EXPECT_EQ(cells(line_with(result.output, "/meter1/serial_number")),
+            "rs485-1 meter1 1 holding 64..71 string len 8 r 1 fieldbridge/fieldbridge/meter1/serial_number");
+  EXPECT_EQ(cells(line_with(result.output, "/weather/temperature")),
+            "weather weather - line /T=(-?[0-9.]+)/ float64 r 1 fieldbridge/fieldbridge/weather/temperature");
+  EXPECT_NE(result.output.find("3 buses, 3 devices, 9 points; broker localhost:1883 (MQTT 5)"), std::string::npos)
+      << result.output;
+}
+
+struct bad_file {
+  const char* name;
+  std::string text;
+  std::string expected;  // after "FILE:"
+};
+
+TEST(check_command, bad_files_print_one_located_line_and_exit_1) {
+  const std::string device =
+      "buses:\n  - name: b\n    modbus_tcp: { host: h }\n    devices:\n      - name: d\n        unit: 1\n"
+      "        points:\n";
+  const std::vector<bad_file> files{
+      {"unknown_key", "mqtt:\n  hostname: x\n", "2:3: unknown key 'hostname' in mqtt; did you mean 'host'?"},
+      {"syntax", "mqtt: {host: x\n", "2:1: YAML syntax error: end of map flow not found"},
+      {"wrong_type", "mqtt: { port: [1] }\n", "1:15: expected an integer for 'port', got a list"},
+      {"duration", "mqtt: { keepalive: 10 }\n",
+       "1:20: 'keepalive': expected a duration such as 250ms, 1s, 5m, 1h or 1d; '10' has no unit"},
+      {"size", "store: { max_size: 1.5GiB }\n",
+       "1:20: 'max_size': expected a size such as 65536, 64KiB, 256MiB or 1GiB; unknown unit '.5GiB'"},
+      {"password_file", "mqtt: { username: u, password_file: /nonexistent/p }\n",
+       "1:37: cannot read password_file '/nonexistent/p': No such file or directory"},
+      {"overlap",
+       device + "          - { name: a, table: holding, address: 1, type: float32, writable: true }\n"
+                "          - { name: b, table: holding, address: 2, type: int16, writable: true }\n",
+       "9:48: writable point 'b' overlaps writable point 'a' (line 8) on holding 2"},
+      {"unit_range", "buses:\n  - name: b\n    modbus_rtu: { device: /dev/x }\n    devices:\n      - name: d\n"
+                     "        unit: 0\n",
+       "6:15: 'unit' must be 1..247, got 0"},
+      {"no_pattern", "buses:\n  - name: w\n    serial_line: { device: /dev/x }\n    points:\n      - { name: t }\n",
+       "5:9: missing required key 'pattern' in point 't'"},
+      {"deep_nesting", "buses: " + std::string(100000, '[') + "\n", ""},
+      {"binary_garbage", std::string("\x00\xff\xfe\x01garbage\x7f", 12), ""},
+  };
+  const test::temp_dir dir;
+  for (const auto& bad : files) {
+    const auto path = dir.write_file(std::string{bad.name} + ".yaml", bad.text);
+    const auto result = run_command({fieldbridge_binary(), "check", "-c", path.string()});
+    EXPECT_EQ(result.exit_code, 1) << bad.name << "\n" << result.output;
+    if (!bad.expected.empty()) {
+      EXPECT_EQ(result.output, path.string() + ":" + bad.expected + "\n") << bad.name;
+    } else {
+      // Whatever yaml-cpp says about it: one located line, no crash.
+      EXPECT_EQ(result.output.rfind(path.string() + ":", 0), 0u) << bad.name << "\n" << result.output;
+      EXPECT_EQ(std::count(result.output.begin(), result.output.end(), '\n'), 1) << bad.name << "\n"
+                                                                                  << result.output;
+    }
+  }
+}
+
+TEST(check_command, missing_file) {
+  const auto result = run_command({fieldbridge_binary(), "check", "-c", "/nonexistent/fieldbridge.yaml"});
+  EXPECT_EQ(result.exit_code, 1);
+  EXPECT_EQ(result.output,
+            "/nonexistent/fieldbridge.yaml:1:1: cannot read the configuration file: No such file or directory\n");
+}
+
+TEST(check_command, needs_a_config_file) {
+  const auto result = run_command({fieldbridge_binary(), "check"});
+  EXPECT_EQ(result.exit_code, 2) << result.output;
+  EXPECT_NE(result.output.find("--config"), std::string::npos) << result.output;
+}
+
+TEST(check_command, help) {
+  const auto result = run_command({fieldbridge_binary(), "check", "--help"});
+  EXPECT_EQ(result.exit_code, 0);
+  for (const auto* word : {"-c,--config", "--connect", "FILE:LINE:COL"})
+    EXPECT_NE(result.output.find(word), std::string::npos) << word << "\n" << result.output;
+}
+
+TEST(fieldbridge_command, version) {
+  const auto result = run_command({fieldbridge_binary(), "--version"});
+  EXPECT_EQ(result.exit_code, 0);
+  EXPECT_EQ(result.output, std::string{"fieldbridge "} + FIELDBRIDGE_VERSION + "\n");
+}
+
+TEST(fieldbridge_command, help_lists_every_subcommand) {
+  const auto result = run_command({fieldbridge_binary(), "--help"});
+  EXPECT_EQ(result.exit_code, 0);
+  for (const auto* command : {"run", "check", "read", "write", "probe", "scan", "simulate", "queue"})
+    EXPECT_NE(result.output.find("  " + std::string{command} + " "), std::string::npos) << command << "\n"
+                                                                                       << result.output;
+  EXPECT_NE(result.output.find("--log-level"), std::string::npos);
+}
+
+TEST(fieldbridge_command, every_subcommand_has_help) {
+  for (const auto* command : {"run", "check", "read", "write", "probe", "scan", "simulate", "queue"}) {
+    const auto result = run_command({fieldbridge_binary(), command, "--help"});
+    EXPECT_EQ(result.exit_code, 0) << command << "\n" << result.output;
+    EXPECT_NE(result.output.find("Usage"), std::string::npos) << command << "\n" << result.output;
+  }
+}
+
+TEST(check_command, log_level_is_accepted_and_changes_no_output) {
+  const auto example = (source_dir / "config/fieldbridge.example.yaml").string();
+  const auto plain = run_command({fieldbridge_binary(), "check", "-c", example});
+  const auto quiet = run_command({fieldbridge_binary(), "--log-level", "debug", "check", "-c", example});
+  EXPECT_EQ(quiet.exit_code, 0);
+  EXPECT_EQ(quiet.output, plain.output);
+}
+
+}  // namespace
+}  // namespace fieldbridge

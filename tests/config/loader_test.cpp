@@ -1,0 +1,303 @@
+// The loader on valid configurations: defaults, derived values and the
+// model it produces for the drivers and the gateway.
+#include <filesystem>
+#include <string>
+
+#include <gtest/gtest.h>
+
+#include "fieldbridge/config/config.hpp"
+#include "temp_dir.hpp"
+
+namespace fieldbridge::config {
+namespace {
+
+using namespace std::chrono_literals;
+
+const std::string one_tcp_point =
+    "buses:\n"
+    "  - name: plc\n"
+    "    modbus_tcp: { host: 127.0.0.1 }\n"
+    "    devices:\n"
+    "      - name: d\n"
+    "        unit: 1\n"
+    "        points:\n"
+    "          - { name: p, table: holding, address: 0 }\n";
+
+TEST(loader, defaults_of_a_minimal_configuration) {
+  const auto config = load_string(one_tcp_point, "minimal.yaml");
+  EXPECT_EQ(config.source_path, "minimal.yaml");
+  EXPECT_EQ(config.gateway.name, "fieldbridge");
+  EXPECT_EQ(config.gateway.log_level, "info");
+  EXPECT_EQ(config.gateway.stats_interval, 60s);
+  EXPECT_EQ(config.mqtt.host, "localhost");
+  EXPECT_EQ(config.mqtt.port, 1883);
+  EXPECT_EQ(config.mqtt.protocol, mqtt_protocol::v5);
+  EXPECT_EQ(config.mqtt.client_id, "fieldbridge-fieldbridge");
+  EXPECT_EQ(config.mqtt.topic_prefix, "fieldbridge/fieldbridge");
+  EXPECT_EQ(config.mqtt.keepalive, 30s);
+  EXPECT_FALSE(config.mqtt.clean_start);
+  EXPECT_EQ(config.mqtt.session_expiry, 24h);
+  EXPECT_FALSE(config.mqtt.tls);
+  EXPECT_EQ(config.mqtt.qos, 1);
+  EXPECT_FALSE(config.mqtt.retain);
+  EXPECT_EQ(config.mqtt.payload, payload_format::json);
+  EXPECT_EQ(config.mqtt.reconnect_min, 500ms);
+  EXPECT_EQ(config.mqtt.reconnect_max, 30s);
+  EXPECT_EQ(config.mqtt.max_inflight, 20);
+  EXPECT_EQ(config.store.path, "/var/lib/fieldbridge/queue.db");
+  EXPECT_EQ(config.store.max_size, 256ull << 20);
+  EXPECT_EQ(config.store.on_full, overflow_policy::drop_oldest);
+  EXPECT_EQ(config.store.flush_interval, 1s);
+  EXPECT_EQ(config.store.drain, drain_order::fifo);
+
+  ASSERT_EQ(config.buses.size(), 1u);
+  const auto& bus = config.buses[0];
+  EXPECT_EQ(bus.name, "plc");
+  const auto& tcp = std::get<modbus_tcp_endpoint>(bus.link);
+  EXPECT_EQ(tcp.host, "127.0.0.1");
+  EXPECT_EQ(tcp.port, 502);
+  EXPECT_EQ(bus.response_timeout, 500ms);
+  EXPECT_EQ(bus.byte_timeout, 0ms);
+  EXPECT_EQ(bus.inter_request_delay, 0ms);
+  ASSERT_EQ(bus.devices.size(), 1u);
+  const auto& device = bus.devices[0];
+  EXPECT_EQ(device.unit, 1);
+  EXPECT_EQ(device.poll_interval, 1s);
+  EXPECT_EQ(device.max_registers_per_request, 125);
+  EXPECT_EQ(device.max_bits_per_request, 2000);
+  EXPECT_EQ(device.max_gap, 0);
+  EXPECT_FALSE(device.force_multiple_write);
+  EXPECT_EQ(device.offline_after_failures, 3u);
+  ASSERT_EQ(device.points.size(), 1u);
+  const auto& point = device.points[0];
+  EXPECT_EQ(point.table, register_table::holding_register);
+  EXPECT_EQ(point.format.type, value_type::uint16);
+  EXPECT_EQ(point.format.order, word_order::abcd);
+  EXPECT_FALSE(point.format.bit);
+  EXPECT_EQ(point.format.scale, 1.0);
+  EXPECT_EQ(point.format.offset, 0.0);
+  EXPECT_FALSE(point.qos);
+  EXPECT_FALSE(point.retain);
+  EXPECT_EQ(point.publish, publish_mode::always);
+  EXPECT_FALSE(point.writable);
+  EXPECT_EQ(point_topic(config.mqtt, device, point), "fieldbridge/fieldbridge/d/p");
+}
+
+TEST(loader, gateway_name_sets_client_id_and_prefix_defaults) {
+  const auto config = load_string("gateway: { name: boiler-room }\n" + one_tcp_point, "x.yaml");
+  EXPECT_EQ(config.mqtt.client_id, "fieldbridge-boiler-room");
+  EXPECT_EQ(config.mqtt.topic_prefix, "fieldbridge/boiler-room");
+  const auto explicit_names = load_string(
+      "gateway: { name: g }\nmqtt: { client_id: c1, topic_prefix: plant1/boiler }\n" + one_tcp_point, "x.yaml");
+  EXPECT_EQ(explicit_names.mqtt.client_id, "c1");
+  EXPECT_EQ(explicit_names.mqtt.topic_prefix, "plant1/boiler");
+  EXPECT_EQ(point_topic(explicit_names.mqtt, explicit_names.buses[0].devices[0],
+                        explicit_names.buses[0].devices[0].points[0]),
+            "plant1/boiler/d/p");
+}
+
+TEST(loader, protocol_accepts_five_and_three_one_one) {
+  EXPECT_EQ(load_string("mqtt: { protocol: 5 }\n" + one_tcp_point, "x").mqtt.protocol, mqtt_protocol::v5);
+  EXPECT_EQ(load_string("mqtt: { protocol: 3.1.1 }\n" + one_tcp_point, "x").mqtt.protocol, mqtt_protocol::v311);
+  EXPECT_EQ(load_string("mqtt: { protocol: '3.1.1' }\n" + one_tcp_point, "x").mqtt.protocol, mqtt_protocol::v311);
+}
+
+TEST(loader, tls_defaults_the_port_to_8883_unless_given) {
+  const auto tls = load_string("mqtt: { host: b, tls: {} }\n" + one_tcp_point, "x");
+  ASSERT_TRUE(tls.mqtt.tls);
+  EXPECT_EQ(tls.mqtt.port, 8883);
+  EXPECT_TRUE(tls.mqtt.tls->verify_hostname);
+  EXPECT_TRUE(tls.mqtt.tls->verify_certificate);
+  EXPECT_TRUE(tls.mqtt.tls->ca_file.empty());
+  const auto explicit_port = load_string(
+      "mqtt: { port: 9999, tls: { verify_hostname: false, insecure_skip_verify: true } }\n" + one_tcp_point, "x");
+  EXPECT_EQ(explicit_port.mqtt.port, 9999);
+  EXPECT_FALSE(explicit_port.mqtt.tls->verify_hostname);
+  EXPECT_FALSE(explicit_port.mqtt.tls->verify_certificate);
+}
+
+TEST(loader, relative_files_are_taken_from_the_config_directory) {
+  const test::temp_dir dir;
+  dir.write_file("mqtt.pass", "s3cret\r\n");
+  dir.write_file("ca.pem", "not checked as PEM here\n");
+  const auto path = dir.write_file(
+      "fieldbridge.yaml",
+      "mqtt:\n  username: gw\n  password_file: mqtt.pass\n  tls: { ca_file: ca.pem }\nstore: { path: q.db }\n" +
+          one_tcp_point);
+  const auto config = load_file(path.string());
+  EXPECT_EQ(config.mqtt.password, "s3cret");  // the trailing newline is cut
+  EXPECT_EQ(config.mqtt.tls->ca_file, (dir.path() / "ca.pem").string());
+  EXPECT_EQ(config.store.path, (dir.path() / "q.db").string());
+}
+
+TEST(loader, password_file_keeps_inner_text) {
+  const test::temp_dir dir;
+  const auto file = dir.write_file("pass", "with space\n\n");
+  const auto config = load_string("mqtt: { username: u, password_file: '" + file.string() + "' }\n" + one_tcp_point, "x");
+  EXPECT_EQ(config.mqtt.password, "with space");
+}
+
+TEST(loader, register_points) {
+  const auto config = load_string(
+      "buses:\n"
+      "  - name: rtu\n"
+      "    modbus_rtu: { device: /dev/ttyUSB0, baud: 19200, parity: E, data_bits: 8, stop_bits: 2, rs485: yes }\n"
+      "    timeout: 250ms\n"
+      "    byte_timeout: 5ms\n"
+      "    inter_request_delay: 10ms\n"
+      "    devices:\n"
+      "      - name: m\n"
+      "        unit: 247\n"
+      "        poll_interval: 2s\n"
+      "        max_registers: 60\n"
+      "        max_bits: 800\n"
+      "        max_gap: 4\n"
+      "        force_multiple_write: true\n"
+      "        offline_after: 5\n"
+      "        points:\n"
+      "          - { name: f, table: input, address: 0x10, type: float64, order: DCBA, scale: 2.5, offset: -1 }\n"
+      "          - { name: s, table: holding, address: 100, type: string, length: 10 }\n"
+      "          - { name: b, table: holding, address: 3, bit: 15, writable: true }\n"
+      "          - { name: b2, table: holding, address: 3, type: bool, bit: 14, writable: true }\n"
+      "          - { name: c, table: coil, address: 65535, writable: true, qos: 0, retain: true }\n"
+      "          - { name: w, table: holding, address: 65534, type: int32, writable: true, min: -5, max: 5.5 }\n"
+      "          - { name: o, table: input, address: 9, type: int16, publish: on_change, deadband: 0.5, unit: V }\n",
+      "x");
+  const auto& bus = config.buses[0];
+  const auto& rtu = std::get<modbus_rtu_line>(bus.link);
+  EXPECT_EQ(rtu.device, "/dev/ttyUSB0");
+  EXPECT_EQ(rtu.baud, 19200u);
+  EXPECT_EQ(rtu.parity, 'E');
+  EXPECT_EQ(rtu.stop_bits, 2);
+  EXPECT_TRUE(rtu.rs485);
+  EXPECT_EQ(bus.response_timeout, 250ms);
+  EXPECT_EQ(bus.byte_timeout, 5ms);
+  EXPECT_EQ(bus.inter_request_delay, 10ms);
+  const auto& device = bus.devices[0];
+  EXPECT_EQ(device.unit, 247);
+  EXPECT_EQ(device.poll_interval, 2s);
+  EXPECT_EQ(device.max_registers_per_request, 60);
+  EXPECT_EQ(device.max_bits_per_request, 800);
+  EXPECT_EQ(device.max_gap, 4);
+  EXPECT_TRUE(device.force_multiple_write);
+  EXPECT_EQ(device.offline_after_failures, 5u);
+  const auto& points = device.points;
+  ASSERT_EQ(points.size(), 7u);
+  EXPECT_EQ(points[0].address, 16);
+  EXPECT_EQ(points[0].table, register_table::input_register);
+  EXPECT_EQ(points[0].format.type, value_type::float64);
+  EXPECT_EQ(points[0].format.order, word_order::dcba);
+  EXPECT_EQ(points[0].format.scale, 2.5);
+  EXPECT_EQ(points[0].format.offset, -1.0);
+  EXPECT_EQ(points[1].format.type, value_type::string);
+  EXPECT_EQ(points[1].format.length, 10);
+  EXPECT_EQ(register_count(points[1].format), 10);
+  EXPECT_EQ(points[2].format.type, value_type::boolean);  // implied by bit
+  EXPECT_EQ(points[2].format.bit, 15);
+  EXPECT_EQ(points[3].format.bit, 14);
+  EXPECT_EQ(points[4].table, register_table::coil);
+  EXPECT_EQ(points[4].format.type, value_type::boolean);  // implied by the table
+  EXPECT_EQ(points[4].qos, 0);
+  EXPECT_EQ(points[4].retain, true);
+  EXPECT_EQ(points[5].min, -5.0);
+  EXPECT_EQ(points[5].max, 5.5);
+  EXPECT_EQ(points[6].publish, publish_mode::on_change);
+  EXPECT_EQ(points[6].deadband, 0.5);
+  EXPECT_EQ(points[6].unit, "V");
+}
+
+TEST(loader, serial_line_bus_becomes_one_device_named_after_the_bus) {
+  const auto config = load_string(
+      "buses:\n"
+      "  - name: weather\n"
+      "    serial_line: { device: /dev/ttyACM0, baud: 115200, delimiter: \"\\r\\n\" }\n"
+      "    points:\n"
+      "      - { name: t, pattern: 'T=(-?[0-9.]+)', unit: C }\n"
+      "      - { name: label, pattern: 'L=(\\w+)', type: string }\n",
+      "x");
+  const auto& bus = config.buses[0];
+  EXPECT_TRUE(is_serial_line(bus));
+  const auto& port = std::get<serial_line_port>(bus.link);
+  EXPECT_EQ(port.baud, 115200u);
+  EXPECT_EQ(port.delimiter, "\r\n");
+  ASSERT_EQ(bus.devices.size(), 1u);
+  EXPECT_EQ(bus.devices[0].name, "weather");
+  EXPECT_EQ(bus.devices[0].unit, 0);
+  ASSERT_EQ(bus.devices[0].points.size(), 2u);
+  EXPECT_EQ(bus.devices[0].points[0].pattern, "T=(-?[0-9.]+)");
+  EXPECT_EQ(bus.devices[0].points[0].format.type, value_type::float64);
+  EXPECT_EQ(bus.devices[0].points[1].format.type, value_type::string);
+  EXPECT_FALSE(bus.devices[0].points[0].writable);
+}
+
+TEST(loader, writable_points_may_share_a_register_on_different_bits_or_tables) {
+  EXPECT_NO_THROW(load_string(
+      "buses:\n"
+      "  - name: b\n"
+      "    modbus_tcp: { host: h }\n"
+      "    devices:\n"
+      "      - name: d\n"
+      "        unit: 0\n"
+      "        points:\n"
+      "          - { name: a, table: holding, address: 0, bit: 0, writable: true }\n"
+      "          - { name: b, table: holding, address: 0, bit: 1, writable: true }\n"
+      "          - { name: c, table: coil, address: 0, writable: true }\n"
+      "          - { name: d, table: holding, address: 1, type: uint32, writable: true }\n"
+      "          - { name: e, table: holding, address: 1 }\n",
+      "x"));
+}
+
+TEST(loader, yaml_anchors_and_comments_are_fine) {
+  EXPECT_NO_THROW(load_string(
+      "# comment\n"
+      "buses:\n"
+      "  - name: b   # trailing comment\n"
+      "    modbus_tcp: &plc { host: h, port: 1502 }\n"
+      "    devices:\n"
+      "      - name: d\n"
+      "        unit: 1\n"
+      "        points: [ { name: p, table: input, address: 1 } ]\n"
+      "  - name: b2\n"
+      "    modbus_tcp: *plc\n"
+      "    devices:\n"
+      "      - { name: d2, unit: 1, points: [ { name: p, table: input, address: 1 } ] }\n",
+      "x"));
+}
+
+TEST(loader, example_configurations_load) {
+  const std::filesystem::path source{FIELDBRIDGE_SOURCE_DIR};
+  EXPECT_NO_THROW(load_file((source / "config/fieldbridge.example.yaml").string()));
+  int examples = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(source / "config/examples")) {
+    if (entry.path().extension() != ".yaml") continue;
+    ++examples;
+    EXPECT_NO_THROW(load_file(entry.path().string())) << entry.path();
+  }
+  EXPECT_GE(examples, 3);
+}
+
+TEST(loader, config_error_carries_its_parts) {
+  try {
+    load_string("buses: 5\n", "f.yaml");
+    FAIL() << "no error";
+  } catch (const config_error& error) {
+    EXPECT_EQ(error.file(), "f.yaml");
+    EXPECT_EQ(error.line(), 1);
+    EXPECT_EQ(error.column(), 8);
+    EXPECT_EQ(error.message(), "expected a list for 'buses', got '5'");
+    EXPECT_STREQ(error.what(), "f.yaml:1:8: expected a list for 'buses', got '5'");
+  }
+}
+
+TEST(loader, missing_file_is_a_located_error) {
+  try {
+    load_file("/nonexistent/fieldbridge.yaml");
+    FAIL() << "no error";
+  } catch (const config_error& error) {
+    EXPECT_STREQ(error.what(),
+                 "/nonexistent/fieldbridge.yaml:1:1: cannot read the configuration file: No such file or directory");
+  }
+}
+
+}  // namespace
+}  // namespace fieldbridge::config
