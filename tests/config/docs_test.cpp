@@ -54,9 +54,9 @@ TEST(configuration_docs, the_reference_config_shows_every_documented_key) {
   const auto docs = fieldbridge::test::read_file(source_dir / "docs/configuration.md");
   const auto reference = fieldbridge::test::read_file(source_dir / "config/fieldbridge.example.yaml");
   std::size_t rows = 0;
-  for (std::size_t at = docs.find("| `"); at != std::string::npos; at = docs.find("| `", at + 1)) {
-    const auto end = docs.find('`', at + 3);
-    const auto path = docs.substr(at + 3, end - at - 3);
+  for (std::size_t at = docs.find("\n| `"); at != std::string::npos; at = docs.find("\n| `", at + 1)) {
+    const auto end = docs.find('`', at + 4);
+    const auto path = docs.substr(at + 4, end - at - 4);
     const auto leaf = path.substr(path.find_last_of(".]") == std::string::npos ? 0 : path.find_last_of(".]") + 1);
     ++rows;
     EXPECT_NE(reference.find(leaf + ":"), std::string::npos) << path;
