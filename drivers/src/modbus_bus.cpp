@@ -253,6 +253,7 @@ void modbus_bus::run() {
       ++delta.errors;
     }
     std::vector<std::uint16_t> words;
+    std::size_t blocks_done = 0;  // blocks whose points have a reading
     for (std::size_t b = 0; !failure && b < device.planner.blocks().size();) {
       const read_block block = device.planner.blocks()[b];
       const auto ec = link.read(unit_of(spec), block.table, block.address, block.count, words);
@@ -279,15 +280,13 @@ void modbus_bus::run() {
           note_link_failure(ec);
         }
       }
-      ++b;
+      blocks_done = ++b;
     }
     if (failure) {
       // Points not read yet in this cycle share the failure.
-      for (std::size_t b = 0; b < device.planner.blocks().size(); ++b) {
+      for (std::size_t b = blocks_done; b < device.planner.blocks().size(); ++b) {
         for (const std::size_t p : device.planner.blocks()[b].points) {
-          const bool done = std::any_of(readings.begin(), readings.end(),
-                                        [&](const reading& r) { return r.point == spec.points[p].name; });
-          if (!done) readings.push_back(bad_reading(spec, spec.points[p], failure.message(), ts));
+          readings.push_back(bad_reading(spec, spec.points[p], failure.message(), ts));
         }
       }
     }

@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <filesystem>
 
 #include "bus_fixture.hpp"
@@ -77,6 +78,34 @@ TEST(rtu_bus, decodes_writes_and_survives_the_line_vanishing) {
   bus->stop();
   bus.reset();
   EXPECT_EQ(open_fds(), fds_before);
+}
+
+TEST(rtu_bus, a_dead_unit_on_the_line_does_not_slow_the_live_one) {
+  pty_pair pty;
+  auto server = modbus_test_server::rtu(pty.device_end(), 115200, 1);  // unit 2 never answers
+  const std::vector<device_spec> devices = {
+      make_device("live", 1, 100ms, {make_point("v", H::holding_register, 0, T::uint16)}),
+      make_device("dead", 2, 100ms, {make_point("v", H::holding_register, 0, T::uint16)})};
+  event_loop loop;
+  collector collected;
+  drivers::modbus_bus bus(make_bus_spec("rs485", rtu_line(pty.gateway_end()), 50ms, devices),
+                          loop.context.get_executor(), collected.handlers(), make_null_logger(),
+                          drivers::backoff_policy{400ms, 800ms});
+  bus.start();
+  constexpr std::size_t polls = 16;
+  ASSERT_TRUE(loop.run_until([&] { return collected.count("live", "v", quality::good) >= polls; }));
+  bus.stop();
+  std::vector<wall_clock::time_point> stamps;
+  for (const auto& r : collected.readings) {
+    if (r.device == "live") stamps.push_back(r.ts);
+  }
+  stamps.resize(polls);
+  const auto mean = std::chrono::duration<double, std::milli>(stamps.back() - stamps.front()).count() /
+                    static_cast<double>(polls - 1);
+  std::printf("rtu live unit: mean period %.2f ms over %zu polls\n", mean, polls);
+  EXPECT_NEAR(mean, 100.0, 10.0);
+  EXPECT_EQ(collected.status("dead"), false);
+  EXPECT_GE(bus.counters().at(1).second.timeouts, 3U);
 }
 
 TEST(rtu_link, rs485_mode_on_a_line_that_cannot_do_it_is_a_clear_error) {

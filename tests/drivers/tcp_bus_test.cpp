@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <filesystem>
 
 #include "bus_fixture.hpp"
@@ -252,6 +253,9 @@ TEST_F(tcp_bus, a_dead_unit_does_not_slow_the_live_ones) {
     for (std::size_t i = 1; i < stamps.size(); ++i) periods.push_back(stamps[i] - stamps[i - 1]);
     std::nth_element(periods.begin(), periods.begin() + periods.size() / 2, periods.end());
     const wall_clock::duration median = periods[periods.size() / 2];
+    std::printf("%s: mean period %.2f ms, median %.2f ms over %zu polls\n", name,
+                std::chrono::duration<double, std::milli>(mean).count(),
+                std::chrono::duration<double, std::milli>(median).count(), polls);
     for (const wall_clock::duration period : {mean, median}) {
       const auto ms = std::chrono::duration<double, std::milli>(period).count();
       EXPECT_NEAR(ms, 100.0, 10.0) << name << (period == mean ? " mean" : " median");
