@@ -110,6 +110,11 @@ std::vector<int> modbus_test_server::functions_seen() {
   return functions_;
 }
 
+std::vector<std::pair<std::uint8_t, int>> modbus_test_server::request_log() {
+  std::lock_guard lock(mutex_);
+  return log_;
+}
+
 void modbus_test_server::answer(const std::uint8_t* query, int length) {
   const int header = modbus_get_header_length(ctx_);
   const std::uint8_t unit = query[header - 1];
@@ -118,6 +123,7 @@ void modbus_test_server::answer(const std::uint8_t* query, int length) {
   const std::uint16_t count = function <= 4 ? be16(query + header + 3) : 1;
   std::lock_guard lock(mutex_);
   ++requests_;
+  log_.emplace_back(unit, function);
   if (dead_units_.contains(unit)) return;
   functions_.push_back(function);
   for (const auto& [u, code] : exceptions_) {

@@ -42,6 +42,8 @@ class modbus_test_server {
 
   std::uint64_t requests() const { return requests_.load(); }
   std::vector<int> functions_seen();  // function codes of the requests answered, in order
+  // Every request received, answered or not: (unit, function code), in order.
+  std::vector<std::pair<std::uint8_t, int>> request_log();
 
  private:
   modbus_test_server() = default;
@@ -64,6 +66,7 @@ class modbus_test_server {
   std::vector<std::pair<std::uint8_t, int>> exceptions_;
   std::set<std::uint16_t> rejected_;
   std::vector<int> functions_;
+  std::vector<std::pair<std::uint8_t, int>> log_;
 };
 
 }  // namespace fieldbridge::test

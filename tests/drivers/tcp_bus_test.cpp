@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <filesystem>
+#include <optional>
 
 #include "bus_fixture.hpp"
 #include "fieldbridge/drivers/modbus_bus.hpp"
@@ -269,6 +270,39 @@ TEST_F(tcp_bus, a_dead_unit_does_not_slow_the_live_ones) {
   EXPECT_LE(dead.timeouts, allowed);
   EXPECT_GE(dead.timeouts, 3U);
   EXPECT_EQ(dead.good, 0U);
+}
+
+TEST_F(tcp_bus, writes_jump_ahead_of_due_polls) {
+  // Three silent units whose polls are always overdue keep the worker busy
+  // with time-outs; a write must go out right after the request in flight.
+  server_->set_dead_units({2, 3, 4});
+  auto setpoint = make_point("sp", H::holding_register, 0, T::uint16);
+  setpoint.writable = true;
+  std::vector<device_spec> devices = {make_device("live", 1, 10s, {setpoint})};
+  for (std::uint8_t unit = 2; unit <= 4; ++unit) {
+    auto dead = make_device("dead" + std::to_string(unit), unit, 20ms,
+                            {make_point("v", H::holding_register, 0, T::uint16)});
+    dead.offline_after_failures = 1000;  // stay on the fast schedule
+    devices.push_back(dead);
+  }
+  auto bus = make(spec(devices, 60ms));
+  bus->start();
+  ASSERT_TRUE(loop_.run_until([&] { return collected_.count("dead4", "v", quality::bad) >= 2; }));
+  const std::size_t before = server_->request_log().size();
+  std::optional<write_result> result;
+  bus->write("live", "sp", std::uint64_t{77}, [&](write_result r) { result = std::move(r); });
+  ASSERT_TRUE(loop_.run_until([&] { return result.has_value(); }));
+  bus->stop();
+  EXPECT_TRUE(result->ok) << result->error;
+  const auto log = server_->request_log();
+  const auto write = std::find(log.begin() + static_cast<std::ptrdiff_t>(before), log.end(),
+                               std::pair<std::uint8_t, int>{1, 6});
+  ASSERT_NE(write, log.end());
+  // At most the one request already in flight came between; then the write
+  // and its read-back, back to back.
+  EXPECT_LE(write - (log.begin() + static_cast<std::ptrdiff_t>(before)), 1);
+  ASSERT_NE(write + 1, log.end());
+  EXPECT_EQ(*(write + 1), (std::pair<std::uint8_t, int>{1, 3}));
 }
 
 TEST_F(tcp_bus, reconnects_after_the_server_restarts) {
