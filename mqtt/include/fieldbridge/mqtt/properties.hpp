@@ -9,6 +9,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <variant>
 #include <vector>
 
@@ -79,6 +80,7 @@ struct string_pair {
 using property_value = std::variant<std::uint32_t, std::string, std::vector<std::uint8_t>, string_pair>;
 
 struct property {
+  property(property_id i, property_value v) : id(i), value(std::move(v)) {}
   property_id id;
   property_value value;
   friend bool operator==(const property&, const property&) = default;
