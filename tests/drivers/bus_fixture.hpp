@@ -3,6 +3,8 @@
 #pragma once
 
 #include <chrono>
+#include <filesystem>
+#include <iterator>
 #include <functional>
 #include <optional>
 #include <string>
@@ -46,6 +48,12 @@ inline bus_spec make_bus_spec(std::string name, bus_link link, milliseconds time
   b.response_timeout = timeout;
   b.devices = std::move(devices);
   return b;
+}
+
+// Descriptors this process holds open, to catch leaks across reconnects.
+inline std::size_t open_fds() {
+  return static_cast<std::size_t>(std::distance(std::filesystem::directory_iterator("/proc/self/fd"),
+                                                std::filesystem::directory_iterator{}));
 }
 
 // Everything a bus posted; touched only on the test thread (the executor's).

@@ -7,7 +7,6 @@
 #include <unistd.h>
 
 #include <cstdio>
-#include <filesystem>
 
 #include "bus_fixture.hpp"
 #include "fieldbridge/drivers/modbus_bus.hpp"
@@ -22,11 +21,6 @@ namespace {
 
 using H = register_table;
 using T = value_type;
-
-std::size_t open_fds() {
-  return static_cast<std::size_t>(std::distance(std::filesystem::directory_iterator("/proc/self/fd"),
-                                                std::filesystem::directory_iterator{}));
-}
 
 modbus_rtu_line rtu_line(const std::string& device) {
   modbus_rtu_line line;

@@ -5,7 +5,6 @@
 
 #include <algorithm>
 #include <cstdio>
-#include <filesystem>
 #include <optional>
 
 #include "bus_fixture.hpp"
@@ -23,11 +22,6 @@ using drivers::write_result;
 using H = register_table;
 using T = value_type;
 using O = word_order;
-
-std::size_t open_fds() {
-  return static_cast<std::size_t>(std::distance(std::filesystem::directory_iterator("/proc/self/fd"),
-                                                std::filesystem::directory_iterator{}));
-}
 
 class tcp_bus : public ::testing::Test {
  protected:
