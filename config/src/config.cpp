@@ -7,15 +7,39 @@
 #include <sstream>
 
 #include <fmt/core.h>
+#include <yaml-cpp/depthguard.h>
 #include <yaml-cpp/yaml.h>
 
 #include "loader.hpp"
 
 namespace fieldbridge::config {
+namespace {
+
+// The message quotes values from the file; a control character (a newline in
+// a block scalar, bytes of a binary file) must not break the one-line format.
+std::string printable(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  for (const char c : text) {
+    const auto byte = static_cast<unsigned char>(c);
+    if (c == '\n') {
+      out += "\\n";
+    } else if (c == '\t') {
+      out += "\\t";
+    } else if (byte < 0x20 || byte == 0x7f) {
+      out += fmt::format("\\x{:02x}", byte);
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
+}  // namespace
 
 config_error::config_error(std::string file, int line, int column, std::string message)
-    : std::runtime_error(fmt::format("{}:{}:{}: {}", file, line, column, message)),
-      file_(std::move(file)), line_(line), column_(column), message_(std::move(message)) {}
+    : std::runtime_error(fmt::format("{}:{}:{}: {}", printable(file), line, column, printable(message))),
+      file_(std::move(file)), line_(line), column_(column), message_(printable(message)) {}
 
 std::string point_topic(const mqtt_settings& mqtt, const device_spec& device, const point_spec& point) {
   return fmt::format("{}/{}/{}", mqtt.topic_prefix, device.name, point.name);
@@ -28,6 +52,9 @@ configuration load_string(std::string_view yaml_text, const std::string& name, c
   std::vector<YAML::Node> documents;
   try {
     documents = YAML::LoadAll(std::string{yaml_text});
+  } catch (const YAML::DeepRecursion& error) {
+    doc.fail(detail::location{error.mark.line + 1, error.mark.column + 1},
+             fmt::format("YAML syntax error: nesting deeper than {} levels", error.depth()));
   } catch (const YAML::Exception& error) {
     // yaml-cpp's own wording ("end of map not found") with its 0-based mark.
     doc.fail(detail::location{error.mark.line + 1, error.mark.column + 1}, "YAML syntax error: " + error.msg);

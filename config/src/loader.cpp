@@ -490,6 +490,12 @@ class schema_loader {
     point.format.type = value_type::float64;
     const auto& pattern = map.require("pattern");
     point.pattern = map.to_string(pattern);
+    // std::regex compiles (and matches) recursively: a bound keeps a hostile
+    // pattern from exhausting the stack.
+    constexpr std::size_t max_pattern = 512;
+    if (point.pattern.size() > max_pattern)
+      doc_.fail(pattern.value_location(), fmt::format("pattern is {} characters long; at most {} are allowed",
+                                                      point.pattern.size(), max_pattern));
     try {
       const std::regex compiled(point.pattern, std::regex::ECMAScript);
       if (compiled.mark_count() == 0)

@@ -94,7 +94,7 @@ TEST(check_command, bad_files_print_one_located_line_and_exit_1) {
       "buses:\n  - name: b\n    modbus_tcp: { host: h }\n    devices:\n      - name: d\n        unit: 1\n"
       "        points:\n";
   const std::vector<bad_file> files{
-      {"unknown_key", "mqtt:\n  hostname: x\n", "2:3: unknown key 'hostname' in mqtt; did you mean 'host'?"},
+      {"unknown_key", "mqtt:\n  prot: 1883\n", "2:3: unknown key 'prot' in mqtt; did you mean 'port'?"},
       {"syntax", "mqtt: {host: x\n", "2:1: YAML syntax error: end of map flow not found"},
       {"wrong_type", "mqtt: { port: [1] }\n", "1:15: expected an integer for 'port', got a list"},
       {"duration", "mqtt: { keepalive: 10 }\n",
@@ -106,7 +106,7 @@ TEST(check_command, bad_files_print_one_located_line_and_exit_1) {
       {"overlap",
        device + "          - { name: a, table: holding, address: 1, type: float32, writable: true }\n"
                 "          - { name: b, table: holding, address: 2, type: int16, writable: true }\n",
-       "9:48: writable point 'b' overlaps writable point 'a' (line 8) on holding 2"},
+       "9:49: writable point 'b' overlaps writable point 'a' (line 8) on holding 2"},
       {"unit_range", "buses:\n  - name: b\n    modbus_rtu: { device: /dev/x }\n    devices:\n      - name: d\n"
                      "        unit: 0\n",
        "6:15: 'unit' must be 1..247, got 0"},
