@@ -441,11 +441,11 @@ void queue::undelivered(message_id id) {
   }
 }
 
-bool queue::record_published(message_id id, std::uint16_t packet_id) {
-  return impl_->update_qos2(id, packet_id, qos2_state::published);
+bool queue::record_publish_sent(message_id id, std::uint16_t packet_id) {
+  return impl_->update_qos2(id, packet_id, qos2_state::publish_sent);
 }
 
-bool queue::record_released(message_id id) {
+bool queue::record_pubrel_sent(message_id id) {
   auto& s = *impl_;
   std::uint16_t packet_id = 0;
   if (auto it = s.pending.find(id); it != s.pending.end()) {
@@ -453,7 +453,7 @@ bool queue::record_released(message_id id) {
   } else if (auto flight = s.disk_in_flight.find(id); flight != s.disk_in_flight.end()) {
     packet_id = flight->second.packet_id;
   }
-  return s.update_qos2(id, packet_id, qos2_state::released);
+  return s.update_qos2(id, packet_id, qos2_state::pubrel_sent);
 }
 
 const std::vector<envelope>& queue::resumed() const noexcept { return impl_->resumed; }

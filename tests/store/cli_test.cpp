@@ -27,7 +27,14 @@ class QueueCliTest : public ::testing::Test {
 TEST_F(QueueCliTest, StatsFromTheConfigurationWhileTheQueueIsOpen) {
   queue q(file_settings(db_), make_null_logger());
   fill(q);
-  const auto config = dir_.write_file("fieldbridge.yaml", "store:\n  path: " + db_.string() + "\n");
+  const auto config = dir_.write_file("fieldbridge.yaml", "store:\n  path: " + db_.string() + "\n" + R"(buses:
+  - name: plc
+    modbus_tcp: { host: 127.0.0.1, port: 1502 }
+    devices:
+      - name: plc1
+        points:
+          - { name: level, table: holding, address: 0, type: uint16 }
+)");
   const auto result = run_command({fieldbridge::test::fieldbridge_binary(), "queue", "-c", config.string(), "stats"});
   EXPECT_EQ(result.exit_code, 0) << result.output;
   EXPECT_THAT(result.output, HasSubstr("depth:          3 messages"));

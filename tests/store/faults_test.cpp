@@ -50,14 +50,7 @@ std::vector<std::filesystem::path> quarantined_files(const std::filesystem::path
   return found;
 }
 
-class FaultsTest : public ::testing::Test {
- protected:
-  std::unique_ptr<queue> open(settings s) { return std::make_unique<queue>(std::move(s), make_null_logger()); }
-  std::unique_ptr<queue> open() { return open(file_settings(path_)); }
-
-  fieldbridge::test::temp_dir dir_{"store-faults"};
-  std::filesystem::path path_ = dir_ / "queue.db";
-};
+using FaultsTest = store_fixture;
 
 // Version 1 never shipped: it is this build's layout without QoS 2 state,
 // made here by hand so the migration path is exercised for real.
@@ -79,7 +72,7 @@ TEST_F(FaultsTest, MigratesASyntheticVersion1DatabaseToVersion2) {
   EXPECT_EQ(window[0].msg.topic, "t/a");
   EXPECT_EQ(window[0].msg.qos, 2);
   EXPECT_TRUE(window[1].msg.retain);
-  EXPECT_TRUE(q->record_published(window[0].id, 5));  // the new columns work
+  EXPECT_TRUE(q->record_publish_sent(window[0].id, 5));  // the new columns work
   const auto id = q->append(numbered(1));
   EXPECT_EQ(id, 10);  // ids continue after the migrated rows
 }

@@ -24,14 +24,7 @@ std::vector<int> range(int first, int last) {
   return out;
 }
 
-class QueueTest : public ::testing::Test {
- protected:
-  std::unique_ptr<queue> open(settings s) { return std::make_unique<queue>(std::move(s), make_null_logger()); }
-  std::unique_ptr<queue> open() { return open(file_settings(path_)); }
-
-  fieldbridge::test::temp_dir dir_{"store-test"};
-  std::filesystem::path path_ = dir_ / "queue.db";
-};
+using QueueTest = store_fixture;
 
 TEST_F(QueueTest, HandsOutInAppendOrderInBoundedWindowsInMemoryDatabase) {
   settings s;
@@ -87,8 +80,8 @@ TEST_F(QueueTest, UndeliveredMessagesGoOutAgainInOrderWithoutQos2State) {
   for (int i = 5; i <= 8; ++i) q->append(numbered(i, 2));  // 5..8 pending
   const auto window = q->take(8);
   ASSERT_EQ(window.size(), 8u);
-  ASSERT_TRUE(q->record_published(window[1].id, 42));
-  ASSERT_TRUE(q->record_published(window[5].id, 43));
+  ASSERT_TRUE(q->record_publish_sent(window[1].id, 42));
+  ASSERT_TRUE(q->record_publish_sent(window[5].id, 43));
   q->complete(window[0].id);
   for (std::size_t i : {5u, 1u, 6u}) q->undelivered(window[i].id);
   const auto again = q->take(8);
@@ -221,22 +214,22 @@ TEST_F(QueueTest, Qos2StateSurvivesAReopenAndIsResumedNotRepublished) {
     auto q = open();
     for (int i = 1; i <= 4; ++i) q->append(numbered(i, 2));
     auto window = q->take(2);            // 1, 2 published while still pending
-    ASSERT_TRUE(q->record_published(window[0].id, 101));
-    ASSERT_TRUE(q->record_published(window[1].id, 102));
+    ASSERT_TRUE(q->record_publish_sent(window[0].id, 101));
+    ASSERT_TRUE(q->record_publish_sent(window[1].id, 102));
     ASSERT_EQ(q->sync(), flush_result::committed);
-    ASSERT_TRUE(q->record_released(window[1].id));  // written row: durable at once
+    ASSERT_TRUE(q->record_pubrel_sent(window[1].id));  // written row: durable at once
     window = q->take(1);                 // 3 published after its write
-    ASSERT_TRUE(q->record_published(window[0].id, 103));
+    ASSERT_TRUE(q->record_publish_sent(window[0].id, 103));
   }
   auto q = open();
   const auto& resumed = q->resumed();
   ASSERT_EQ(resumed.size(), 3u);
   EXPECT_EQ(number_of(resumed[0]), 1);
   EXPECT_EQ(resumed[0].packet_id, 101);
-  EXPECT_EQ(resumed[0].state, qos2_state::published);
+  EXPECT_EQ(resumed[0].state, qos2_state::publish_sent);
   EXPECT_EQ(number_of(resumed[1]), 2);
   EXPECT_EQ(resumed[1].packet_id, 102);
-  EXPECT_EQ(resumed[1].state, qos2_state::released);
+  EXPECT_EQ(resumed[1].state, qos2_state::pubrel_sent);
   EXPECT_EQ(resumed[2].packet_id, 103);
   EXPECT_EQ(resumed[2].msg.qos, 2);
   // Resumed exchanges are in flight: take() hands out only message 4.

@@ -7,6 +7,9 @@
 
 #include "fieldbridge/core/logging.hpp"
 #include "fieldbridge/store/queue.hpp"
+#include "temp_dir.hpp"
+
+#include <gtest/gtest.h>
 
 namespace fieldbridge::store::test_util {
 
@@ -35,5 +38,15 @@ inline settings file_settings(const std::filesystem::path& path) {
   s.path = path;
   return s;
 }
+
+// A temporary directory with queue.db in it, and queues opened on it.
+class store_fixture : public ::testing::Test {
+ protected:
+  std::unique_ptr<queue> open(settings s) { return std::make_unique<queue>(std::move(s), make_null_logger()); }
+  std::unique_ptr<queue> open() { return open(file_settings(path_)); }
+
+  fieldbridge::test::temp_dir dir_{"store-test"};
+  std::filesystem::path path_ = dir_ / "queue.db";
+};
 
 }  // namespace fieldbridge::store::test_util

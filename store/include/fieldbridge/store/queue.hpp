@@ -30,11 +30,12 @@ struct message {
   std::string source;             // what produced it, e.g. "meter1/voltage"
 };
 
-// How far a QoS 2 exchange got; durable so a restart resumes it.
+// How far a QoS 2 exchange got; durable so a restart resumes it. Mirrors
+// mqtt::outgoing_state (the gateway maps one to the other).
 enum class qos2_state : std::uint8_t {
-  none,       // not published yet (or the session was lost)
-  published,  // PUBLISH sent with packet_id; resend it (DUP) after a restart
-  released,   // PUBREC received, PUBREL sent; resend PUBREL, not the PUBLISH
+  none,          // not published yet (or the session was lost)
+  publish_sent,  // PUBLISH sent with packet_id; resend it (DUP) after a restart
+  pubrel_sent,   // PUBREC received, PUBREL sent; resend PUBREL, not the PUBLISH
 };
 
 // A message handed to the forwarder; it stays in flight until complete() or
@@ -114,14 +115,17 @@ class queue {
   // as a new message (its QoS 2 state is cleared).
   void undelivered(message_id id);
 
-  // QoS 2: the PUBLISH of `id` is about to leave with `packet_id`. Call
-  // before sending. Returns false when the state could not be made durable.
-  bool record_published(message_id id, std::uint16_t packet_id);
-  // QoS 2: PUBREC for `id` arrived; call before sending PUBREL.
-  bool record_released(message_id id);
+  // QoS 2 (mqtt packet_id_assigned_event): the PUBLISH of `id` is about to
+  // leave with `packet_id`. Call before the output is written. QoS 1 needs
+  // no call (at least once), and for a written row each call is a commit.
+  // Returns false when the state could not be made durable.
+  bool record_publish_sent(message_id id, std::uint16_t packet_id);
+  // QoS 2 (mqtt pubrec_received_event): call before PUBREL is written.
+  bool record_pubrel_sent(message_id id);
   // QoS 2 exchanges that were under way when the database was last closed,
-  // in order. They are in flight from open on; the MQTT client restores them
-  // into its session (or calls undelivered() when the session was lost).
+  // in order. They are in flight from open on; the gateway hands them to
+  // mqtt::session::restore() (and calls undelivered() for those the broker
+  // reports lost with the session).
   const std::vector<envelope>& resumed() const noexcept;
 
   // Writes pending messages that waited half a flush_interval, and deletes
