@@ -105,6 +105,8 @@ void modbus_test_server::set_rejected_addresses(std::set<std::uint16_t> addresse
 
 void modbus_test_server::drop_clients() { drop_ = true; }
 
+void modbus_test_server::set_corrupt_answers(bool on) { corrupt_ = on; }
+
 std::vector<int> modbus_test_server::functions_seen() {
   std::lock_guard lock(mutex_);
   return functions_;
@@ -131,6 +133,17 @@ void modbus_test_server::answer(const std::uint8_t* query, int length) {
       modbus_reply_exception(ctx_, query, static_cast<unsigned>(code));
       return;
     }
+  }
+  if (corrupt_ && function >= 3 && function <= 4 && !device_.empty()) {
+    // A well-formed read answer whose CRC is wrong, as line noise makes one.
+    std::vector<std::uint8_t> frame = {unit, static_cast<std::uint8_t>(function),
+                                       static_cast<std::uint8_t>(count * 2)};
+    frame.resize(frame.size() + count * 2U, 0);
+    frame.push_back(0xDE);
+    frame.push_back(0xAD);
+    const auto written = ::write(modbus_get_socket(ctx_), frame.data(), frame.size());
+    (void)written;
+    return;
   }
   if (function <= 4) {
     const auto hit = rejected_.lower_bound(address);

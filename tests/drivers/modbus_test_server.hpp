@@ -39,6 +39,7 @@ class modbus_test_server {
   void set_exception(std::uint8_t unit, int code);                 // answer this unit with an exception
   void set_rejected_addresses(std::set<std::uint16_t> addresses);  // reads spanning them: illegal data address
   void drop_clients();                                             // close the TCP connection(s)
+  void set_corrupt_answers(bool on);                               // RTU: answer reads with a bad CRC
 
   std::uint64_t requests() const { return requests_.load(); }
   std::vector<int> functions_seen();  // function codes of the requests answered, in order
@@ -59,6 +60,7 @@ class modbus_test_server {
   std::thread thread_;
   std::atomic<bool> running_{false};
   std::atomic<bool> drop_{false};
+  std::atomic<bool> corrupt_{false};
   std::atomic<std::uint64_t> requests_{0};
 
   std::mutex mutex_;  // guards the mapping and the fault settings

@@ -102,6 +102,31 @@ TEST(rtu_bus, a_dead_unit_on_the_line_does_not_slow_the_live_one) {
   EXPECT_GE(bus.counters().at(1).second.timeouts, 3U);
 }
 
+TEST(rtu_bus, crc_errors_mark_readings_bad_and_are_counted) {
+  pty_pair pty;
+  auto server = modbus_test_server::rtu(pty.device_end(), 115200, 1);
+  server->set(H::holding_register, 0, {42});
+  event_loop loop;
+  collector collected;
+  drivers::modbus_bus bus(
+      make_bus_spec("rs485", rtu_line(pty.gateway_end()), 100ms,
+                    {make_device("meter", 1, 20ms, {make_point("v", H::holding_register, 0, T::uint16)})}),
+      loop.context.get_executor(), collected.handlers(), make_null_logger(), drivers::backoff_policy{50ms, 100ms});
+  server->set_corrupt_answers(true);
+  bus.start();
+  ASSERT_TRUE(loop.run_until([&] { return collected.count("meter", "v", quality::bad) >= 2; }));
+  EXPECT_EQ(collected.latest("meter", "v")->error, "CRC error");
+  server->set_corrupt_answers(false);
+  ASSERT_TRUE(loop.run_until([&] {
+    const auto r = collected.latest("meter", "v");
+    return r && r->q == quality::good && r->value == point_value{std::uint64_t{42}};
+  }));
+  bus.stop();
+  const auto counters = bus.counters().at(0).second;
+  EXPECT_GE(counters.errors, 2U);
+  EXPECT_EQ(counters.timeouts, 0U);
+}
+
 TEST(rtu_link, rs485_mode_on_a_line_that_cannot_do_it_is_a_clear_error) {
   pty_pair pty;
   auto line = rtu_line(pty.gateway_end());
