@@ -15,7 +15,7 @@ using time_point = session_clock::time_point;
 
 namespace {
 
-constexpr std::uint32_t id_free = 0;
+constexpr std::uint32_t id_free = 0;  // must stay 0: the table is zero-initialised
 // Id held by a SUBSCRIBE/UNSUBSCRIBE; publishes store slot + 1 (< this).
 constexpr std::uint32_t id_request = 0xFFFF'FFFF;
 
@@ -52,7 +52,9 @@ struct session::impl {
 
   decoder dec;
   packet scratch;  // decoded packet, reused
-  std::vector<std::uint32_t> ids = std::vector<std::uint32_t>(65536, id_free);
+  // Packet id -> slot + 1 (id_free, id_request). Zero-filled in one go
+  // (id_free == 0), not element by element.
+  std::unique_ptr<std::uint32_t[]> ids = std::make_unique<std::uint32_t[]>(65536);
   std::vector<outgoing> slots;
   std::vector<std::uint32_t> free_slots;
   std::size_t outgoing_count = 0;  // slots in use
