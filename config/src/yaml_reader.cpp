@@ -248,17 +248,28 @@ bool map_reader::read(std::string_view key, std::optional<double>& out) const {
   return e != nullptr;
 }
 
+namespace {
+
+// A unit-notation value (duration or size) within min..max; shared by
+// read_duration and read_size so both report the same way.
+template <typename value, typename parser, typename formatter>
+value ranged_unit_value(const document& doc, const entry& e, const std::string& text, parser parse,
+                        formatter format, value min, value max) {
+  const auto parsed = parse(text);
+  if (!parsed.value) doc.fail(e.value_location(), fmt::format("'{}': {}", e.key, parsed.error));
+  if (*parsed.value < min || *parsed.value > max)
+    doc.fail(e.value_location(), fmt::format("'{}' must be {}..{}, got {}", e.key, format(min), format(max), text));
+  return *parsed.value;
+}
+
+}  // namespace
+
 bool map_reader::read_duration(std::string_view key, std::chrono::milliseconds& out,
                                std::chrono::milliseconds min, std::chrono::milliseconds max) const {
   const auto* e = find(key);
   if (e == nullptr) return false;
   const auto& text = scalar_text(*e, "a duration such as 250ms, 1s, 5m, 1h or 1d", true);
-  const auto parsed = parse_duration(text);
-  if (!parsed.value) doc_.fail(e->value_location(), fmt::format("'{}': {}", e->key, parsed.error));
-  if (*parsed.value < min || *parsed.value > max)
-    doc_.fail(e->value_location(), fmt::format("'{}' must be {}..{}, got {}", e->key, format_duration(min),
-                                               format_duration(max), text));
-  out = *parsed.value;
+  out = ranged_unit_value(doc_, *e, text, parse_duration, format_duration, min, max);
   return true;
 }
 
@@ -266,12 +277,7 @@ bool map_reader::read_size(std::string_view key, std::uint64_t& out, std::uint64
   const auto* e = find(key);
   if (e == nullptr) return false;
   const auto& text = scalar_text(*e, "a size such as 64KiB or 256MiB", true);
-  const auto parsed = parse_size(text);
-  if (!parsed.value) doc_.fail(e->value_location(), fmt::format("'{}': {}", e->key, parsed.error));
-  if (*parsed.value < min || *parsed.value > max)
-    doc_.fail(e->value_location(),
-              fmt::format("'{}' must be {}..{}, got {}", e->key, format_size(min), format_size(max), text));
-  out = *parsed.value;
+  out = ranged_unit_value(doc_, *e, text, parse_size, format_size, min, max);
   return true;
 }
 

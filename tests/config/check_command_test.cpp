@@ -1,6 +1,7 @@
 // `fieldbridge check` as a user runs it: the point table for good files, one
 // located message and exit 1 for bad ones, and never a crash.
 #include <algorithm>
+#include <csignal>
 #include <filesystem>
 #include <string>
 #include <vector>
@@ -8,6 +9,7 @@
 #include <gtest/gtest.h>
 
 #include "fieldbridge/config/config.hpp"
+#include "network.hpp"
 #include "process.hpp"
 #include "temp_dir.hpp"
 
@@ -16,6 +18,7 @@ namespace {
 
 using test::fieldbridge_binary;
 using test::run_command;
+using namespace std::chrono_literals;
 
 const std::filesystem::path source_dir{FIELDBRIDGE_SOURCE_DIR};
 
@@ -129,6 +132,22 @@ TEST(check_command, bad_files_print_one_located_line_and_exit_1) {
                                                                                   << result.output;
     }
   }
+}
+
+TEST(check_command, connect_fails_when_no_broker_listens) {
+  // The probe itself belongs to the MQTT client; here only that check hands
+  // over after a good load and passes the probe's failure on.
+  const test::temp_dir dir;
+  const auto port = test::free_tcp_port();
+  const auto path = dir.write_file(
+      "c.yaml", "mqtt: { host: 127.0.0.1, port: " + std::to_string(port) +
+                    ", reconnect: { min: 10ms, max: 10ms } }\n"
+                    "buses:\n  - name: b\n    modbus_tcp: { host: 127.0.0.1 }\n    devices:\n"
+                    "      - { name: d, unit: 1, points: [ { name: p, table: holding, address: 0 } ] }\n");
+  const auto result = run_command({fieldbridge_binary(), "check", "-c", path.string(), "--connect"}, 30s);
+  EXPECT_NE(result.exit_code, 0) << result.output;
+  EXPECT_NE(result.exit_code, 128 + SIGKILL) << "killed after the time-out\n" << result.output;
+  EXPECT_NE(result.output.find("fieldbridge/fieldbridge/d/p"), std::string::npos) << result.output;
 }
 
 TEST(check_command, missing_file) {
