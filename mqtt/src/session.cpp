@@ -363,14 +363,16 @@ void session::send_qos0(publish_packet& m, message_token token, time_point now) 
 
 void session::publish(publish_packet message, message_token token, time_point now) {
   auto& d = *impl_;
-  if (message.qos == qos::at_most_once && state_ == state::connected) {
-    send_qos0(message, token, now);
-    return;
-  }
   // Refuse at once what can never be sent; the broker's limits are checked
   // again at send time since they may change on reconnect.
-  if (static_cast<unsigned>(message.qos) > 2) {
+  // A client never sends a Subscription Identifier (3.3.4), and we negotiate no Topic Alias.
+  if (static_cast<unsigned>(message.qos) > 2 || message.props.contains(property_id::topic_alias) ||
+      message.props.contains(property_id::subscription_identifier)) {
     events_.emplace_back(publish_failed_event{token, make_error_code(errc::invalid_argument), false});
+    return;
+  }
+  if (message.qos == qos::at_most_once && state_ == state::connected) {
+    send_qos0(message, token, now);  // QoS 0 overtakes the queue
     return;
   }
   message.packet_id = message.qos == qos::at_most_once ? 0 : 1;

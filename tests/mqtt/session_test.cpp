@@ -799,6 +799,23 @@ TEST(SessionLimits, MaximumQoSAndRetainAvailable) {
   EXPECT_TRUE(is(failed[1].error, errc::retain_not_supported));
 }
 
+TEST(SessionLimits, PropertiesAClientMustNotSend) {
+  harness h;
+  h.connect();
+  h.events();
+  publish_packet alias{"t", {}, qos::at_most_once, false, false, 0, {}};
+  alias.props.add(property_id::topic_alias, std::uint32_t{1});
+  h.s.publish(alias, 1, h.now);
+  publish_packet sub_id{"t", {}, qos::at_least_once, false, false, 0, {}};
+  sub_id.props.add(property_id::subscription_identifier, std::uint32_t{1});
+  h.s.publish(sub_id, 2, h.now);
+  EXPECT_TRUE(h.sent().empty());
+  const auto failed = only<publish_failed_event>(h.events());
+  ASSERT_EQ(failed.size(), 2U);
+  EXPECT_TRUE(is(failed[0].error, errc::invalid_argument));
+  EXPECT_TRUE(is(failed[1].error, errc::invalid_argument));
+}
+
 TEST(SessionLimits, InvalidTopicRefusedAtOnce) {
   harness h;
   h.connect();
