@@ -197,10 +197,10 @@ void modbus_bus::run() {
   };
   const auto note_link_failure = [&](const boost::system::error_code& ec) {
     if (!is_link_failure(ec)) return;
+    // The next request reopens at once (TCP devices that drop idle
+    // connections are common); only a failing reopen backs off.
     link.close();
-    const auto delay = w.link_backoff.next();
-    w.link_retry_at = steady::now() + delay;
-    logger_->warn("bus {}: link failed: {} (reopen in {} ms)", spec_.name, ec.message(), delay.count());
+    logger_->warn("bus {}: link failed: {}; reopening", spec_.name, ec.message());
   };
   const auto count_error = [&](device_counters& c, const boost::system::error_code& ec) {
     if (is_timeout(ec)) {

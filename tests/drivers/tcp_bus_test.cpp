@@ -322,6 +322,25 @@ TEST_F(tcp_bus, reconnects_after_the_server_restarts) {
   EXPECT_TRUE(wait_until([&] { return open_fds() == fds_before; }, 2s)) << open_fds() << " vs " << fds_before;
 }
 
+TEST_F(tcp_bus, a_dropped_connection_is_reopened_at_once) {
+  // Many Modbus TCP devices close idle or surplus connections. That costs one
+  // poll, not a back-off period and not the device's online status.
+  server_->set(H::holding_register, 0, {5});
+  auto device = make_device("d", 1, 20ms, {make_point("v", H::holding_register, 0, T::uint16)});
+  device.offline_after_failures = 2;
+  auto bus = make(spec({device}, 200ms), {5s, 10s});
+  bus->start();
+  ASSERT_TRUE(loop_.run_until([&] { return collected_.count("d", "v", quality::good) >= 3; }));
+  for (int drop = 0; drop < 3; ++drop) {
+    const auto good = collected_.count("d", "v", quality::good);
+    server_->drop_clients();
+    ASSERT_TRUE(loop_.run_until([&] { return collected_.count("d", "v", quality::good) >= good + 3; }, 2s));
+  }
+  bus->stop();
+  EXPECT_LE(collected_.count("d", "v", quality::bad), 3U);
+  for (const auto& e : collected_.statuses) EXPECT_TRUE(e.online);
+}
+
 TEST_F(tcp_bus, link_leaks_no_descriptor_across_many_reconnects) {
   server_->set(H::holding_register, 0, {9});
   const auto before = open_fds();
