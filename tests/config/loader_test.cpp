@@ -1,6 +1,8 @@
 // The loader on valid configurations: defaults, derived values and the
 // model it produces for the drivers and the gateway.
 #include <filesystem>
+#include <random>
+#include <typeinfo>
 #include <string>
 
 #include <gtest/gtest.h>
@@ -297,6 +299,48 @@ TEST(loader, missing_file_is_a_located_error) {
     EXPECT_STREQ(error.what(),
                  "/nonexistent/fieldbridge.yaml:1:1: cannot read the configuration file: No such file or directory");
   }
+}
+
+}  // namespace
+}  // namespace fieldbridge::config
+
+namespace fieldbridge::config {
+namespace {
+
+// Mutations of the reference configuration (deterministic): every one either
+// loads or fails with a located config_error; nothing else may escape, and
+// nothing may crash (the sanitizer build runs this too).
+TEST(loader, mutated_inputs_fail_only_with_config_error) {
+  const auto reference =
+      test::read_file(std::filesystem::path{FIELDBRIDGE_SOURCE_DIR} / "config/fieldbridge.example.yaml");
+  std::mt19937 random(20261125);
+  constexpr std::string_view alphabet = ":{}[],-'\"\n #&*!|>?0x9.\t\\%@`~";
+  int rejected = 0;
+  constexpr int rounds = 400;
+  for (int round = 0; round < rounds; ++round) {
+    std::string text = reference;
+    const int edits = 1 + static_cast<int>(random() % 4);
+    for (int edit = 0; edit < edits && !text.empty(); ++edit) {
+      const auto at = random() % text.size();
+      switch (random() % 4) {
+        case 0: text.erase(at, 1 + random() % 8); break;
+        case 1: text.insert(at, 1, alphabet[random() % alphabet.size()]); break;
+        case 2: text[at] = static_cast<char>(random() % 256); break;
+        default: text.resize(at); break;
+      }
+    }
+    try {
+      load_string(text, "mutated.yaml", "/nonexistent");
+    } catch (const config_error& error) {
+      ++rejected;
+      EXPECT_GE(error.line(), 1);
+      EXPECT_GE(error.column(), 1);
+      EXPECT_EQ(std::string{error.what()}.find('\n'), std::string::npos) << error.what();
+    } catch (const std::exception& error) {
+      ADD_FAILURE() << "escaped as " << typeid(error).name() << ": " << error.what() << "\n" << text;
+    }
+  }
+  EXPECT_GT(rejected, rounds / 2);  // the mutations do hit the validation
 }
 
 }  // namespace
