@@ -10,6 +10,8 @@
 #include <fmt/core.h>
 #include <yaml-cpp/yaml.h>
 
+#include "fieldbridge/simulator/profiles.hpp"
+
 namespace fieldbridge::simulator {
 
 std::uint32_t register_block::span() const {
@@ -232,6 +234,11 @@ register_block read_block(const reader& r, const YAML::Node& node) {
       allow_only({"value"});
       if (!node["value"]) r.fail(node, "a constant entry needs 'value'");
       shape.value = constant_value(r, node["value"], format);
+      try {
+        profile_words(shape.value, format);
+      } catch (const std::invalid_argument& e) {
+        r.fail(node["value"], fmt::format("value does not fit: {}", e.what()));
+      }
       break;
     case profile_kind::counter:
       allow_only({"start", "step", "per"});

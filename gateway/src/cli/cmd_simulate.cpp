@@ -32,7 +32,9 @@ constexpr const char* simulate_footer = R"(SIMFILE (YAML; see docs/simulator.md)
 
 Prints "simulate: listening on ..." once it serves, and one line per write it
 receives. SIGHUP re-reads SIMFILE and swaps the faults (registers keep their
-values); SIGTERM or SIGINT stops it. Exit 1 with FILE:LINE:COL on a SIMFILE error.)";
+values); SIGTERM or SIGINT stops it. Exit 1 with FILE:LINE:COL on a SIMFILE error.
+Example:
+  fieldbridge simulate -c config/sim/demo.yaml)";
 
 int run_simulate(const std::string& path, const command_context& context) {
   // Block the signals before any server thread exists, so that they all
