@@ -4,7 +4,6 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
-#include <sstream>
 
 #include <fmt/core.h>
 #include <yaml-cpp/depthguard.h>
@@ -75,11 +74,15 @@ configuration load_file(const std::string& path) {
     const int error = errno;
     throw config_error(path, 1, 1, fmt::format("cannot read the configuration file: {}", std::strerror(error)));
   }
-  std::ostringstream text;
-  text << in.rdbuf();
+  // Bounded, so that -c /dev/zero fails instead of filling the memory.
+  constexpr std::size_t largest_file = 16u << 20;
+  std::string text(largest_file + 1, '\0');
+  in.read(text.data(), static_cast<std::streamsize>(text.size()));
   if (in.bad()) throw config_error(path, 1, 1, "cannot read the configuration file");
+  text.resize(static_cast<std::size_t>(in.gcount()));
+  if (text.size() > largest_file) throw config_error(path, 1, 1, "the configuration file is larger than 16MiB");
   const auto directory = std::filesystem::absolute(std::filesystem::path{path}).parent_path().string();
-  return load_string(text.str(), path, directory);
+  return load_string(text, path, directory);
 }
 
 }  // namespace fieldbridge::config

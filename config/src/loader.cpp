@@ -11,7 +11,6 @@
 #include <fstream>
 #include <map>
 #include <regex>
-#include <sstream>
 
 #include <fmt/core.h>
 
@@ -47,8 +46,9 @@ std::string read_name(const map_reader& map) {
   return name;
 }
 
-// A file that must be readable now, or the daemon would fail later.
-std::string read_text_file(const map_reader& map, const entry& e, const std::string& path) {
+// A file named in the configuration must be readable now, or the daemon
+// would fail later.
+std::ifstream open_for_reading(const map_reader& map, const entry& e, const std::string& path) {
   std::error_code ignored;
   if (std::filesystem::is_directory(path, ignored))
     map.doc().fail(e.value_location(), fmt::format("cannot read {} '{}': {}", e.key, path, std::strerror(EISDIR)));
@@ -57,17 +57,27 @@ std::string read_text_file(const map_reader& map, const entry& e, const std::str
     const int error = errno;
     map.doc().fail(e.value_location(), fmt::format("cannot read {} '{}': {}", e.key, path, std::strerror(error)));
   }
-  std::ostringstream text;
-  text << in.rdbuf();
+  return in;
+}
+
+// At most `limit` bytes are read, so that a device such as /dev/zero cannot
+// hang the load.
+std::string read_text_file(const map_reader& map, const entry& e, const std::string& path, std::size_t limit) {
+  auto in = open_for_reading(map, e, path);
+  std::string text(limit + 1, '\0');
+  in.read(text.data(), static_cast<std::streamsize>(text.size()));
   if (in.bad()) map.doc().fail(e.value_location(), fmt::format("cannot read {} '{}'", e.key, path));
-  return text.str();
+  text.resize(static_cast<std::size_t>(in.gcount()));
+  if (text.size() > limit)
+    map.doc().fail(e.value_location(), fmt::format("{} '{}' is larger than {} bytes", e.key, path, limit));
+  return text;
 }
 
 std::string read_path(const map_reader& map, std::string_view key, bool must_be_readable) {
   const auto* e = map.find(key);
   if (e == nullptr) return {};
   auto path = map.doc().resolve(map.to_string(*e));
-  if (must_be_readable) read_text_file(map, *e, path);
+  if (must_be_readable) open_for_reading(map, *e, path);
   return path;
 }
 
@@ -222,8 +232,12 @@ class schema_loader {
       mqtt.password = map.to_string(*inline_password, /*allow_empty=*/true);
     }
     if (file != nullptr) {
-      auto text = read_text_file(map, *file, doc_.resolve(map.to_string(*file)));
+      constexpr std::size_t longest_password = 65535;  // an MQTT binary field
+      auto text = read_text_file(map, *file, doc_.resolve(map.to_string(*file)), longest_password + 2);
       while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.pop_back();
+      if (text.size() > longest_password)
+        doc_.fail(file->value_location(), fmt::format("the password in '{}' is longer than {} bytes",
+                                                      map.to_string(*file), longest_password));
       mqtt.password = std::move(text);
     }
     if (!mqtt.password.empty() && mqtt.username.empty())

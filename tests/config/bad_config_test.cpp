@@ -112,6 +112,8 @@ std::vector<bad_config> rows() {
        "3:18: cannot read password_file '/nonexistent/mqtt.pass': No such file or directory"},
       {"password_without_user", "mqtt:\n  password: secret\n" + good_buses,
        "2:3: a password needs a 'username' (MQTT sends no password without one)"},
+      {"password_file_endless", "mqtt:\n  username: u\n  password_file: /dev/zero\n" + good_buses,
+       "3:18: password_file '/dev/zero' is larger than 65537 bytes"},
       {"tls_ca_missing", "mqtt:\n  tls:\n    ca_file: /nonexistent/ca.pem\n" + good_buses,
        "3:14: cannot read ca_file '/nonexistent/ca.pem': No such file or directory"},
       {"tls_is_bool", "mqtt: { tls: true }\n" + good_buses, "1:14: expected a map for 'tls', got 'true'"},

@@ -157,6 +157,12 @@ TEST(check_command, missing_file) {
             "/nonexistent/fieldbridge.yaml:1:1: cannot read the configuration file: No such file or directory\n");
 }
 
+TEST(check_command, endless_file) {
+  const auto result = run_command({fieldbridge_binary(), "check", "-c", "/dev/zero"});
+  EXPECT_EQ(result.exit_code, 1);
+  EXPECT_EQ(result.output, "/dev/zero:1:1: the configuration file is larger than 16MiB\n");
+}
+
 TEST(check_command, needs_a_config_file) {
   const auto result = run_command({fieldbridge_binary(), "check"});
   EXPECT_EQ(result.exit_code, 2) << result.output;
