@@ -32,6 +32,7 @@ TEST_F(QueueCliTest, StatsFromTheConfigurationWhileTheQueueIsOpen) {
     modbus_tcp: { host: 127.0.0.1, port: 1502 }
     devices:
       - name: plc1
+        unit: 1
         points:
           - { name: level, table: holding, address: 0, type: uint16 }
 )");

@@ -4,7 +4,11 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <spdlog/sinks/ostream_sink.h>
+
+#include <algorithm>
 #include <numeric>
+#include <sstream>
 
 #include "fieldbridge/store/queue.hpp"
 #include "store_test_util.hpp"
@@ -208,6 +212,20 @@ std::string written_or_pending(const ::testing::TestParamInfo<bool>& param) {
   return param.param ? "written" : "pending";
 }
 INSTANTIATE_TEST_SUITE_P(WrittenOrPending, OverflowTest, ::testing::Bool(), written_or_pending);
+
+TEST_F(QueueTest, DropsAreCountedEachAndLoggedAtMostOncePerPeriod) {
+  std::ostringstream lines;
+  auto log = std::make_shared<spdlog::logger>("store", std::make_shared<spdlog::sinks::ostream_sink_st>(lines));
+  auto s = file_settings(path_);
+  s.max_size = 2 * message_bytes(numbered(1));
+  s.on_full = overflow_policy::drop_newest;
+  queue q(s, log);
+  for (int i = 1; i <= 100; ++i) q.append(numbered(i));
+  EXPECT_EQ(q.stats().dropped_newest, 98u);
+  const auto text = lines.str();
+  EXPECT_EQ(std::count(text.begin(), text.end(), '\n'), 1) << text;
+  EXPECT_THAT(text, ::testing::HasSubstr("store full: refused (drop_newest) 1 message(s)"));
+}
 
 TEST_F(QueueTest, Qos2StateSurvivesAReopenAndIsResumedNotRepublished) {
   {

@@ -28,7 +28,7 @@ std::string human_bytes(std::uint64_t n) {
 
 void print_stats(const std::string& path, const store::snapshot& s) {
   fmt::print("queue:          {} (schema version {})\n", path, s.schema_version);
-  fmt::print("depth:          {} messages ({} of max_size accounting)\n", s.depth, human_bytes(s.bytes));
+  fmt::print("depth:          {} messages ({} counted against max_size)\n", s.depth, human_bytes(s.bytes));
   fmt::print("qos2 in flight: {}\n", s.qos2_in_flight);
   fmt::print("oldest reading: {}\n", s.oldest ? utc(*s.oldest) : "-");
   fmt::print("newest reading: {}\n", s.newest ? utc(*s.newest) : "-");
