@@ -818,6 +818,11 @@ size_result encoded_size(const packet& p, protocol_version v) {
 }
 
 template <class Packet>
+size_result encoded_size(const Packet& p, protocol_version v) {
+  return size_of(p, v);
+}
+
+template <class Packet>
 boost::system::error_code encode(const Packet& p, protocol_version v, std::vector<std::uint8_t>& out) {
   v = effective_version(p, v);
   if (auto ec = encode_checker{v}(p)) return ec;
@@ -851,6 +856,22 @@ template boost::system::error_code encode(const pingreq_packet&, protocol_versio
 template boost::system::error_code encode(const pingresp_packet&, protocol_version, std::vector<std::uint8_t>&);
 template boost::system::error_code encode(const disconnect_packet&, protocol_version, std::vector<std::uint8_t>&);
 template boost::system::error_code encode(const auth_packet&, protocol_version, std::vector<std::uint8_t>&);
+
+template size_result encoded_size(const connect_packet&, protocol_version);
+template size_result encoded_size(const connack_packet&, protocol_version);
+template size_result encoded_size(const publish_packet&, protocol_version);
+template size_result encoded_size(const puback_packet&, protocol_version);
+template size_result encoded_size(const pubrec_packet&, protocol_version);
+template size_result encoded_size(const pubrel_packet&, protocol_version);
+template size_result encoded_size(const pubcomp_packet&, protocol_version);
+template size_result encoded_size(const subscribe_packet&, protocol_version);
+template size_result encoded_size(const suback_packet&, protocol_version);
+template size_result encoded_size(const unsubscribe_packet&, protocol_version);
+template size_result encoded_size(const unsuback_packet&, protocol_version);
+template size_result encoded_size(const pingreq_packet&, protocol_version);
+template size_result encoded_size(const pingresp_packet&, protocol_version);
+template size_result encoded_size(const disconnect_packet&, protocol_version);
+template size_result encoded_size(const auth_packet&, protocol_version);
 
 boost::system::error_code encode(const packet& p, protocol_version v, std::vector<std::uint8_t>& out) {
   return std::visit([&](const auto& body) { return encode(body, v, out); }, p);

@@ -48,6 +48,9 @@ struct size_result {
   std::size_t size = 0;
 };
 size_result encoded_size(const packet& p, protocol_version v);
+// The same for one concrete packet struct (no variant built, no copy).
+template <class Packet>
+size_result encoded_size(const Packet& p, protocol_version v);
 
 // Appends the encoding of `p` to `out`. For CONNECT the packet's own version
 // is used. For 3.1.1, MQTT 5-only fields (properties, reason codes other than
