@@ -369,7 +369,8 @@ std::optional<message_id> queue::append(message m) {
   ++s.count;
   s.bytes += size;
   ++s.stats.appended;
-  if (!s.disk_failing && (s.pending.size() >= s.options.max_batch || s.pending_bytes >= s.options.memory_limit / 2)) {
+  if (!s.disk_failing && (s.options.flush_interval.count() == 0 || s.pending.size() >= s.options.max_batch ||
+                          s.pending_bytes >= s.options.memory_limit / 2)) {
     sync();
   }
   return id;
@@ -468,7 +469,11 @@ flush_result queue::flush(std::chrono::steady_clock::time_point now) {
 
 flush_result queue::sync() { return impl_->write(impl_->pending.end()); }
 
-std::chrono::milliseconds queue::flush_period() const noexcept { return impl_->options.flush_interval / 2; }
+std::chrono::milliseconds queue::flush_period() const noexcept {
+  // flush_interval 0 writes at append(); the timer then only deletes.
+  const auto interval = impl_->options.flush_interval;
+  return interval.count() == 0 ? std::chrono::milliseconds(1000) : interval / 2;
+}
 std::uint64_t queue::depth() const noexcept { return impl_->count; }
 std::uint64_t queue::bytes() const noexcept { return impl_->bytes; }
 std::uint64_t queue::pending() const noexcept { return impl_->pending.size(); }

@@ -131,6 +131,17 @@ TEST_F(QueueTest, FlushWritesWhatWaitedHalfAFlushIntervalAndDeletesCompletedRows
   EXPECT_EQ(inspect(path_).depth, 0u);
 }
 
+TEST_F(QueueTest, AZeroFlushIntervalCommitsEveryAppendBeforeItReturns) {
+  auto s = file_settings(path_);
+  s.flush_interval = std::chrono::milliseconds(0);
+  auto q = open(s);
+  q->append(numbered(1));
+  EXPECT_EQ(q->pending(), 0u);
+  EXPECT_EQ(inspect(path_).depth, 1u);
+  EXPECT_EQ(q->stats().commits, 1u);
+  EXPECT_GT(q->flush_period().count(), 0);  // the owner's timer must not spin
+}
+
 TEST_F(QueueTest, AWindowInFlightAtFlushTimeIsWrittenAndStaysInFlight) {
   auto q = open();
   for (int i = 1; i <= 5; ++i) q->append(numbered(i));

@@ -54,7 +54,7 @@ struct settings {
   std::filesystem::path path = "/var/lib/fieldbridge/queue.db";  // ":memory:" for tests
   std::uint64_t max_size = 256ull * 1024 * 1024;  // bytes of messages (see message_bytes)
   overflow_policy on_full = overflow_policy::drop_oldest;
-  std::chrono::milliseconds flush_interval{1000};  // durability window
+  std::chrono::milliseconds flush_interval{1000};  // durability window; 0: each append() commits
   drain_order drain = drain_order::fifo;
   std::size_t max_batch = 10000;                   // pending messages that force an early write
   std::uint64_t memory_limit = 16ull * 1024 * 1024;  // pending bytes kept while the disk refuses writes
