@@ -612,6 +612,26 @@ TEST(SessionReconnect, NeverRetransmitsOnALiveConnection) {
   EXPECT_EQ(h.s.current_state(), session::state::connected);
 }
 
+TEST(SessionReconnect, PacketSplitAcrossReadsAndConnectionDroppedMidPacket) {
+  harness h;
+  h.connect();
+  h.events();
+  const auto wire = test::hex("32 09 00 03 61 2F 62 00 05 00 7A");  // QoS 1 PUBLISH "a/b" id 5 (v5)
+  h.raw_from_broker(bytes(wire.begin(), wire.begin() + 4));
+  EXPECT_TRUE(h.events().empty());
+  h.raw_from_broker(bytes(wire.begin() + 4, wire.end()));
+  EXPECT_EQ(only<message_received_event>(h.events()).size(), 1U);
+  EXPECT_EQ(only_packets<puback_packet>(h.sent()).size(), 1U);
+  // Half a packet, then the broker goes away: nothing of it survives into the next connection.
+  h.raw_from_broker(bytes(wire.begin(), wire.begin() + 6));
+  h.s.on_transport_closed();
+  h.connect(true);
+  h.events();
+  h.raw_from_broker(test::hex("D0 00"));
+  EXPECT_EQ(h.s.current_state(), session::state::connected);
+  EXPECT_TRUE(only<close_requested_event>(h.events()).empty());
+}
+
 TEST(SessionReconnect, PendingSubscribeFailsWhenTheConnectionDrops) {
   harness h;
   h.connect();
