@@ -16,7 +16,7 @@ int main(int argc, char** argv) {
   using namespace fieldbridge;
   const bench::publish_args args = bench::parse_publish_args(argc, argv, "mqtt_publish_bench");
 
-  boost::asio::io_context io;
+  boost::asio::io_context io{1};  // one thread runs it, as in the gateway
   mqtt::client_options options;
   options.host = args.host;
   options.port = static_cast<std::uint16_t>(args.port);

@@ -245,10 +245,7 @@ void client::impl::stop() {
   } else if (open_) {
     connection_lost(boost::asio::error::operation_aborted, "stopped");
   }
-  if (!open_) {
-    session_timer_.cancel();
-    retry_timer_.cancel();
-  }
+  if (!open_) cancel_timers();
   abort_all_publishes();
 }
 
@@ -270,8 +267,7 @@ client::~client() {
   impl_->open_ = false;
   impl_->opening_ = false;
   impl_->close_transport();
-  impl_->session_timer_.cancel();
-  impl_->retry_timer_.cancel();
+  impl_->cancel_timers();
 }
 
 void client::on_message(message_handler handler) { impl_->message_handler_ = std::move(handler); }

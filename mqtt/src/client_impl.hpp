@@ -43,6 +43,7 @@ class client::impl : public std::enable_shared_from_this<impl> {
   void flush();  // starts a write of everything the session queued, unless one is in flight
   void on_written(std::uint64_t generation, boost::system::error_code ec);
   void arm_session_timer();
+  void cancel_timers();  // session and retry timers, e.g. once stopped
   // The connection is over: tell the session, fail what waited on it, and
   // reconnect unless stopping. `detail` is the reason in words.
   void connection_lost(boost::system::error_code ec, std::string detail);

@@ -313,8 +313,10 @@ struct encode_checker {
     if (!string_ok(p.client_id)) return bad_argument();
     if (p.username && !string_ok(*p.username)) return bad_argument();
     if (p.password && p.password->size() > 0xFFFF) return bad_argument();
-    // 3.1.1 forbids a password without a user name (3.1.2-22).
+    // 3.1.1 forbids a password without a user name (3.1.2-22) and an empty
+    // client id without a clean session (3.1.3-7).
     if (p.version == protocol_version::v311 && p.password && !p.username) return bad_argument();
+    if (p.version == protocol_version::v311 && p.client_id.empty() && !p.clean_start) return bad_argument();
     if (p.will) {
       if (!valid_topic_name(p.will->topic)) return make_error_code(errc::invalid_topic);
       if (!qos_ok(p.will->qos) || p.will->payload.size() > 0xFFFF) return bad_argument();

@@ -77,8 +77,7 @@ void client::impl::schedule_reconnect() {
   if (!running_) return;
   if (!options_.reconnect) {
     running_ = false;
-    session_timer_.cancel();
-    retry_timer_.cancel();
+    cancel_timers();
     return;
   }
   const auto delay = next_backoff();

@@ -214,6 +214,8 @@ void session::on_transport_connected(time_point now) {
   c.will = config_.will;
   if (config_.version == protocol_version::v5) {
     c.props = config_.connect_properties;
+    // We resolve no topic aliases, so we never allow the broker to use them.
+    c.props.erase(property_id::topic_alias_maximum);
     if (config_.session_expiry_s != 0) c.props.set(property_id::session_expiry_interval, config_.session_expiry_s);
     if (config_.receive_maximum != 65535 && config_.receive_maximum != 0) {
       c.props.set(property_id::receive_maximum, std::uint32_t{config_.receive_maximum});

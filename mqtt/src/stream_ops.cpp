@@ -91,6 +91,12 @@ void client::impl::arm_session_timer() {
   });
 }
 
+void client::impl::cancel_timers() {
+  session_timer_.cancel();
+  session_timer_armed_ = false;
+  retry_timer_.cancel();
+}
+
 void client::impl::close_transport() {
   if (transport_) transport_->close();
 }
@@ -122,8 +128,7 @@ void client::impl::connection_lost(boost::system::error_code ec, std::string det
   if (running_) {
     schedule_reconnect();
   } else {
-    session_timer_.cancel();
-    retry_timer_.cancel();
+    cancel_timers();
   }
 }
 

@@ -4,6 +4,8 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <map>
+#include <tuple>
 
 #include "client_recorder.hpp"
 #include "fake_broker.hpp"
@@ -420,6 +422,82 @@ TEST_F(client_fake_broker, Qos0CompletesWhenWrittenAndStopSendsDisconnect) {
   io_.restart();
   io_.run_for(3s);
   EXPECT_TRUE(io_.stopped());
+}
+
+// The store's round trip: record ids and QoS 2 progress through the durable
+// hooks, lose the process (the client is destroyed without DISCONNECT), and
+// hand the records to a new client with restore().
+TEST_F(client_fake_broker, DurableHooksAndRestoreResumeAfterARestart) {
+  fake_broker broker(io_, [&](fake_connection& c, const mq::packet& p) {
+    if (std::holds_alternative<mq::connect_packet>(p)) {
+      c.send(connack(c.index() > 0));
+    } else if (c.index() > 0) {
+      acknowledge(c, p);
+    } else if (const auto* publish = std::get_if<mq::publish_packet>(&p); publish && publish->qos == mq::qos::exactly_once) {
+      c.send(mq::pubrec_packet{publish->packet_id, {}, {}});
+    }
+  });
+  auto options = loopback_options(broker.port(), mq::protocol_version::v5);
+  options.session_expiry = 600s;
+  std::map<mq::message_token, mq::restored_message> stored;  // what the store would keep
+  auto first = std::make_unique<mq::client>(io_, options, nullptr);
+  first->set_durable_hooks({
+      [&](mq::message_token token, std::uint16_t id, mq::qos) {
+        stored.at(token).packet_id = id;
+      },
+      [&](mq::message_token token, std::uint16_t id) {
+        EXPECT_EQ(stored.at(token).packet_id, id);
+        stored.at(token).state = mq::outgoing_state::pubrel_sent;
+      },
+  });
+  for (const auto& [token, payload, qos] : {std::tuple{101, "A", mq::qos::at_least_once},
+                                            std::tuple{102, "C", mq::qos::exactly_once}}) {
+    mq::publish_packet message;
+    message.topic = "t/durable";
+    message.payload.assign(payload, payload + 1);
+    message.qos = qos;
+    stored[token] = mq::restored_message{static_cast<mq::message_token>(token), 0, mq::outgoing_state::publish_sent, message};
+    first->publish(message, [](const mq::publish_result&) { ADD_FAILURE() << "not done in the first life"; }, token);
+  }
+  first->start();
+  ASSERT_TRUE(run_until(io_, [&] { return stored.at(102).state == mq::outgoing_state::pubrel_sent; }));
+  ASSERT_NE(stored.at(101).packet_id, 0);
+  first.reset();  // the daemon dies
+
+  mq::client second(io_, options, nullptr);
+  std::map<mq::message_token, mq::publish_outcome> outcomes;
+  std::vector<mq::restored_message> records;
+  for (const auto& [token, record] : stored) records.push_back(record);
+  ASSERT_FALSE(second.restore(records, [&](mq::message_token token, const mq::publish_result& r) {
+    outcomes[token] = r.outcome;
+  }));
+  second.start();
+  ASSERT_TRUE(run_until(io_, [&] { return outcomes.size() == 2; }));
+  EXPECT_EQ(outcomes[101], mq::publish_outcome::delivered);
+  EXPECT_EQ(outcomes[102], mq::publish_outcome::delivered);
+  const auto& resent = broker.connection(1).received();
+  using t = mq::packet_type;
+  ASSERT_EQ(types_of(resent), (std::vector<t>{t::connect, t::publish, t::pubrel}));
+  EXPECT_TRUE(std::get<mq::publish_packet>(resent[1]).dup);
+  EXPECT_EQ(std::get<mq::publish_packet>(resent[1]).packet_id, stored.at(101).packet_id);
+  EXPECT_EQ(std::get<mq::pubrel_packet>(resent[2]).packet_id, stored.at(102).packet_id);
+}
+
+TEST_F(client_fake_broker, StartAfterStopConnectsAgainAndKeepsPinging) {
+  fake_broker broker(io_, [&](fake_connection& c, const mq::packet& p) {
+    if (std::holds_alternative<mq::connect_packet>(p)) c.send(connack());
+    acknowledge(c, p);
+  });
+  auto options = loopback_options(broker.port(), mq::protocol_version::v5);
+  options.keepalive = 1s;
+  recorded_client rc(io_, options);
+  rc.client->start();
+  ASSERT_TRUE(run_until(io_, [&] { return rc.connects() == 1; }));
+  rc.client->stop();
+  ASSERT_TRUE(run_until(io_, [&] { return rc.disconnects() == 1; }));
+  rc.client->start();
+  ASSERT_TRUE(run_until(io_, [&] { return rc.connects() == 2; }));
+  ASSERT_TRUE(run_until(io_, [&] { return !broker.received<mq::pingreq_packet>(1).empty(); }, 3s));
 }
 
 }  // namespace
