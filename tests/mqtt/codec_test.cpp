@@ -102,6 +102,14 @@ TEST(CodecConnect, Rejects) {
                  errc::malformed_packet));
   // Trailing garbage.
   EXPECT_TRUE(is(decode_error(hex("10 0F 00 04 4D 51 54 54 04 02 00 3C 00 02 63 31 FF"), v5), errc::malformed_packet));
+  // Encoder refuses a 3.1.1 empty client id without clean session.
+  connect_packet anonymous;
+  anonymous.version = v311;
+  anonymous.clean_start = false;
+  bytes none;
+  EXPECT_TRUE(encode(packet{anonymous}, v311, none));
+  anonymous.clean_start = true;
+  EXPECT_FALSE(encode(packet{anonymous}, v311, none));
   // Encoder refuses a 3.1.1 password without user name.
   connect_packet c;
   c.version = v311;

@@ -153,6 +153,8 @@ TEST(SessionConnect, ConnectCarriesTheConfiguration) {
   config.username = "user";
   config.password = to_bytes("pw");
   config.will = will_message{"plant/status", to_bytes("offline"), qos::at_least_once, true, {}};
+  config.connect_properties.add(property_id::topic_alias_maximum, std::uint32_t{10});
+  config.connect_properties.add_user_property("site", "plant1");
   harness h(config);
   h.s.on_transport_connected(h.now);
   const auto out = h.sent();
@@ -166,6 +168,8 @@ TEST(SessionConnect, ConnectCarriesTheConfiguration) {
   EXPECT_EQ(c.props.integer(property_id::receive_maximum), 100U);
   EXPECT_EQ(c.props.integer(property_id::maximum_packet_size), 1U << 20);
   EXPECT_FALSE(c.props.contains(property_id::topic_alias_maximum));  // absent = 0: we use no aliases
+  ASSERT_EQ(c.props.user_properties().size(), 1U);
+  EXPECT_EQ(c.props.user_properties()[0].value, "plant1");
   EXPECT_EQ(c.username, "user");
   ASSERT_TRUE(c.will);
   EXPECT_EQ(c.will->topic, "plant/status");
