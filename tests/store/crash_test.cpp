@@ -98,8 +98,10 @@ TEST(StoreCrashTest, EveryCommittedMessageSurvivesSigkillExactlyOnceAndInOrder) 
       ASSERT_LT(found.numbers[i - 1], found.numbers[i]) << "round " << round << " at " << i;
     }
     // Everything committed and not completed is there. The cycle cut by the
-    // kill may have committed completions it could not report: at most
-    // max_completes_per_cycle more from the front.
+    // kill may have committed completions it could not report (the commit is
+    // visible once its WAL frame is written, before the fsync returns): at
+    // most max_completes_per_cycle more from the front. The next child
+    // reports those as completed, having found them gone.
     auto it = std::lower_bound(found.numbers.begin(), found.numbers.end(), completed + 1);
     const long first = it == found.numbers.end() ? committed + 1 : std::min(*it, committed + 1);
     ASSERT_LE(first - (completed + 1), max_completes_per_cycle) << "round " << round << ": lost " << completed + 1;
