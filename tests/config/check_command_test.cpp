@@ -86,6 +86,19 @@ TEST(check_command, table_row_shows_span_type_order_access_and_qos) {
       << result.output;
 }
 
+TEST(check_command, documented_sample_output_is_the_real_output) {
+  const auto example = (source_dir / "config/fieldbridge.example.yaml").string();
+  auto result = run_command({fieldbridge_binary(), "check", "-c", example});
+  ASSERT_EQ(result.exit_code, 0) << result.output;
+  // The docs show the path relative to the source tree.
+  result.output.replace(result.output.find(example), example.size(), "config/fieldbridge.example.yaml");
+  const auto docs = test::read_file(source_dir / "docs/configuration.md");
+  const auto begin = docs.find("```\nBUS ");
+  ASSERT_NE(begin, std::string::npos);
+  const auto end = docs.find("```", begin + 4);
+  EXPECT_EQ(docs.substr(begin + 4, end - begin - 4), result.output);
+}
+
 struct bad_file {
   const char* name;
   std::string text;
