@@ -40,9 +40,9 @@ struct varint_result {
 // Strict: at most 4 bytes, and the minimal form only (0x80 0x00 is malformed).
 varint_result read_variable_byte_integer(std::span<const std::uint8_t> in) noexcept;
 
-// Size of the whole packet on the wire (fixed header included), or an error
-// if it cannot be encoded (string > 65535 bytes, remaining length too big,
-// AUTH or properties on 3.1.1 are dropped, not errors: see encode()).
+// Size of the whole packet on the wire (fixed header included), or the
+// error encode() would give (string > 65535 bytes, remaining length above
+// 268435455, invalid topic, AUTH on 3.1.1, ...).
 struct size_result {
   boost::system::error_code error;
   std::size_t size = 0;
