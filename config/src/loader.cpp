@@ -11,6 +11,7 @@
 #include <fstream>
 #include <map>
 #include <regex>
+#include <type_traits>
 
 #include <fmt/core.h>
 
@@ -83,8 +84,14 @@ std::string read_path(const map_reader& map, std::string_view key, bool must_be_
 
 const auto serial_parities = {std::pair<std::string_view, char>{"N", 'N'}, {"E", 'E'}, {"O", 'O'}};
 
+// The settings of a serial port, shared by modbus_rtu and serial_line; each
+// adds one key of its own (rs485, delimiter).
 template <typename line>
-void read_serial_settings(const map_reader& map, line& settings) {
+line read_serial_port(const document& doc, const YAML::Node& node, const std::string& what) {
+  constexpr bool rtu = std::is_same_v<line, modbus_rtu_line>;
+  const map_reader map(doc, node, what,
+                       {"device", "baud", "parity", "data_bits", "stop_bits", rtu ? "rs485" : "delimiter"});
+  line settings;
   settings.device = map.to_string(map.require("device"));
   if (const auto* e = map.find("baud")) {
     const auto baud = map.to_integer(*e, 1, 4'000'000);
@@ -100,8 +107,13 @@ void read_serial_settings(const map_reader& map, line& settings) {
   map.read_choice("parity", settings.parity, serial_parities);
   map.read("data_bits", settings.data_bits, 5, 8);
   map.read("stop_bits", settings.stop_bits, 1, 2);
+  if constexpr (rtu) {
+    map.read("rs485", settings.rs485);
+  } else {
+    map.read("delimiter", settings.delimiter);
+  }
+  return settings;
 }
-
 class schema_loader {
  public:
   explicit schema_loader(const document& doc) : doc_(doc) {}
@@ -301,12 +313,7 @@ class schema_loader {
     const auto& link = map.require(links.front().Scalar());
     const auto link_what = fmt::format("{} of {}", link.key, what);
     if (link.key == "modbus_rtu") {
-      modbus_rtu_line rtu;
-      const map_reader settings(doc_, map.expect_map(link), link_what,
-                                {"device", "baud", "parity", "data_bits", "stop_bits", "rs485"});
-      read_serial_settings(settings, rtu);
-      settings.read("rs485", rtu.rs485);
-      bus.link = rtu;
+      bus.link = read_serial_port<modbus_rtu_line>(doc_, map.expect_map(link), link_what);
     } else if (link.key == "modbus_tcp") {
       modbus_tcp_endpoint tcp;
       const map_reader settings(doc_, map.expect_map(link), link_what, {"host", "port"});
@@ -314,12 +321,7 @@ class schema_loader {
       settings.read("port", tcp.port, 1, 65535);
       bus.link = tcp;
     } else {
-      serial_line_port port;
-      const map_reader settings(doc_, map.expect_map(link), link_what,
-                                {"device", "baud", "parity", "data_bits", "stop_bits", "delimiter"});
-      read_serial_settings(settings, port);
-      settings.read("delimiter", port.delimiter);
-      bus.link = port;
+      bus.link = read_serial_port<serial_line_port>(doc_, map.expect_map(link), link_what);
     }
 
     if (line_bus) {
