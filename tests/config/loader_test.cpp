@@ -266,6 +266,22 @@ TEST(loader, yaml_anchors_and_comments_are_fine) {
       "x"));
 }
 
+TEST(loader, windows_line_ends_and_byte_order_mark) {
+  std::string crlf;
+  for (const char c : one_tcp_point) {
+    if (c == '\n') crlf += '\r';
+    crlf += c;
+  }
+  const auto config = load_string("\xEF\xBB\xBF" + crlf, "x");
+  EXPECT_EQ(config.buses[0].devices[0].points[0].name, "p");
+  try {
+    load_string("mqtt:\r\n  prot: 1\r\n" + crlf, "x");
+    FAIL() << "accepted";
+  } catch (const config_error& error) {
+    EXPECT_STREQ(error.what(), "x:2:3: unknown key 'prot' in mqtt; did you mean 'port'?");
+  }
+}
+
 TEST(loader, example_configurations_load) {
   const std::filesystem::path source{FIELDBRIDGE_SOURCE_DIR};
   EXPECT_NO_THROW(load_file((source / "config/fieldbridge.example.yaml").string()));
