@@ -31,6 +31,7 @@ void for_each_counter(const counters& c, F&& f) {
   f("appended", c.appended);
   f("completed", c.completed);
   f("redelivered", c.redelivered);
+  f("rejected", c.rejected);
   f("dropped_oldest", c.dropped_oldest);
   f("dropped_newest", c.dropped_newest);
   f("dropped_overflow", c.dropped_overflow);
@@ -101,6 +102,7 @@ struct queue::impl {
   bool drop_oldest_one();
   bool drop_oldest_pending();
   void forget(std::uint64_t size) { --count; bytes -= size; }
+  bool remove_message(message_id id);
   flush_result write(std::map<message_id, pending_entry>::iterator end);
   bool update_qos2(message_id id, std::uint16_t packet_id, qos2_state state);
   void log_drop(log_rate_limit& limit, std::string_view what);
@@ -405,22 +407,31 @@ std::vector<envelope> queue::take(std::size_t max) {
   return out;
 }
 
+// Removes a message that is done with, written or not. Returns whether it
+// was known (in memory or in flight).
+bool queue::impl::remove_message(message_id id) {
+  if (auto it = pending.find(id); it != pending.end()) {
+    pending_bytes -= it->second.size;
+    forget(it->second.size);
+    pending.erase(it);
+    ++stats.never_written;
+    return true;
+  }
+  if (auto it = disk_in_flight.find(id); it != disk_in_flight.end()) {
+    forget(it->second.size);
+    disk_in_flight.erase(it);
+    doomed.insert(id);
+    return true;
+  }
+  return false;
+}
+
 void queue::complete(message_id id) {
-  auto& s = *impl_;
-  if (auto it = s.pending.find(id); it != s.pending.end()) {
-    s.pending_bytes -= it->second.size;
-    s.forget(it->second.size);
-    s.pending.erase(it);
-    ++s.stats.completed;
-    ++s.stats.never_written;
-    return;
-  }
-  if (auto it = s.disk_in_flight.find(id); it != s.disk_in_flight.end()) {
-    s.forget(it->second.size);
-    s.disk_in_flight.erase(it);
-    s.doomed.insert(id);
-    ++s.stats.completed;
-  }
+  if (impl_->remove_message(id)) ++impl_->stats.completed;
+}
+
+void queue::reject(message_id id) {
+  if (impl_->remove_message(id)) ++impl_->stats.rejected;
 }
 
 void queue::undelivered(message_id id) {

@@ -98,6 +98,23 @@ TEST_F(QueueTest, UndeliveredMessagesGoOutAgainInOrderWithoutQos2State) {
   EXPECT_THAT(q->take(8), IsEmpty());
 }
 
+TEST_F(QueueTest, ARejectedMessageIsRemovedAndCountedApart) {
+  auto q = open();
+  for (int i = 1; i <= 3; ++i) q->append(numbered(i));
+  ASSERT_EQ(q->sync(), flush_result::committed);
+  q->append(numbered(4));
+  const auto window = q->take(4);
+  q->reject(window[1].id);  // written
+  q->reject(window[3].id);  // pending
+  q->complete(window[0].id);
+  EXPECT_EQ(q->stats().rejected, 2u);
+  EXPECT_EQ(q->stats().completed, 1u);
+  EXPECT_EQ(q->depth(), 1u);
+  ASSERT_EQ(q->sync(), flush_result::committed);
+  q.reset();
+  EXPECT_THAT(numbers(open()->take(10)), ElementsAre(3));
+}
+
 TEST_F(QueueTest, AMessageCompletedBeforeItsWriteIsDueIsNeverWritten) {
   auto q = open();
   const auto start = std::chrono::steady_clock::now();

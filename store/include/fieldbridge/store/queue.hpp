@@ -65,11 +65,12 @@ struct counters {
   std::uint64_t appended = 0;        // accepted by append()
   std::uint64_t completed = 0;       // removed by complete()
   std::uint64_t redelivered = 0;     // handed back by undelivered()
+  std::uint64_t rejected = 0;        // removed unpublished by reject()
   std::uint64_t dropped_oldest = 0;  // removed to make room (on_full: drop_oldest)
   std::uint64_t dropped_newest = 0;  // refused because full (on_full: drop_newest)
   std::uint64_t dropped_overflow = 0;  // lost because the disk failed and memory_limit was reached
   std::uint64_t written = 0;         // rows written to the database
-  std::uint64_t never_written = 0;   // completed before their write was due
+  std::uint64_t never_written = 0;   // completed or rejected before their write was due
   std::uint64_t commits = 0;         // transactions committed
   std::uint64_t write_errors = 0;    // commits that failed (disk full, I/O error)
   std::uint64_t quarantined = 0;     // corrupt databases moved aside at open
@@ -114,6 +115,10 @@ class queue {
   // The publish of `id` failed (session lost): it goes out again, in order,
   // as a new message (its QoS 2 state is cleared).
   void undelivered(message_id id);
+  // The publish of `id` failed for good (too large, refused by the broker,
+  // or QoS 2 past PUBREC when the session was lost, where a resend could
+  // duplicate it): remove it without publishing, counted as rejected.
+  void reject(message_id id);
 
   // QoS 2 (mqtt packet_id_assigned_event): the PUBLISH of `id` is about to
   // leave with `packet_id`. Call before the output is written. QoS 1 needs
