@@ -67,6 +67,11 @@ std::vector<line_parser::match> line_parser::parse(std::string_view line) const 
   return out;
 }
 
+// A sensor line longer than this is noise (or a wrong baud rate printing
+// garbage without delimiters): it is dropped and counted, so neither the
+// buffer nor std::regex's recursion grows without bound.
+constexpr std::size_t max_line_length = 4096;
+
 struct serial_line_bus::state : std::enable_shared_from_this<serial_line_bus::state> {
   state(bus_spec s, boost::asio::any_io_executor executor, bus_handlers h, logger_ptr l,
         backoff_policy policy)
@@ -79,6 +84,7 @@ struct serial_line_bus::state : std::enable_shared_from_this<serial_line_bus::st
         logger(std::move(l)),
         port(executor),
         timer(executor),
+        buffer(max_line_length),
         retry(policy) {}
 
   bus_spec spec;
@@ -163,6 +169,7 @@ struct serial_line_bus::state : std::enable_shared_from_this<serial_line_bus::st
         port, buffer, delimiter,
         [self = shared_from_this(), size = delimiter.size()](const boost::system::error_code& ec, std::size_t n) {
           if (!self->running) return;
+          if (ec == boost::asio::error::not_found) return self->drop_overlong_line();
           if (ec) {
             boost::system::error_code ignored;
             self->port.close(ignored);
@@ -174,6 +181,16 @@ struct serial_line_bus::state : std::enable_shared_from_this<serial_line_bus::st
           self->handle_line(line);
           self->read_next();
         });
+  }
+
+  void drop_overlong_line() {
+    logger->debug("bus {}: dropped {} bytes without a delimiter", spec.name, buffer.size());
+    buffer.consume(buffer.size());
+    {
+      std::lock_guard lock(counters_mutex);
+      ++counters.unmatched;
+    }
+    read_next();
   }
 
   void handle_line(std::string_view line) {

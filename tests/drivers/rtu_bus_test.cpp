@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <thread>
 
 #include "bus_fixture.hpp"
 #include "fieldbridge/drivers/modbus_bus.hpp"
@@ -210,6 +211,35 @@ TEST(serial_line_bus, reads_text_lines_and_reopens_after_unplug) {
   bus->write("weather", "temperature", 1.0, [&](drivers::write_result r) { refused = std::move(r); });
   ASSERT_TRUE(loop.run_until([&] { return refused.has_value(); }));
   EXPECT_FALSE(refused->ok);
+  bus->stop();
+}
+
+TEST(serial_line_bus, drops_an_endless_line_and_keeps_reading) {
+  pty_pair pty;
+  serial_line_port port;
+  port.device = pty.gateway_end();
+  auto temperature = make_point("temperature", H::holding_register, 0, T::float64);
+  temperature.pattern = "T=(-?[0-9.]+)";
+  auto spec = make_bus_spec("weather", port, 0ms, {make_device("weather", 0, 0ms, {temperature})});
+
+  event_loop loop;
+  collector collected;
+  auto bus = drivers::make_bus(spec, loop.context.get_executor(), collected.handlers(), make_null_logger(),
+                               drivers::backoff_policy{30ms, 100ms});
+  bus->start();
+  ASSERT_TRUE(loop.run_until([&] { return collected.status("weather") == true; }));
+  sensor_end sensor(pty.device_end());
+  ASSERT_TRUE(sensor.ok());
+  // Garbage with no delimiter, longer than any line, then a good line. The
+  // pty holds only a few KiB, so a thread writes while the loop reads.
+  std::thread writer([&] { sensor.send(std::string(10000, 'x') + "\nT=7.5\n"); });
+  const bool arrived =
+      loop.run_until([&] { return collected.count("weather", "temperature", quality::good) >= 1; });
+  if (!arrived) pty.stop();  // unblocks the writer
+  writer.join();
+  ASSERT_TRUE(arrived);
+  EXPECT_EQ(collected.latest("weather", "temperature")->value, point_value{7.5});
+  EXPECT_GE(bus->counters().at(0).second.unmatched, 2U);  // the overlong chunks and the tail of the garbage
   bus->stop();
 }
 
