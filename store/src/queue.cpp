@@ -96,6 +96,10 @@ struct queue::impl {
 
   void load();
   envelope row_envelope(const sqlite::statement& row) const;
+  // In-flight bookkeeping for a row read into `e`.
+  static disk_flight flight_of(const sqlite::statement& row, const envelope& e) {
+    return disk_flight{static_cast<std::uint64_t>(row.column_int64(7)), e.packet_id, e.state};
+  }
   std::size_t take_from_disk(std::size_t n, std::vector<envelope>& out);
   std::vector<std::map<message_id, pending_entry>::iterator> live_candidates(std::size_t n);
   void hand_out(std::map<message_id, pending_entry>::iterator it, std::vector<envelope>& out);
@@ -128,7 +132,9 @@ queue::impl::impl(settings s, logger_ptr l) : options(std::move(s)), log(std::mo
 
 void queue::impl::load() {
   sqlite::statement totals(db.get(), "SELECT count(*), coalesce(sum(size), 0), coalesce(max(id), 0) FROM messages");
-  if (totals.step() != SQLITE_ROW) throw store_error(sqlite::describe(db.get(), sqlite3_errcode(db.get()), "cannot read the queue"));
+  if (const int rc = totals.step(); rc != SQLITE_ROW) {
+    throw store_error(sqlite::describe(db.get(), rc, "cannot read the queue"));
+  }
   disk_rows = static_cast<std::uint64_t>(totals.column_int64(0));
   count = disk_rows;
   bytes = static_cast<std::uint64_t>(totals.column_int64(1));
@@ -141,7 +147,7 @@ void queue::impl::load() {
       "FROM messages WHERE qos2_state != 0 ORDER BY id");
   while (in_flight.step() == SQLITE_ROW) {
     auto e = row_envelope(in_flight);
-    disk_in_flight.emplace(e.id, disk_flight{static_cast<std::uint64_t>(in_flight.column_int64(7)), e.packet_id, e.state});
+    disk_in_flight.emplace(e.id, flight_of(in_flight, e));
     resumed.push_back(std::move(e));
   }
   if (count > 0) {
@@ -185,7 +191,7 @@ std::size_t queue::impl::take_from_disk(std::size_t n, std::vector<envelope>& ou
       disk_cursor = id + 1;
       if (!disk_row_available(id)) continue;
       auto e = row_envelope(read_from);
-      disk_in_flight.emplace(id, disk_flight{static_cast<std::uint64_t>(read_from.column_int64(7)), e.packet_id, e.state});
+      disk_in_flight.emplace(id, flight_of(read_from, e));
       out.push_back(std::move(e));
       ++taken;
     }

@@ -45,7 +45,8 @@ std::vector<std::filesystem::path> quarantined_files(const std::filesystem::path
   std::vector<std::filesystem::path> found;
   for (const auto& entry : std::filesystem::directory_iterator(dir)) {
     const auto name = entry.path().filename().string();
-    if (name.find(".corrupt-") != std::string::npos && name.find("-wal") == std::string::npos) found.push_back(entry.path());
+    const bool aside = name.find(".corrupt-") != std::string::npos && name.find("-wal") == std::string::npos;
+    if (aside) found.push_back(entry.path());
   }
   return found;
 }
