@@ -33,31 +33,42 @@ int main(int argc, char** argv) {
   message.payload.assign(static_cast<std::size_t>(args.size), 'x');
   message.qos = static_cast<mqtt::qos>(args.qos);
 
-  long sent = 0;
-  long done = 0;
-  int exit_code = 0;
-  bench::run_meter meter;
-  std::function<void()> refill;
-  const auto on_done = [&](const mqtt::publish_result& result) {
-    if (result.outcome != mqtt::publish_outcome::delivered) {
-      if (exit_code == 0) std::fprintf(stderr, "publish failed: %s\n", result.error.message().c_str());
-      exit_code = 1;
-      client.stop();
-      return;
+  // The completion captures one pointer, so std::function keeps it inline.
+  struct run_state {
+    mqtt::client& client;
+    const bench::publish_args& args;
+    const mqtt::publish_packet& message;
+    bench::run_meter meter;
+    long sent = 0;
+    long done = 0;
+    int exit_code = 0;
+
+    void refill() {
+      while (sent < args.count && sent - done < args.inflight) {
+        client.publish(message, [this](const mqtt::publish_result& result) { on_done(result); });
+        ++sent;
+      }
     }
-    if (++done == args.count) {
-      meter.finish("fieldbridge", args, done);
-      client.stop();
-      return;
+    void on_done(const mqtt::publish_result& result) {
+      if (result.outcome != mqtt::publish_outcome::delivered) {
+        if (exit_code == 0) std::fprintf(stderr, "publish failed: %s\n", result.error.message().c_str());
+        exit_code = 1;
+        client.stop();
+        return;
+      }
+      if (++done == args.count) {
+        meter.finish("fieldbridge", args, done);
+        client.stop();
+        return;
+      }
+      refill();
     }
-    refill();
-  };
-  refill = [&] {
-    while (sent < args.count && sent - done < args.inflight) {
-      client.publish(message, on_done);
-      ++sent;
-    }
-  };
+  } state{client, args, message, {}};
+  long& sent = state.sent;
+  long& done = state.done;
+  int& exit_code = state.exit_code;
+  bench::run_meter& meter = state.meter;
+  const auto refill = [&state] { state.refill(); };
   client.on_connection([&](const mqtt::connection_event& event) {
     if (event.connected) {
       if (sent == 0) {

@@ -134,7 +134,7 @@ TEST_P(mosquitto_test, UsernameAndPassword) {
 
 INSTANTIATE_TEST_SUITE_P(versions, mosquitto_test,
                          ::testing::Values(mq::protocol_version::v311, mq::protocol_version::v5),
-                         [](const auto& info) { return info.param == mq::protocol_version::v5 ? "v5" : "v311"; });
+                         [](const auto& param_info) { return param_info.param == mq::protocol_version::v5 ? "v5" : "v311"; });
 
 // --- TLS ---------------------------------------------------------------------
 
@@ -309,7 +309,7 @@ TEST_P(broker_restart_test, EveryAcknowledgedMessageIsReceived) {
 }
 
 INSTANTIATE_TEST_SUITE_P(qos, broker_restart_test, ::testing::Values(mq::qos::at_least_once, mq::qos::exactly_once),
-                         [](const auto& info) { return info.param == mq::qos::at_least_once ? "qos1" : "qos2"; });
+                         [](const auto& param_info) { return param_info.param == mq::qos::at_least_once ? "qos1" : "qos2"; });
 
 }  // namespace
 }  // namespace fieldbridge::test

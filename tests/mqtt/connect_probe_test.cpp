@@ -52,7 +52,7 @@ TEST_P(connect_probe_test, WrongPasswordFailsWithTheBrokersReason) {
 }
 
 INSTANTIATE_TEST_SUITE_P(protocols, connect_probe_test, ::testing::Values("5", "3.1.1"),
-                         [](const auto& info) { return info.param == "5" ? "v5" : "v311"; });
+                         [](const auto& param_info) { return param_info.param == "5" ? "v5" : "v311"; });
 
 TEST(connect_probe_tls, HostNameMismatchFailsWithTheTlsError) {
   temp_dir dir;
