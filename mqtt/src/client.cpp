@@ -164,35 +164,9 @@ void client::impl::dispatch(session_event& event) {
           [&](message_received_event& e) {
             if (message_handler_) message_handler_(e.message);
           },
-          [&](subscribe_completed_event& e) {
-            auto found = request_handlers_.find(e.token);
-            if (found == request_handlers_.end()) return;
-            auto handler = std::move(found->second);
-            request_handlers_.erase(found);
-            subscribe_result result;
-            result.codes = std::move(e.codes);
-            if (auto reason = e.props.string(property_id::reason_string)) result.reason_string = *reason;
-            if (handler) handler(result);
-          },
-          [&](unsubscribe_completed_event& e) {
-            auto found = request_handlers_.find(e.token);
-            if (found == request_handlers_.end()) return;
-            auto handler = std::move(found->second);
-            request_handlers_.erase(found);
-            subscribe_result result;
-            result.codes = std::move(e.codes);
-            if (auto reason = e.props.string(property_id::reason_string)) result.reason_string = *reason;
-            if (handler) handler(result);
-          },
-          [&](request_failed_event& e) {
-            auto found = request_handlers_.find(e.token);
-            if (found == request_handlers_.end()) return;
-            auto handler = std::move(found->second);
-            request_handlers_.erase(found);
-            subscribe_result result;
-            result.error = e.error;
-            if (handler) handler(result);
-          },
+          [&](subscribe_completed_event& e) { complete_request(e.token, {}, std::move(e.codes), e.props); },
+          [&](unsubscribe_completed_event& e) { complete_request(e.token, {}, std::move(e.codes), e.props); },
+          [&](request_failed_event& e) { complete_request(e.token, e.error, {}, {}); },
           [&](auth_received_event& e) {
             // Enhanced authentication is not offered in CONNECT, so an AUTH is
             // unexpected: end the session with a protocol error.
@@ -201,6 +175,19 @@ void client::impl::dispatch(session_event& event) {
           },
       },
       event);
+}
+
+void client::impl::complete_request(message_token token, boost::system::error_code error,
+                                    std::vector<reason_code> codes, const properties& props) {
+  auto found = request_handlers_.find(token);
+  if (found == request_handlers_.end()) return;
+  auto handler = std::move(found->second);
+  request_handlers_.erase(found);
+  subscribe_result result;
+  result.error = error;
+  result.codes = std::move(codes);
+  if (auto reason = props.string(property_id::reason_string)) result.reason_string = *reason;
+  if (handler) handler(result);
 }
 
 void client::impl::complete_publish(message_token token, const publish_result& result) {

@@ -54,6 +54,8 @@ class client::impl : public std::enable_shared_from_this<impl> {
   void post_pump();
   void dispatch(session_event& event);
   void complete_publish(message_token token, const publish_result& result);
+  void complete_request(message_token token, boost::system::error_code error, std::vector<reason_code> codes,
+                        const properties& props);  // SUBACK / UNSUBACK / failure
   void report_down(boost::system::error_code ec, std::string detail, const connack_packet* connack = nullptr);
   void stop();
   void abort_all_publishes();

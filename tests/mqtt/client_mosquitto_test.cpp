@@ -67,6 +67,15 @@ TEST_P(mosquitto_test, Qos012RoundTrip) {
     EXPECT_EQ(m.qos, mq::qos(q));
     EXPECT_FALSE(m.retain);
   }
+  std::optional<mq::subscribe_result> unsuback;
+  subscriber.client->unsubscribe({"rt/#"}, [&](const mq::subscribe_result& r) { unsuback = r; });
+  ASSERT_TRUE(run_until(io_, [&] { return unsuback.has_value(); }));
+  EXPECT_FALSE(unsuback->error);
+  if (GetParam() == mq::protocol_version::v5) {
+    EXPECT_EQ(unsuback->codes, std::vector<mq::reason_code>{mq::reason_code::success});
+  } else {
+    EXPECT_TRUE(unsuback->codes.empty());  // 3.1.1 UNSUBACK has no reason codes
+  }
 }
 
 TEST_P(mosquitto_test, RetainedMessageReachesALaterSubscriber) {
