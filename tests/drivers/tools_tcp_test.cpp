@@ -1,5 +1,10 @@
 // The commissioning tools (read, write, probe, scan) against `fieldbridge
 // simulate` over Modbus TCP on loopback, and the simulator's own behaviour.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -258,6 +263,24 @@ TEST_F(ToolsTcp, SighupReloadsTheFaults) {
   EXPECT_THAT(faulted.output, HasSubstr("Modbus exception 1 (illegal function)"));
   sim.reload(simfile());
   EXPECT_EQ(read({"--unit", "1", "--table", "holding", "--address", "10"}).exit_code, 0);
+}
+
+TEST_F(ToolsTcp, AnIdleConnectionDoesNotBlockOthers) {
+  simulator_process sim(simfile());
+  // A client that connects and sends half a frame must not hold up the next one.
+  const int idle = ::socket(AF_INET, SOCK_STREAM, 0);
+  ASSERT_GE(idle, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_port = htons(port_);
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::connect(idle, reinterpret_cast<const sockaddr*>(&address), sizeof address), 0);
+  const unsigned char half_frame[] = {0x00, 0x01, 0x00};
+  ASSERT_EQ(::send(idle, half_frame, sizeof half_frame, 0), 3);
+  const auto result = read({"--unit", "1", "--table", "input", "--address", "1", "--timeout", "1s"});
+  ::close(idle);
+  EXPECT_EQ(result.exit_code, 0) << result.output;
+  EXPECT_THAT(result.output, HasSubstr("input 1 uint16: 42"));
 }
 
 TEST_F(ToolsTcp, SimulatorStopsCleanlyOnSigterm) {

@@ -78,10 +78,11 @@ class stop_signal {
   unique_fd read_, write_;
 };
 
-// Waits until `fd` is readable (true), the deadline passes or stop is
-// raised (false, with `stopped` set).
+// Why wait_readable returned: data on `fd`, the deadline, stop raised, or
+// the descriptor failed (hang-up, error).
 enum class wake { readable, timeout, stopped, hangup };
 
+// Waits for `fd` (none when -1) or the stop signal, until `deadline` if any.
 wake wait_readable(int fd, const stop_signal& stop, std::optional<steady::time_point> deadline) {
   pollfd fds[2] = {{stop.fd(), POLLIN, 0}, {fd, POLLIN, 0}};
   const nfds_t count = fd >= 0 ? 2 : 1;
