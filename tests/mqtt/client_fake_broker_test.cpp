@@ -212,6 +212,19 @@ TEST_F(client_fake_broker, KeepAliveTimeoutClosesAndReconnects) {
   EXPECT_TRUE(broker.connection(0).closed_by_peer());
 }
 
+TEST_F(client_fake_broker, NoConnackWithinTheConnectTimeoutRetries) {
+  fake_broker broker(io_, [&](fake_connection&, const mq::packet&) {});  // never answers CONNECT
+  auto options = loopback_options(broker.port(), mq::protocol_version::v5);
+  options.connect_timeout = 200ms;
+  recorded_client rc(io_, options);
+  rc.client->start();
+  ASSERT_TRUE(run_until(io_, [&] { return broker.connection_count() == 2; }));
+  ASSERT_GE(rc.events.size(), 1u);
+  EXPECT_FALSE(rc.events[0].connected);
+  EXPECT_EQ(rc.events[0].error, mq::make_error_code(mq::errc::connect_timeout));
+  EXPECT_TRUE(broker.connection(0).closed_by_peer());
+}
+
 TEST_F(client_fake_broker, AnsweredPingsKeepTheConnection) {
   fake_broker broker(io_, [&](fake_connection& c, const mq::packet& p) {
     if (std::holds_alternative<mq::connect_packet>(p)) c.send(connack());
