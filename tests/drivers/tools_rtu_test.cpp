@@ -80,5 +80,17 @@ TEST_F(ToolsRtu, ExceptionsAndSilenceExitOne) {
   EXPECT_EQ(tool("read", {"--unit", "1", "--table", "holding", "--address", "10"}).exit_code, 0);
 }
 
+TEST_F(ToolsRtu, SimulatorReopensALineThatCameBack) {
+  simulator_process sim(simfile());
+  EXPECT_EQ(tool("read", {"--unit", "1", "--table", "holding", "--address", "10"}).exit_code, 0);
+  line_.stop();  // the adapter is unplugged...
+  EXPECT_TRUE(wait_until([&] { return sim.count("reopening") == 1; })) << sim.log();
+  line_.start();  // ...and plugged in again
+  EXPECT_TRUE(wait_until([&] { return sim.count("simulate: reopened") == 1; })) << sim.log();
+  const auto result = tool("read", {"--unit", "1", "--table", "holding", "--address", "10"});
+  EXPECT_EQ(result.exit_code, 0) << result.output << sim.log();
+  EXPECT_THAT(result.output, HasSubstr("holding 10 uint16: 500"));
+}
+
 }  // namespace
 }  // namespace fieldbridge::test
