@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <bitset>
+#include <type_traits>
 
 namespace fieldbridge::mqtt {
 
@@ -396,38 +397,29 @@ void session::publish(publish_packet message, message_token token, time_point no
 
 void session::subscribe(std::vector<subscription> subscriptions, properties props, message_token token,
                         time_point now) {
-  auto& d = *impl_;
   if (state_ == state::connecting) {
-    d.held.push_back({token, true, std::move(subscriptions), {}, std::move(props)});
-    return;
-  }
-  if (state_ != state::connected) {
-    events_.emplace_back(request_failed_event{token, make_error_code(errc::not_connected)});
-    return;
-  }
-  const auto id = d.allocate_id();
-  if (id == 0) {
-    events_.emplace_back(request_failed_event{token, make_error_code(errc::packet_identifier_in_use)});
+    impl_->held.push_back({token, true, std::move(subscriptions), {}, std::move(props)});
     return;
   }
   const auto count = subscriptions.size();
-  subscribe_packet p{id, std::move(subscriptions), std::move(props)};
-  if (auto ec = encode(p, config_.version, output_)) {
-    events_.emplace_back(request_failed_event{token, ec});
-    return;
-  }
-  d.last_sent = now;
-  d.ids[id] = id_request;
-  d.requests.push_back({id, token, true, count});
+  send_request(subscribe_packet{0, std::move(subscriptions), std::move(props)}, count, token, now);
 }
 
 void session::unsubscribe(std::vector<std::string> filters, properties props, message_token token,
                           time_point now) {
-  auto& d = *impl_;
   if (state_ == state::connecting) {
-    d.held.push_back({token, false, {}, std::move(filters), std::move(props)});
+    impl_->held.push_back({token, false, {}, std::move(filters), std::move(props)});
     return;
   }
+  const auto count = filters.size();
+  send_request(unsubscribe_packet{0, std::move(filters), std::move(props)}, count, token, now);
+}
+
+// SUBSCRIBE and UNSUBSCRIBE share one path: a packet id, the encode (which
+// checks the caller's filters and properties) and a request awaiting its ack.
+template <class P>
+void session::send_request(P p, std::size_t count, message_token token, time_point now) {
+  auto& d = *impl_;
   if (state_ != state::connected) {
     events_.emplace_back(request_failed_event{token, make_error_code(errc::not_connected)});
     return;
@@ -437,15 +429,14 @@ void session::unsubscribe(std::vector<std::string> filters, properties props, me
     events_.emplace_back(request_failed_event{token, make_error_code(errc::packet_identifier_in_use)});
     return;
   }
-  const auto count = filters.size();
-  unsubscribe_packet p{id, std::move(filters), std::move(props)};
+  p.packet_id = id;
   if (auto ec = encode(p, config_.version, output_)) {
     events_.emplace_back(request_failed_event{token, ec});
     return;
   }
   d.last_sent = now;
   d.ids[id] = id_request;
-  d.requests.push_back({id, token, false, count});
+  d.requests.push_back({id, token, std::is_same_v<P, subscribe_packet>, count});
 }
 
 void session::disconnect(reason_code code, properties props, time_point now) {

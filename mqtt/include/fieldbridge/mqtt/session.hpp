@@ -269,6 +269,8 @@ class session {
  private:
   template <class P>
   bool send(const P& p, session_clock::time_point now);
+  template <class P>
+  void send_request(P p, std::size_t count, message_token token, session_clock::time_point now);
   void fail_connection(const boost::system::error_code& ec, session_clock::time_point now);
   boost::system::error_code check_publish(const publish_packet& m) const;
   bool send_outgoing(std::uint32_t slot, bool resend, session_clock::time_point now);
