@@ -7,6 +7,9 @@
 
 #include <filesystem>
 #include <set>
+#include <sstream>
+
+#include <spdlog/sinks/ostream_sink.h>
 
 #include "client_recorder.hpp"
 #include "fake_broker.hpp"
@@ -166,8 +169,8 @@ class tls_test : public ::testing::Test {
     return o;
   }
   // Connects and returns the first connection event.
-  mq::connection_event connect(const mq::client_options& o) {
-    recorded_client rc(io_, o);
+  mq::connection_event connect(const mq::client_options& o, logger_ptr logger = nullptr) {
+    recorded_client rc(io_, o, std::move(logger));
     rc.client->start();
     EXPECT_TRUE(run_until(io_, [&] { return !rc.events.empty(); }));
     return rc.events.empty() ? mq::connection_event{} : rc.events.front();
@@ -192,10 +195,13 @@ TEST_F(tls_test, HostNameMismatchIsRefusedWithAClearError) {
   auto event = connect(tls_options(*broker, pki, "127.0.0.1"));
   EXPECT_FALSE(event.connected);
   EXPECT_NE(event.detail.find("host name mismatch"), std::string::npos) << event.detail;
-  // Explicitly turning verification off connects (and logs a warning).
+  // Explicitly turning verification off connects, and says so in the log.
   auto insecure = tls_options(*broker, pki, "127.0.0.1");
   insecure.tls->insecure_skip_verify = true;
-  EXPECT_TRUE(connect(insecure).connected);
+  std::ostringstream log;
+  auto logger = std::make_shared<spdlog::logger>("mqtt", std::make_shared<spdlog::sinks::ostream_sink_st>(log));
+  EXPECT_TRUE(connect(insecure, logger).connected);
+  EXPECT_NE(log.str().find("[warning] mqtt: TLS certificate verification is OFF"), std::string::npos) << log.str();
 }
 
 TEST_F(tls_test, UnknownCaIsRefusedWithAClearError) {

@@ -32,8 +32,8 @@ inline std::string text_of(const std::vector<std::uint8_t>& bytes) { return {byt
 
 // Owns a client and records what it reports.
 struct recorded_client {
-  recorded_client(boost::asio::io_context& io, mqtt::client_options options)
-      : client(std::make_unique<mqtt::client>(io, std::move(options), nullptr)) {
+  recorded_client(boost::asio::io_context& io, mqtt::client_options options, logger_ptr logger = nullptr)
+      : client(std::make_unique<mqtt::client>(io, std::move(options), std::move(logger))) {
     client->on_connection([this](const mqtt::connection_event& event) { events.push_back(event); });
     client->on_message([this](const mqtt::publish_packet& message) { messages.push_back(message); });
   }
