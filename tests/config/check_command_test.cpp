@@ -220,5 +220,26 @@ TEST(check_command, log_level_is_accepted_and_changes_no_output) {
   EXPECT_EQ(quiet.output, plain.output);
 }
 
+// PRODUCT.md: --version and --log-level work everywhere, also after the subcommand.
+TEST(fieldbridge_command, global_options_work_after_the_subcommand) {
+  const auto example = (source_dir / "config/fieldbridge.example.yaml").string();
+  const auto version = run_command({fieldbridge_binary(), "check", "--version"});
+  EXPECT_EQ(version.exit_code, 0);
+  EXPECT_EQ(version.output, std::string{"fieldbridge "} + FIELDBRIDGE_VERSION + "\n");
+  const auto level = run_command({fieldbridge_binary(), "check", "-c", example, "--log-level", "warn"});
+  EXPECT_EQ(level.exit_code, 0) << level.output;
+  const auto bad = run_command({fieldbridge_binary(), "check", "-c", example, "--log-level", "loud"});
+  EXPECT_EQ(bad.exit_code, 2);
+  EXPECT_NE(bad.output.find("unknown log level 'loud'"), std::string::npos) << bad.output;
+}
+
+// A subcommand that is not built says so and fails; it never pretends.
+TEST(fieldbridge_command, an_unbuilt_subcommand_says_so_and_exits_69) {
+  const auto example = (source_dir / "config/fieldbridge.example.yaml").string();
+  const auto result = run_command({fieldbridge_binary(), "run", "-c", example});
+  EXPECT_EQ(result.exit_code, 69);
+  EXPECT_NE(result.output.find("fieldbridge run: not built yet"), std::string::npos) << result.output;
+}
+
 }  // namespace
 }  // namespace fieldbridge
