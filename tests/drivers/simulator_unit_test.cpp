@@ -6,6 +6,7 @@
 #include <array>
 #include <cmath>
 
+#include "fieldbridge/config/units.hpp"
 #include "fieldbridge/simulator/frames.hpp"
 #include "fieldbridge/simulator/profiles.hpp"
 #include "fieldbridge/simulator/sim_config.hpp"
@@ -93,11 +94,11 @@ TEST(SimulatorConfig, ErrorsNameFileLineAndColumn) {
 }
 
 TEST(SimulatorConfig, ParsesDurationsAndExceptionNames) {
-  EXPECT_EQ(parse_duration("250ms"), 250ms);
-  EXPECT_EQ(parse_duration("2s"), 2000ms);
-  EXPECT_EQ(parse_duration("5m"), 300'000ms);
-  EXPECT_FALSE(parse_duration("5").has_value());
-  EXPECT_FALSE(parse_duration("-1s").has_value());
+  EXPECT_EQ(config::parse_duration("250ms").value, 250ms);
+  EXPECT_EQ(config::parse_duration("2s").value, 2000ms);
+  EXPECT_EQ(config::parse_duration("5m").value, 300'000ms);
+  EXPECT_FALSE(config::parse_duration("5").value.has_value());
+  EXPECT_FALSE(config::parse_duration("-1s").value.has_value());
   EXPECT_EQ(parse_exception_code("gateway_target_failed_to_respond"), 11);
   EXPECT_EQ(parse_exception_code("3"), 3);
   EXPECT_FALSE(parse_exception_code("12").has_value());

@@ -10,6 +10,8 @@
 #include <fmt/core.h>
 #include <yaml-cpp/yaml.h>
 
+#include "fieldbridge/config/units.hpp"
+#include "fieldbridge/drivers/modbus_error.hpp"
 #include "fieldbridge/simulator/profiles.hpp"
 
 namespace fieldbridge::simulator {
@@ -29,34 +31,29 @@ sim_config_error::sim_config_error(const std::string& file, int line, int column
                                    const std::string& message)
     : std::runtime_error(fmt::format("{}:{}:{}: {}", file, line, column, message)) {}
 
-std::optional<milliseconds> parse_duration(std::string_view text) {
-  if (text == "0") return milliseconds{0};
-  std::int64_t number = 0;
-  const auto* end = text.data() + text.size();
-  const auto [rest, ec] = std::from_chars(text.data(), end, number);
-  if (ec != std::errc{} || number < 0) return std::nullopt;
-  const std::string_view unit(rest, static_cast<std::size_t>(end - rest));
-  if (unit == "ms") return milliseconds{number};
-  if (unit == "s") return milliseconds{number * 1000};
-  if (unit == "m") return milliseconds{number * 60'000};
-  if (unit == "h") return milliseconds{number * 3'600'000};
-  return std::nullopt;
-}
-
 namespace {
 
-constexpr std::pair<std::string_view, std::uint8_t> exception_names[] = {
-    {"illegal_function", 1},        {"illegal_data_address", 2},
-    {"illegal_data_value", 3},      {"server_device_failure", 4},
-    {"acknowledge", 5},             {"server_device_busy", 6},
-    {"negative_acknowledge", 7},    {"memory_parity_error", 8},
-    {"gateway_path_unavailable", 10}, {"gateway_target_failed_to_respond", 11}};
+using drivers::modbus_errc;
+
+// The names are the enumerators of modbus_errc, which carry the wire codes;
+// only code 11 keeps the protocol's full name.
+constexpr std::pair<std::string_view, modbus_errc> exception_names[] = {
+    {"illegal_function", modbus_errc::illegal_function},
+    {"illegal_data_address", modbus_errc::illegal_data_address},
+    {"illegal_data_value", modbus_errc::illegal_data_value},
+    {"server_device_failure", modbus_errc::server_device_failure},
+    {"acknowledge", modbus_errc::acknowledge},
+    {"server_device_busy", modbus_errc::server_device_busy},
+    {"negative_acknowledge", modbus_errc::negative_acknowledge},
+    {"memory_parity_error", modbus_errc::memory_parity_error},
+    {"gateway_path_unavailable", modbus_errc::gateway_path_unavailable},
+    {"gateway_target_failed_to_respond", modbus_errc::gateway_target_failed}};
 
 }  // namespace
 
 std::optional<std::uint8_t> parse_exception_code(std::string_view text) {
   for (const auto& [name, code] : exception_names) {
-    if (name == text) return code;
+    if (name == text) return static_cast<std::uint8_t>(code);
   }
   unsigned number = 0;
   const auto [rest, ec] = std::from_chars(text.data(), text.data() + text.size(), number);
@@ -124,7 +121,7 @@ class reader {
 
   milliseconds duration(const YAML::Node& node, std::string_view what) const {
     const auto value = text(node, what);
-    auto parsed = parse_duration(value);
+    const auto parsed = config::parse_duration(value).value;
     if (!parsed) fail(node, fmt::format("{} must be a duration like 250ms, 1s, 5m, not '{}'", what, value));
     return *parsed;
   }

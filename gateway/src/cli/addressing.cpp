@@ -4,7 +4,7 @@
 
 #include "fieldbridge/drivers/codec.hpp"
 #include "fieldbridge/drivers/modbus_error.hpp"
-#include "fieldbridge/simulator/sim_config.hpp"
+#include "fieldbridge/config/units.hpp"
 
 namespace fieldbridge::cli {
 
@@ -73,7 +73,7 @@ void add_point_flags(CLI::App& sub, point_flags& flags, bool with_format) {
 }
 
 milliseconds parse_duration_flag(const std::string& text, const std::string& flag) {
-  const auto parsed = simulator::parse_duration(text);
+  const auto parsed = config::parse_duration(text).value;
   if (!parsed || parsed->count() <= 0) {
     throw CLI::ValidationError(flag, "'" + text + "' is not a duration like 250ms or 2s");
   }

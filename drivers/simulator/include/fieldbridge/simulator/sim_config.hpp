@@ -90,9 +90,6 @@ sim_config load_sim_file(const std::string& path);
 // `name` stands for the file in error messages.
 sim_config load_sim_string(std::string_view yaml_text, const std::string& name);
 
-// "250ms", "1s", "5m", "1h" (also "0"); nullopt when malformed.
-std::optional<milliseconds> parse_duration(std::string_view text);
-
 // Exception codes by name ("illegal_data_address") or number ("2");
 // nullopt when unknown.
 std::optional<std::uint8_t> parse_exception_code(std::string_view text);
