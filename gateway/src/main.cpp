@@ -1,6 +1,7 @@
 // fieldbridge: one binary, many subcommands. main parses the command line and
 // hands over; everything else lives in the modules.
 #include <cstdio>
+#include <exception>
 
 #include <CLI/CLI.hpp>
 #include <fmt/core.h>
@@ -46,6 +47,11 @@ int main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     app.exit(e);
     return exit_usage;
+  } catch (const std::exception& e) {
+    // A start-up failure a subcommand did not report itself (an unreadable
+    // file, a resource it could not get): one line and exit 1, never abort.
+    fmt::print(stderr, "fieldbridge: {}\n", e.what());
+    return exit_failure;
   }
   return context.exit_code;
 }
