@@ -164,23 +164,32 @@ class sensor_end {
   int fd_;
 };
 
-TEST(serial_line_bus, reads_text_lines_and_reopens_after_unplug) {
-  pty_pair pty;
+// A serial-line bus "weather" reading the gateway end of the pty; started,
+// with the loop run until its port is open (nullptr if it never opened).
+std::unique_ptr<drivers::field_bus> start_weather_bus(const pty_pair& pty, const std::string& delimiter,
+                                                      std::vector<point_spec> points, event_loop& loop,
+                                                      collector& collected) {
   serial_line_port port;
   port.device = pty.gateway_end();
-  port.delimiter = "\r\n";
+  port.delimiter = delimiter;
+  auto spec = make_bus_spec("weather", port, 0ms, {make_device("weather", 0, 0ms, std::move(points))});
+  auto bus = drivers::make_bus(spec, loop.context.get_executor(), collected.handlers(), make_null_logger(),
+                               drivers::backoff_policy{30ms, 100ms});
+  bus->start();
+  if (!loop.run_until([&] { return collected.status("weather") == true; })) return nullptr;
+  return bus;
+}
+
+TEST(serial_line_bus, reads_text_lines_and_reopens_after_unplug) {
+  pty_pair pty;
   auto temperature = make_point("temperature", H::holding_register, 0, T::float64);
   temperature.pattern = "T=(-?[0-9.]+)";
   auto humidity = make_point("humidity", H::holding_register, 0, T::uint16);
   humidity.pattern = "H=([0-9]+)";
-  auto spec = make_bus_spec("weather", port, 0ms, {make_device("weather", 0, 0ms, {temperature, humidity})});
-
   event_loop loop;
   collector collected;
-  auto bus = drivers::make_bus(spec, loop.context.get_executor(), collected.handlers(), make_null_logger(),
-                               drivers::backoff_policy{30ms, 100ms});
-  bus->start();
-  ASSERT_TRUE(loop.run_until([&] { return collected.status("weather") == true; }));
+  auto bus = start_weather_bus(pty, "\r\n", {temperature, humidity}, loop, collected);
+  ASSERT_TRUE(bus);
   {
     sensor_end sensor(pty.device_end());
     ASSERT_TRUE(sensor.ok());
@@ -216,18 +225,12 @@ TEST(serial_line_bus, reads_text_lines_and_reopens_after_unplug) {
 
 TEST(serial_line_bus, drops_an_endless_line_and_keeps_reading) {
   pty_pair pty;
-  serial_line_port port;
-  port.device = pty.gateway_end();
   auto temperature = make_point("temperature", H::holding_register, 0, T::float64);
   temperature.pattern = "T=(-?[0-9.]+)";
-  auto spec = make_bus_spec("weather", port, 0ms, {make_device("weather", 0, 0ms, {temperature})});
-
   event_loop loop;
   collector collected;
-  auto bus = drivers::make_bus(spec, loop.context.get_executor(), collected.handlers(), make_null_logger(),
-                               drivers::backoff_policy{30ms, 100ms});
-  bus->start();
-  ASSERT_TRUE(loop.run_until([&] { return collected.status("weather") == true; }));
+  auto bus = start_weather_bus(pty, "\n", {temperature}, loop, collected);
+  ASSERT_TRUE(bus);
   sensor_end sensor(pty.device_end());
   ASSERT_TRUE(sensor.ok());
   // Garbage with no delimiter, longer than any line, then a good line. The
