@@ -175,36 +175,38 @@ class OverflowTest : public QueueTest, public ::testing::WithParamInterface<bool
  protected:
   // Written to disk before the overflow, or still pending in memory.
   bool written() const { return GetParam(); }
+
+  // Room for exactly n messages of numbered().
+  static std::uint64_t room_for(int n) { return static_cast<std::uint64_t>(n) * message_bytes(numbered(1)); }
+
+  // A queue filled to max_size with messages 1..n, written or pending.
+  std::unique_ptr<queue> open_full(int n, overflow_policy on_full) {
+    auto s = file_settings(path_);
+    s.max_size = room_for(n);
+    s.on_full = on_full;
+    auto q = open(s);
+    for (int i = 1; i <= n; ++i) EXPECT_TRUE(q->append(numbered(i)));
+    if (written()) {
+      EXPECT_EQ(q->sync(), flush_result::committed);
+    }
+    return q;
+  }
 };
 
 TEST_P(OverflowTest, DropOldestRemovesExactlyTheOldestMessages) {
-  auto s = file_settings(path_);
-  s.max_size = 10 * message_bytes(numbered(1));
-  s.on_full = overflow_policy::drop_oldest;
-  auto q = open(s);
-  for (int i = 1; i <= 10; ++i) ASSERT_TRUE(q->append(numbered(i)));
-  if (written()) {
-    ASSERT_EQ(q->sync(), flush_result::committed);
-  }
+  auto q = open_full(10, overflow_policy::drop_oldest);
   for (int i = 11; i <= 17; ++i) ASSERT_TRUE(q->append(numbered(i)));
   EXPECT_EQ(q->stats().dropped_oldest, 7u);
   EXPECT_EQ(q->stats().dropped_newest, 0u);
   EXPECT_EQ(q->depth(), 10u);
-  EXPECT_EQ(q->bytes(), s.max_size);
+  EXPECT_EQ(q->bytes(), room_for(10));
   EXPECT_THAT(numbers(q->take(100)), ElementsAreArray(range(8, 17)));
   ASSERT_EQ(q->sync(), flush_result::committed);
   EXPECT_EQ(inspect(path_).depth, 10u);
 }
 
 TEST_P(OverflowTest, DropNewestRefusesExactlyTheMessagesThatDoNotFit) {
-  auto s = file_settings(path_);
-  s.max_size = 10 * message_bytes(numbered(1));
-  s.on_full = overflow_policy::drop_newest;
-  auto q = open(s);
-  for (int i = 1; i <= 10; ++i) ASSERT_TRUE(q->append(numbered(i)));
-  if (written()) {
-    ASSERT_EQ(q->sync(), flush_result::committed);
-  }
+  auto q = open_full(10, overflow_policy::drop_newest);
   int refused = 0;
   for (int i = 11; i <= 17; ++i) refused += q->append(numbered(i)) ? 0 : 1;
   EXPECT_EQ(refused, 7);
@@ -219,13 +221,7 @@ TEST_P(OverflowTest, DropNewestRefusesExactlyTheMessagesThatDoNotFit) {
 }
 
 TEST_P(OverflowTest, DropOldestSkipsMessagesInFlight) {
-  auto s = file_settings(path_);
-  s.max_size = 4 * message_bytes(numbered(1));
-  auto q = open(s);
-  for (int i = 1; i <= 4; ++i) q->append(numbered(i));
-  if (written()) {
-    ASSERT_EQ(q->sync(), flush_result::committed);
-  }
+  auto q = open_full(4, overflow_policy::drop_oldest);
   const auto window = q->take(2);  // 1 and 2 are being published
   q->append(numbered(5));
   q->append(numbered(6));
