@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <map>
+#include <string>
+#include <string_view>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -24,6 +26,10 @@ constexpr unsigned live_per_backlog = 3;
 
 // Rows read from the database per query while taking or dropping.
 constexpr std::int64_t read_chunk = 256;
+
+// The columns row_envelope() reads, in its order.
+constexpr std::string_view select_rows =
+    "SELECT id, ts, topic, payload, qos, retain, source, size, packet_id, qos2_state FROM messages ";
 
 // Counter names in the stats table, read back by inspect().
 template <typename F>
@@ -120,9 +126,7 @@ queue::impl::impl(settings s, logger_ptr l) : options(std::move(s)), log(std::mo
       "INSERT INTO messages(id, ts, topic, payload, qos, retain, source, size, packet_id, qos2_state) "
       "VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
   remove = sqlite::statement(db.get(), "DELETE FROM messages WHERE id = ?");
-  read_from = sqlite::statement(db.get(),
-      "SELECT id, ts, topic, payload, qos, retain, source, size, packet_id, qos2_state "
-      "FROM messages WHERE id >= ? ORDER BY id LIMIT ?");
+  read_from = sqlite::statement(db.get(), std::string(select_rows) + "WHERE id >= ? ORDER BY id LIMIT ?");
   oldest_from = sqlite::statement(db.get(), "SELECT id, size FROM messages WHERE id >= ? ORDER BY id LIMIT ?");
   set_qos2 = sqlite::statement(db.get(), "UPDATE messages SET packet_id = ?, qos2_state = ? WHERE id = ?");
   upsert_stat = sqlite::statement(db.get(),
@@ -142,9 +146,7 @@ void queue::impl::load() {
   disk_cursor = pending_cursor = drop_cursor = next_id;
   if (disk_rows > 0) disk_cursor = drop_cursor = 0;
 
-  sqlite::statement in_flight(db.get(),
-      "SELECT id, ts, topic, payload, qos, retain, source, size, packet_id, qos2_state "
-      "FROM messages WHERE qos2_state != 0 ORDER BY id");
+  sqlite::statement in_flight(db.get(), std::string(select_rows) + "WHERE qos2_state != 0 ORDER BY id");
   while (in_flight.step() == SQLITE_ROW) {
     auto e = row_envelope(in_flight);
     disk_in_flight.emplace(e.id, flight_of(in_flight, e));
@@ -258,6 +260,11 @@ flush_result queue::impl::write(std::map<message_id, pending_entry>::iterator en
   if (pending.begin() == end && doomed.empty()) return flush_result::nothing_to_write;
   counters after = stats;
   ++after.commits;
+  // SQLITE_OK for a statement that completed, else its error code.
+  const auto run = [](sqlite::statement& st) {
+    const int done = st.run();
+    return done == SQLITE_DONE ? SQLITE_OK : done;
+  };
   sqlite::transaction tx(db.get());
   int rc = tx.begin();
   std::uint64_t written = 0;
@@ -267,23 +274,19 @@ flush_result queue::impl::write(std::map<message_id, pending_entry>::iterator en
     insert.bind(1, id).bind(2, to_unix_ms(m.ts)).bind(3, m.topic).bind_blob(4, m.payload).bind(5, m.qos)
         .bind(6, m.retain ? 1 : 0).bind(7, m.source).bind(8, static_cast<std::int64_t>(entry.size))
         .bind(9, entry.packet_id).bind(10, static_cast<std::int64_t>(entry.state));
-    rc = insert.run();
-    rc = rc == SQLITE_DONE ? SQLITE_OK : rc;
+    rc = run(insert);
     ++written;
   }
   for (auto it = doomed.begin(); rc == SQLITE_OK && it != doomed.end(); ++it) {
-    rc = remove.bind(1, *it).run();
-    rc = rc == SQLITE_DONE ? SQLITE_OK : rc;
+    rc = run(remove.bind(1, *it));
   }
   after.written += written;
   for_each_counter(after, [&](const char* name, std::uint64_t value) {
     if (rc != SQLITE_OK) return;
-    rc = upsert_stat.bind(1, name).bind(2, static_cast<std::int64_t>(value)).run();
-    rc = rc == SQLITE_DONE ? SQLITE_OK : rc;
+    rc = run(upsert_stat.bind(1, name).bind(2, static_cast<std::int64_t>(value)));
   });
   if (rc == SQLITE_OK) {
-    rc = upsert_stat.bind(1, "written_at_ms").bind(2, to_unix_ms(wall_clock::now())).run();
-    rc = rc == SQLITE_DONE ? SQLITE_OK : rc;
+    rc = run(upsert_stat.bind(1, "written_at_ms").bind(2, to_unix_ms(wall_clock::now())));
   }
   if (rc == SQLITE_OK) rc = tx.commit();
   if (rc != SQLITE_OK) {
