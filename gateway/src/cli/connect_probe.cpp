@@ -64,19 +64,7 @@ std::string codes_text(const std::vector<mq::reason_code>& codes) {
 class probe {
  public:
   probe(boost::asio::io_context& io, const config::configuration& configuration, const logger_ptr& logger)
-      : io_(io),
-        client_(io, probe_options(configuration.mqtt), logger),
-        deadline_(io),
-        topic_(fmt::format("{}/_check/{}", configuration.mqtt.topic_prefix.empty()
-                                               ? "fieldbridge/" + configuration.gateway.name
-                                               : configuration.mqtt.topic_prefix,
-                           ::getpid())) {
-    const auto& m = configuration.mqtt;
-    say("connecting to {}:{} with MQTT {}{} as '{}'", m.host, m.port,
-        m.protocol == config::mqtt_protocol::v5 ? "5" : "3.1.1", m.tls ? " over TLS" : "",
-        probe_options(m).client_id);
-    if (m.tls && !m.tls->verify_certificate) say("WARNING: TLS certificate verification is off");
-  }
+      : probe(io, configuration, probe_options(configuration.mqtt), logger) {}
 
   int run() {
     client_.on_connection([this](const mq::connection_event& e) { on_connection(e); });
@@ -96,6 +84,23 @@ class probe {
   }
 
  private:
+  // Takes the options built once, for the client and for the first line.
+  probe(boost::asio::io_context& io, const config::configuration& configuration, mq::client_options options,
+        const logger_ptr& logger)
+      : io_(io),
+        client_(io, options, logger),
+        deadline_(io),
+        topic_(fmt::format("{}/_check/{}", configuration.mqtt.topic_prefix.empty()
+                                               ? "fieldbridge/" + configuration.gateway.name
+                                               : configuration.mqtt.topic_prefix,
+                           ::getpid())) {
+    const auto& m = configuration.mqtt;
+    say("connecting to {}:{} with MQTT {}{} as '{}'", m.host, m.port,
+        m.protocol == config::mqtt_protocol::v5 ? "5" : "3.1.1", m.tls ? " over TLS" : "",
+        options.client_id);
+    if (m.tls && !m.tls->verify_certificate) say("WARNING: TLS certificate verification is off");
+  }
+
   template <class... Args>
   void say(fmt::format_string<Args...> format, Args&&... args) {
     std::fputs((fmt::format(format, std::forward<Args>(args)...) + "\n").c_str(), stdout);
