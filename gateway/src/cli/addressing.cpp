@@ -11,28 +11,30 @@ namespace fieldbridge::cli {
 namespace {
 
 const std::vector<std::string> table_names = {"coil", "discrete", "input", "holding"};
-const std::vector<std::string> type_names = {"bool", "int16", "uint16", "int32", "uint32", "int64",
-                                             "uint64", "float32", "float64", "string"};
-const std::vector<std::string> order_names = {"ABCD", "CDAB", "BADC", "DCBA"};
+constexpr value_type all_types[] = {value_type::boolean, value_type::int16,   value_type::uint16,
+                                    value_type::int32,   value_type::uint32,  value_type::int64,
+                                    value_type::uint64,  value_type::float32, value_type::float64,
+                                    value_type::string};
+constexpr word_order all_orders[] = {word_order::abcd, word_order::cdab, word_order::badc, word_order::dcba};
 
-value_type type_of(const std::string& name) {
-  static constexpr value_type types[] = {value_type::boolean, value_type::int16,  value_type::uint16,
-                                         value_type::int32,   value_type::uint32, value_type::int64,
-                                         value_type::uint64,  value_type::float32, value_type::float64,
-                                         value_type::string};
-  for (std::size_t i = 0; i < type_names.size(); ++i) {
-    if (type_names[i] == name) return types[i];
-  }
-  throw CLI::ValidationError("--type", "unknown type " + name);
+// The flag spellings are core's to_string names, so they cannot drift apart.
+template <typename E, std::size_t N>
+std::vector<std::string> names_of(const E (&values)[N]) {
+  std::vector<std::string> names;
+  for (const auto value : values) names.emplace_back(to_string(value));
+  return names;
 }
 
-word_order order_of(const std::string& name) {
-  static constexpr word_order orders[] = {word_order::abcd, word_order::cdab, word_order::badc, word_order::dcba};
-  for (std::size_t i = 0; i < order_names.size(); ++i) {
-    if (order_names[i] == name) return orders[i];
+template <typename E, std::size_t N>
+E named(const E (&values)[N], const std::string& name, const std::string& flag, const std::string& what) {
+  for (const auto value : values) {
+    if (to_string(value) == name) return value;
   }
-  throw CLI::ValidationError("--order", "unknown order " + name);
+  throw CLI::ValidationError(flag, "unknown " + what + " " + name);
 }
+
+const std::vector<std::string> type_names = names_of(all_types);
+const std::vector<std::string> order_names = names_of(all_orders);
 
 }  // namespace
 
@@ -140,8 +142,8 @@ point_spec point_of(const point_flags& flags) {
   const bool bits = point.table == register_table::coil || point.table == register_table::discrete_input;
   auto& format = point.format;
   format.type = flags.type.empty() ? (bits || flags.bit ? value_type::boolean : value_type::uint16)
-                                   : type_of(flags.type);
-  format.order = order_of(flags.order);
+                                   : named(all_types, flags.type, "--type", "type");
+  format.order = named(all_orders, flags.order, "--order", "order");
   if (flags.bit) {
     if (bits) throw CLI::ValidationError("--bit", "--bit selects a bit of a register; coils are bits already");
     if (format.type != value_type::boolean) throw CLI::ValidationError("--bit", "--bit gives a bool");
