@@ -2,9 +2,11 @@
 // moved aside, a full disk with recovery.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <spdlog/sinks/ostream_sink.h>
 #include <sqlite3.h>
 
 #include <fstream>
+#include <sstream>
 
 #include "fieldbridge/store/queue.hpp"
 #include "store_test_util.hpp"
@@ -105,6 +107,20 @@ TEST_F(FaultsTest, MovesAFileOfGarbageAsideAndStartsAFreshQueue) {
   ASSERT_TRUE(q->append(numbered(1)));
   EXPECT_EQ(q->sync(), flush_result::committed);
   EXPECT_EQ(inspect(path_).depth, 1u);
+}
+
+TEST_F(FaultsTest, AQuarantineIsLoggedAsAnErrorNamingWhereTheFileWent) {
+  dir_.write_file("queue.db", std::string(8192, 'x'));
+  std::ostringstream lines;
+  auto log = std::make_shared<spdlog::logger>("store", std::make_shared<spdlog::sinks::ostream_sink_st>(lines));
+  log->set_pattern("%l %v");
+  queue q(file_settings(path_), log);
+  const auto aside = quarantined_files(dir_.path());
+  ASSERT_EQ(aside.size(), 1u);
+  const auto text = lines.str();
+  EXPECT_THAT(text, ::testing::StartsWith("error store: ")) << text;
+  EXPECT_THAT(text, HasSubstr("is corrupt")) << text;
+  EXPECT_THAT(text, HasSubstr(aside[0].string())) << text;
 }
 
 TEST_F(FaultsTest, MovesADatabaseWithDamagedPagesAside) {
