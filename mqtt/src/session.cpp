@@ -747,33 +747,30 @@ auto find_request(Requests& requests, std::uint16_t id, bool is_subscribe) {
 }  // namespace
 
 void session::handle_suback(suback_packet& ack, time_point now) {
-  auto& d = *impl_;
-  auto it = find_request(d.requests, ack.packet_id, true);
-  if (it == d.requests.end() || ack.codes.size() != it->count) {
-    fail_connection(make_error_code(errc::protocol_error), now);
-    return;
-  }
-  const auto token = it->token;
-  d.ids[ack.packet_id] = id_free;
-  d.requests.erase(it);
-  events_.emplace_back(subscribe_completed_event{token, std::move(ack.codes), std::move(ack.props)});
-  pump(now);
+  complete_request<subscribe_completed_event>(ack, true, now);
 }
 
 void session::handle_unsuback(unsuback_packet& ack, time_point now) {
+  // MQTT 3.1.1's UNSUBACK carries no codes; 5's has one per filter.
+  complete_request<unsubscribe_completed_event>(ack, false, now);
+}
+
+// The ack of a SUBSCRIBE or UNSUBSCRIBE: one code per filter asked for (none
+// in a 3.1.1 UNSUBACK), then its packet id is free again.
+template <class Event, class Ack>
+void session::complete_request(Ack& ack, bool is_subscribe, time_point now) {
   auto& d = *impl_;
-  auto it = find_request(d.requests, ack.packet_id, false);
-  if (it == d.requests.end() ||
-      (config_.version == protocol_version::v5 && ack.codes.size() != it->count)) {
+  auto it = find_request(d.requests, ack.packet_id, is_subscribe);
+  const bool codes_expected = is_subscribe || config_.version == protocol_version::v5;
+  if (it == d.requests.end() || (codes_expected && ack.codes.size() != it->count)) {
     fail_connection(make_error_code(errc::protocol_error), now);
     return;
   }
   const auto token = it->token;
   d.ids[ack.packet_id] = id_free;
   d.requests.erase(it);
-  events_.emplace_back(unsubscribe_completed_event{token, std::move(ack.codes), std::move(ack.props)});
+  events_.emplace_back(Event{token, std::move(ack.codes), std::move(ack.props)});
   pump(now);
 }
-
 
 }  // namespace fieldbridge::mqtt

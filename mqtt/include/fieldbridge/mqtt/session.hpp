@@ -285,6 +285,8 @@ class session {
   void handle_pubcomp(const pubcomp_packet& comp, session_clock::time_point now);
   void handle_suback(suback_packet& ack, session_clock::time_point now);
   void handle_unsuback(unsuback_packet& ack, session_clock::time_point now);
+  template <class Event, class Ack>
+  void complete_request(Ack& ack, bool is_subscribe, session_clock::time_point now);
 
   struct impl;
   // Grouped so the hot path stays in one allocation; defined in session.cpp.
