@@ -123,6 +123,8 @@ std::vector<bad_config> rows() {
       {"topic_prefix_wildcard", "mqtt: { topic_prefix: 'plant/#' }\n" + good_buses,
        "1:23: 'topic_prefix' must be topic levels separated by single '/', without '+', '#' or a leading or "
        "trailing '/', got 'plant/#'"},
+      {"topic_prefix_empty", "mqtt: { topic_prefix: '' }\n" + good_buses,
+       "1:23: expected a non-empty string for 'topic_prefix', got an empty string"},
       {"topic_prefix_trailing_slash", "mqtt: { topic_prefix: plant/ }\n" + good_buses,
        "1:23: 'topic_prefix' must be topic levels separated by single '/', without '+', '#' or a leading or "
        "trailing '/', got 'plant/'"},
