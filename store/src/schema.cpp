@@ -113,7 +113,8 @@ void move_aside(const std::filesystem::path& from, const std::filesystem::path& 
 }  // namespace
 
 std::filesystem::path quarantine_name(const std::filesystem::path& path) {
-  const auto now = std::chrono::time_point_cast<std::chrono::milliseconds>(std::chrono::system_clock::now());
+  // fmt 9 formats a system_clock time_point in local time; the name says Z.
+  const auto now = fmt::gmtime(std::chrono::system_clock::to_time_t(std::chrono::system_clock::now()));
   const auto base = fmt::format("{}.corrupt-{:%Y%m%dT%H%M%S}Z", path.string(), now);
   std::filesystem::path candidate = base;
   for (int n = 2; std::filesystem::exists(candidate); ++n) candidate = fmt::format("{}-{}", base, n);
