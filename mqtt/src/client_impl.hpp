@@ -78,6 +78,7 @@ class client::impl : public std::enable_shared_from_this<impl> {
   bool pumping_ = false;
   bool pump_again_ = false;
   bool ever_connected_ = false;
+  std::uint64_t writes_started_ = 0;  // tells a read whether its handling wrote anything
   unsigned failed_attempts_ = 0;
   boost::system::error_code close_reason_;
   std::string close_detail_;

@@ -72,6 +72,7 @@ struct session::impl {
   time_point last_sent{};
   time_point last_received{};
   bool ping_outstanding = false;
+  bool window_full = false;  // reached the window; refills wait for refill_batch free slots
 
   impl(protocol_version v, std::uint32_t max_packet) : dec(v, max_packet) {}
 
@@ -134,6 +135,12 @@ std::uint16_t session::keep_alive() const noexcept {
 
 std::size_t session::inflight_count() const noexcept { return impl_->outgoing_count; }
 std::size_t session::queued_count() const noexcept { return impl_->queue.size(); }
+
+std::uint16_t session::refill_batch() const noexcept {
+  const auto win = window();
+  const auto wanted = config_.refill_batch != 0 ? config_.refill_batch : std::clamp<std::uint16_t>(win / 4, 1, 16);
+  return std::min(wanted, win);
+}
 
 std::uint16_t session::window() const noexcept {
   const auto configured = std::max<std::uint16_t>(config_.max_inflight, 1);
@@ -300,12 +307,14 @@ error_code session::check_publish(const publish_packet& m) const {
 }
 
 // Sends what may go now: unsent in-flight messages first (resends, in
-// order), then the queue while the window has room. QoS 0 at the queue's
-// head needs no window.
+// order), then the queue while the window has room, once a batch of slots is
+// free (refill_batch). QoS 0 at the queue's head needs no window.
 void session::pump(time_point now) {
   if (state_ != state::connected) return;
   auto& d = *impl_;
   const std::size_t win = window();
+  // Once the window was full, it refills only when a batch of slots is free.
+  if (d.window_full && d.active + refill_batch() <= win) d.window_full = false;
   if (d.active < d.outgoing_count && d.active < win) {
     for (const auto slot : d.ordered_slots()) {
       if (d.active >= win) break;
@@ -319,7 +328,7 @@ void session::pump(time_point now) {
       d.queue.pop_front();
       continue;
     }
-    if (d.active >= win || d.outgoing_count > d.active) break;
+    if (d.window_full || d.active >= win || d.outgoing_count > d.active) break;
     if (auto ec = check_publish(q.message)) {
       events_.emplace_back(publish_failed_event{q.token, ec, false});
       d.queue.pop_front();
@@ -344,6 +353,7 @@ void session::pump(time_point now) {
       events_.emplace_back(packet_id_assigned_event{token, id, q_level});
     }
   }
+  if (d.active >= win) d.window_full = true;
 }
 
 void session::send_qos0(publish_packet& m, message_token token, time_point now) {

@@ -32,9 +32,17 @@ void client::impl::read_some(std::uint64_t generation) {
           self->connection_lost(ec, "read failed: " + describe_stream_error(ec));
           return;
         }
+        const auto writes_before = self->writes_started_;
         self->session_.on_bytes({self->read_buffer_.data(), size}, self->now());
         self->pump();
-        if (generation == self->generation_ && self->open_) self->read_some(generation);
+        if (generation != self->generation_ || !self->open_) return;
+        // Messages are waiting for a batch of acks while this read wrote
+        // nothing to carry the TCP ACK: send it now, or a broker with Nagle
+        // on holds its next acks until our delayed ACK (~40 ms).
+        if (self->writes_started_ == writes_before && self->session_.queued_count() > 0) {
+          self->transport_->acknowledge_now();
+        }
+        self->read_some(generation);
       });
 }
 
@@ -47,6 +55,7 @@ void client::impl::flush() {
   session_.take_output(write_buffer_);
   qos0_writing_.swap(qos0_unwritten_);
   writing_ = true;
+  ++writes_started_;
   transport_->async_write(boost::asio::buffer(write_buffer_),
                           [self = shared_from_this(), transport = transport_, generation = generation_](
                               boost::system::error_code ec, std::size_t) { self->on_written(generation, ec); });

@@ -58,6 +58,11 @@ class transport {
   void close() noexcept;
   bool is_open() const noexcept { return lowest().is_open(); }
   bool secure() const noexcept { return tls_ != nullptr; }
+  // Sends the TCP acknowledgement of what was read now instead of after the
+  // delayed-ACK timer (Linux TCP_QUICKACK; elsewhere nothing). A reader that
+  // has nothing to write must not leave a Nagle-delayed peer waiting ~40 ms
+  // for that ACK before it sends its next small packet.
+  void acknowledge_now() noexcept;
 
  private:
   tcp::socket& lowest() noexcept { return tls_ ? tls_->next_layer() : socket_; }

@@ -294,6 +294,7 @@ TEST(SessionIds, AllocatedInOrderAndFreedOnlyOnTheFinalAck) {
 TEST(SessionIds, NeverReusedWhileInFlightAcrossWrapAround) {
   auto config = harness::default_config();
   config.max_inflight = 65535;
+  config.refill_batch = 1;  // one free id is enough to send again
   harness h(config);
   h.connect();
   for (message_token t = 1; t <= 65535; ++t) h.publish("t", qos::at_least_once, t, 0);
@@ -352,6 +353,64 @@ TEST(SessionWindow, ReceiveMaximumTwoBelowConfiguredWindow) {
   h.from_broker(puback_packet{3, reason_code::success, {}});
   EXPECT_EQ(publish_ids(h.sent()), (std::vector<std::uint16_t>{4, 5}));
   EXPECT_EQ(completed_tokens(h.events()), (std::vector<message_token>{2, 1, 3}));
+}
+
+TEST(SessionWindow, AFullWindowRefillsInBatches) {
+  harness h;  // window 20: the automatic batch is a quarter of it, 5
+  h.connect();
+  EXPECT_EQ(h.s.refill_batch(), 5);
+  for (message_token t = 1; t <= 30; ++t) h.publish("t", qos::at_least_once, t);
+  EXPECT_EQ(publish_ids(h.sent()).size(), 20U);
+  for (std::uint16_t id = 1; id <= 4; ++id) {
+    h.from_broker(puback_packet{id, reason_code::success, {}});
+    EXPECT_TRUE(publish_ids(h.sent()).empty()) << "sent after ack " << id;
+  }
+  EXPECT_EQ(h.s.queued_count(), 10U);
+  h.from_broker(puback_packet{5, reason_code::success, {}});
+  EXPECT_EQ(publish_ids(h.sent()), (std::vector<std::uint16_t>{21, 22, 23, 24, 25}));
+  EXPECT_EQ(h.s.inflight_count(), 20U);
+  // QoS 0 never waits for the window, even while a batch is being collected.
+  h.from_broker(puback_packet{6, reason_code::success, {}});
+  h.publish("t", qos::at_most_once, 31);
+  EXPECT_EQ(only_packets<publish_packet>(h.sent()).size(), 1U);
+}
+
+TEST(SessionWindow, ABatchLargerThanTheWindowWaitsForTheWholeWindow) {
+  auto config = harness::default_config();
+  config.max_inflight = 2;
+  config.refill_batch = 100;  // capped at the window
+  harness h(config);
+  h.connect();
+  EXPECT_EQ(h.s.refill_batch(), 2);
+  for (message_token t = 1; t <= 3; ++t) h.publish("t", qos::at_least_once, t);
+  EXPECT_EQ(publish_ids(h.sent()), (std::vector<std::uint16_t>{1, 2}));
+  h.from_broker(puback_packet{1, reason_code::success, {}});
+  EXPECT_TRUE(publish_ids(h.sent()).empty());
+  h.from_broker(puback_packet{2, reason_code::success, {}});
+  EXPECT_EQ(publish_ids(h.sent()), (std::vector<std::uint16_t>{3}));
+}
+
+TEST(SessionWindow, MessagesArrivingOneByOneFillTheWholeWindow) {
+  harness h;
+  h.connect();
+  for (message_token t = 1; t <= 20; ++t) {
+    h.publish("t", qos::at_least_once, t);
+    EXPECT_EQ(publish_ids(h.sent()).size(), 1U) << "message " << t;
+  }
+  h.publish("t", qos::at_least_once, 21);
+  EXPECT_TRUE(publish_ids(h.sent()).empty());
+}
+
+TEST(SessionWindow, ABatchOfOneRefillsEachFreedSlot) {
+  auto config = harness::default_config();
+  config.max_inflight = 4;
+  config.refill_batch = 1;
+  harness h(config);
+  h.connect();
+  for (message_token t = 1; t <= 6; ++t) h.publish("t", qos::at_least_once, t);
+  EXPECT_EQ(publish_ids(h.sent()).size(), 4U);
+  h.from_broker(puback_packet{1, reason_code::success, {}});
+  EXPECT_EQ(publish_ids(h.sent()), (std::vector<std::uint16_t>{5}));
 }
 
 TEST(SessionWindow, ConfiguredWindowBelowReceiveMaximum) {

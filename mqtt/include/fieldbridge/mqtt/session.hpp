@@ -52,6 +52,13 @@ struct session_config {
   std::optional<will_message> will;
   // Our in-flight window for QoS 1/2; the effective one is min(this, the broker's Receive Maximum).
   std::uint16_t max_inflight = 20;
+  // Once the window is full, queued messages wait until this many slots are
+  // free again, then go out together: a busy stream costs one write (and one
+  // broker wake-up) per batch instead of one per message. Acks for the
+  // messages in flight are what frees the slots, so nothing waits longer than
+  // those acks take. 0 picks a quarter of the window, at most 16; 1 sends each
+  // message the moment a slot frees.
+  std::uint16_t refill_batch = 0;
   // Receive Maximum we announce (MQTT 5): how many QoS 1/2 publishes the broker may have in flight to us.
   std::uint16_t receive_maximum = 65535;
   // Maximum Packet Size we announce and enforce on decode (0 = protocol maximum, not announced).
@@ -265,6 +272,8 @@ class session {
   std::size_t queued_count() const noexcept;
   // The effective window: min(max_inflight, broker receive maximum).
   std::uint16_t window() const noexcept;
+  // How many slots must be free before queued messages refill the window.
+  std::uint16_t refill_batch() const noexcept;
 
  private:
   template <class P>
