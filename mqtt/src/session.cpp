@@ -73,6 +73,13 @@ struct session::impl {
   time_point last_received{};
   bool ping_outstanding = false;
   bool window_full = false;  // reached the window; refills wait for refill_batch free slots
+  // PUBRELs answering PUBRECs, not written yet: they wait to share a write
+  // with the next refill or with each other while the broker owes us acks.
+  std::vector<std::uint16_t> delayed_pubrels;
+  // When the current holding back began (see session::holding); a broker
+  // that keeps its acks must not keep our packets longer than max_hold.
+  bool hold_active = false;
+  time_point hold_started{};
 
   impl(protocol_version v, std::uint32_t max_packet) : dec(v, max_packet) {}
 
@@ -245,6 +252,8 @@ void session::on_transport_closed() {
   d.dec.reset();
   for (auto& o : d.slots) o.sent_on_connection = false;
   d.active = 0;
+  d.delayed_pubrels.clear();  // their slots resend PUBREL on the next connection
+  d.hold_active = false;
   for (const auto& r : d.requests) {
     d.ids[r.packet_id] = id_free;
     events_.emplace_back(request_failed_event{r.token, make_error_code(errc::connection_lost)});
@@ -315,6 +324,7 @@ void session::pump(time_point now) {
   const std::size_t win = window();
   // Once the window was full, it refills only when a batch of slots is free.
   if (d.window_full && d.active + refill_batch() <= win) d.window_full = false;
+  send_delayed_pubrels(!d.window_full && !d.queue.empty(), now);
   if (d.active < d.outgoing_count && d.active < win) {
     for (const auto slot : d.ordered_slots()) {
       if (d.active >= win) break;
@@ -352,8 +362,21 @@ void session::pump(time_point now) {
     if (send_outgoing(slot, false, now)) {
       events_.emplace_back(packet_id_assigned_event{token, id, q_level});
     }
+    d.hold_active = false;  // what was held back is leaving
   }
   if (d.active >= win) d.window_full = true;
+  note_hold(now);
+}
+
+// Starts the hold clock when packets begin to be held back.
+void session::note_hold(time_point now) {
+  auto& d = *impl_;
+  if (!holding()) {
+    d.hold_active = false;
+  } else if (!d.hold_active) {
+    d.hold_active = true;
+    d.hold_started = now;
+  }
 }
 
 void session::send_qos0(publish_packet& m, message_token token, time_point now) {
@@ -480,9 +503,11 @@ std::chrono::milliseconds seconds_ms(std::uint32_t s) { return std::chrono::mill
 time_point session::next_deadline() const noexcept {
   const auto& d = *impl_;
   if (state_ == state::connecting) return d.connect_started + config_.connect_timeout;
-  if (state_ != state::connected || keep_alive() == 0) return time_point::max();
+  if (state_ != state::connected) return time_point::max();
+  auto deadline = d.hold_active ? d.hold_started + config_.max_hold : time_point::max();
+  if (keep_alive() == 0) return deadline;
   const auto ka = seconds_ms(keep_alive());
-  auto deadline = std::min(d.last_sent + ka, d.last_received + ka * 3 / 2);
+  deadline = std::min({deadline, d.last_sent + ka, d.last_received + ka * 3 / 2});
   if (!d.ping_outstanding) deadline = std::min(deadline, d.last_received + ka);
   return deadline;
 }
@@ -496,7 +521,14 @@ void session::on_time(time_point now) {
     }
     return;
   }
-  if (state_ != state::connected || keep_alive() == 0) return;
+  if (state_ != state::connected) return;
+  if (d.hold_active && now >= d.hold_started + config_.max_hold) {
+    // The acks we waited for did not come: send what was held back now.
+    d.window_full = false;
+    send_delayed_pubrels(true, now);
+    pump(now);
+  }
+  if (keep_alive() == 0) return;
   const auto ka = seconds_ms(keep_alive());
   if (now >= d.last_received + ka * 3 / 2) {
     // The broker is gone; a DISCONNECT would not reach it.
@@ -712,8 +744,31 @@ void session::handle_pubrec(const pubrec_packet& rec, time_point now) {
   o->message.topic.shrink_to_fit();
   o->message.payload = {};
   o->message.props = {};
-  send(pubrel_packet{rec.packet_id, reason_code::success, {}}, now);
+  d.delayed_pubrels.push_back(rec.packet_id);
   if (first) events_.emplace_back(pubrec_received_event{o->token, rec.packet_id});
+  send_delayed_pubrels(false, now);
+  note_hold(now);
+}
+
+// Writes the delayed PUBRELs when a write is due anyway (`now_anyway`), when
+// a batch of them is ready, or when the broker owes us nothing else: then no
+// ack is coming that could carry them, and waiting would stall the flow.
+void session::send_delayed_pubrels(bool now_anyway, time_point now) {
+  auto& d = *impl_;
+  if (d.delayed_pubrels.empty()) return;
+  const std::size_t owed = d.active - std::min(d.active, d.delayed_pubrels.size());
+  if (!now_anyway && owed > 0 && d.delayed_pubrels.size() < refill_batch()) return;
+  for (const auto id : d.delayed_pubrels) send(pubrel_packet{id, reason_code::success, {}}, now);
+  d.delayed_pubrels.clear();
+  d.hold_active = false;
+}
+
+bool session::holding() const noexcept {
+  const auto& d = *impl_;
+  if (state_ != state::connected) return false;
+  // Free slots left unused for a batch, or PUBRELs kept for company; a
+  // window with no free slot is flow control, not holding back.
+  return !d.delayed_pubrels.empty() || (d.window_full && !d.queue.empty() && d.active < window());
 }
 
 void session::handle_pubrel(const pubrel_packet& rel, time_point now) {
@@ -732,7 +787,10 @@ void session::handle_pubrel(const pubrel_packet& rel, time_point now) {
 void session::handle_pubcomp(const pubcomp_packet& comp, time_point now) {
   auto& d = *impl_;
   auto* o = d.find(comp.packet_id);
-  if (!o || o->state != outgoing_state::pubrel_sent) {
+  // A PUBCOMP for a PUBREL still held back answers something never sent.
+  const bool unsent = std::find(d.delayed_pubrels.begin(), d.delayed_pubrels.end(), comp.packet_id) !=
+                      d.delayed_pubrels.end();
+  if (!o || o->state != outgoing_state::pubrel_sent || unsent) {
     fail_connection(make_error_code(errc::protocol_error), now);
     return;
   }

@@ -36,10 +36,10 @@ void client::impl::read_some(std::uint64_t generation) {
         self->session_.on_bytes({self->read_buffer_.data(), size}, self->now());
         self->pump();
         if (generation != self->generation_ || !self->open_) return;
-        // Messages are waiting for a batch of acks while this read wrote
+        // Packets are waiting for a batch of acks while this read wrote
         // nothing to carry the TCP ACK: send it now, or a broker with Nagle
         // on holds its next acks until our delayed ACK (~40 ms).
-        if (self->writes_started_ == writes_before && self->session_.queued_count() > 0) {
+        if (self->writes_started_ == writes_before && self->session_.holding()) {
           self->transport_->acknowledge_now();
         }
         self->read_some(generation);

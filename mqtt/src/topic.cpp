@@ -1,3 +1,5 @@
+#include <algorithm>
+
 #include <fieldbridge/mqtt/codec.hpp>
 #include <fieldbridge/mqtt/topic.hpp>
 
@@ -5,6 +7,12 @@ namespace fieldbridge::mqtt {
 namespace {
 
 constexpr std::string_view share_prefix = "$share/";
+
+// One pass, no memchr per character as find_first_of("+#") makes: this runs
+// twice for every PUBLISH (size check, then encode).
+bool has_wildcard(std::string_view s) noexcept {
+  return std::any_of(s.begin(), s.end(), [](char c) { return c == '+' || c == '#'; });
+}
 
 bool valid_length_and_utf8(std::string_view s) noexcept {
   return !s.empty() && s.size() <= 0xFFFF && valid_mqtt_utf8(s);
@@ -18,7 +26,7 @@ std::string_view strip_share(std::string_view filter, bool& ok) noexcept {
   const auto rest = filter.substr(share_prefix.size());
   const auto slash = rest.find('/');
   const auto group = rest.substr(0, slash);
-  if (slash == std::string_view::npos || group.empty() || group.find_first_of("+#") != std::string_view::npos) {
+  if (slash == std::string_view::npos || group.empty() || has_wildcard(group)) {
     ok = false;
     return {};
   }
@@ -28,7 +36,7 @@ std::string_view strip_share(std::string_view filter, bool& ok) noexcept {
 }  // namespace
 
 bool valid_topic_name(std::string_view name) noexcept {
-  return valid_length_and_utf8(name) && name.find_first_of("+#") == std::string_view::npos;
+  return valid_length_and_utf8(name) && !has_wildcard(name);
 }
 
 bool valid_topic_filter(std::string_view filter) noexcept {

@@ -413,6 +413,110 @@ TEST(SessionWindow, ABatchOfOneRefillsEachFreedSlot) {
   EXPECT_EQ(publish_ids(h.sent()), (std::vector<std::uint16_t>{5}));
 }
 
+TEST(SessionWindow, AWindowWithoutAFreeSlotIsFlowControlNotHolding) {
+  harness h;
+  h.connect();
+  for (message_token t = 1; t <= 21; ++t) h.publish("t", qos::at_least_once, t);
+  EXPECT_EQ(h.s.queued_count(), 1U);
+  EXPECT_FALSE(h.s.holding());
+  h.from_broker(puback_packet{1, reason_code::success, {}});
+  EXPECT_TRUE(h.s.holding());  // one free slot kept for the batch
+}
+
+TEST(SessionWindow, HeldMessagesLeaveAfterMaxHoldWhenNoAckComes) {
+  harness h;  // max_hold 5 ms by default
+  h.connect();
+  for (message_token t = 1; t <= 22; ++t) h.publish("t", qos::at_least_once, t);
+  h.sent();
+  h.from_broker(puback_packet{1, reason_code::success, {}});
+  EXPECT_TRUE(publish_ids(h.sent()).empty());
+  EXPECT_EQ(h.s.next_deadline(), h.now + 5ms);
+  h.s.on_time(h.now + 4ms);
+  EXPECT_TRUE(publish_ids(h.sent()).empty());
+  h.s.on_time(h.now + 5ms);
+  EXPECT_EQ(publish_ids(h.sent()), (std::vector<std::uint16_t>{21}));
+  EXPECT_FALSE(h.s.holding());  // the window is full again
+  EXPECT_GT(h.s.next_deadline(), h.now + 1s);  // back to the keep-alive deadline
+}
+
+// --- PUBREL batching ------------------------------------------------------------------
+
+TEST(SessionPubrel, WaitsForCompanyWhileTheBrokerOwesAcks) {
+  harness h;  // batch 5
+  h.connect();
+  for (message_token t = 1; t <= 3; ++t) h.publish("t", qos::exactly_once, t);
+  h.sent();
+  h.from_broker(pubrec_packet{1, reason_code::success, {}});
+  EXPECT_TRUE(only_packets<pubrel_packet>(h.sent()).empty());
+  EXPECT_TRUE(h.s.holding());
+  // The pubrec_received hook fires at once: the store records the state
+  // before the PUBREL can leave.
+  EXPECT_EQ(only<pubrec_received_event>(h.events()).size(), 1U);
+  h.from_broker(pubrec_packet{2, reason_code::success, {}});
+  EXPECT_TRUE(only_packets<pubrel_packet>(h.sent()).empty());
+  h.from_broker(pubrec_packet{3, reason_code::success, {}});  // nothing else owed now
+  const auto rels = only_packets<pubrel_packet>(h.sent());
+  ASSERT_EQ(rels.size(), 3U);
+  EXPECT_EQ(rels[0].packet_id, 1);
+  EXPECT_EQ(rels[2].packet_id, 3);
+  EXPECT_FALSE(h.s.holding());
+}
+
+TEST(SessionPubrel, ABatchOfPubrelsLeavesTogether) {
+  harness h;
+  h.connect();
+  for (message_token t = 1; t <= 8; ++t) h.publish("t", qos::exactly_once, t);
+  h.sent();
+  for (std::uint16_t id = 1; id <= 4; ++id) h.from_broker(pubrec_packet{id, reason_code::success, {}});
+  EXPECT_TRUE(only_packets<pubrel_packet>(h.sent()).empty());
+  h.from_broker(pubrec_packet{5, reason_code::success, {}});
+  EXPECT_EQ(only_packets<pubrel_packet>(h.sent()).size(), 5U);
+}
+
+TEST(SessionPubrel, LeavesAfterMaxHoldWhenTheOtherAcksDoNotCome) {
+  harness h;
+  h.connect();
+  h.publish("t", qos::at_least_once, 1);
+  h.publish("t", qos::exactly_once, 2);
+  h.sent();
+  h.from_broker(pubrec_packet{2, reason_code::success, {}});
+  EXPECT_TRUE(only_packets<pubrel_packet>(h.sent()).empty());
+  h.s.on_time(h.now + 5ms);
+  const auto rels = only_packets<pubrel_packet>(h.sent());
+  ASSERT_EQ(rels.size(), 1U);
+  EXPECT_EQ(rels[0].packet_id, 2);
+}
+
+TEST(SessionPubrel, ARefillCarriesTheDelayedPubrelsFirst) {
+  harness h;
+  h.connect();
+  for (message_token t = 1; t <= 19; ++t) h.publish("t", qos::at_least_once, t);
+  h.publish("t", qos::exactly_once, 20);
+  for (message_token t = 21; t <= 25; ++t) h.publish("t", qos::at_least_once, t);
+  h.sent();
+  h.from_broker(pubrec_packet{20, reason_code::success, {}});
+  for (std::uint16_t id = 1; id <= 4; ++id) h.from_broker(puback_packet{id, reason_code::success, {}});
+  EXPECT_TRUE(h.sent().empty());
+  h.from_broker(puback_packet{5, reason_code::success, {}});
+  const auto out = h.sent();
+  ASSERT_EQ(out.size(), 6U);
+  ASSERT_EQ(type_of(out[0]), packet_type::pubrel);
+  EXPECT_EQ(std::get<pubrel_packet>(out[0]).packet_id, 20);
+  EXPECT_EQ(publish_ids(out), (std::vector<std::uint16_t>{21, 22, 23, 24, 25}));
+}
+
+TEST(SessionPubrel, APubcompForAPubrelNotYetSentIsAProtocolError) {
+  harness h;
+  h.connect();
+  h.publish("t", qos::exactly_once, 1);
+  h.publish("t", qos::at_least_once, 2);
+  h.sent();
+  h.from_broker(pubrec_packet{1, reason_code::success, {}});
+  h.from_broker(pubcomp_packet{1, reason_code::success, {}});
+  EXPECT_EQ(only<close_requested_event>(h.events()).size(), 1U);
+  EXPECT_EQ(h.s.current_state(), session::state::closing);
+}
+
 TEST(SessionWindow, ConfiguredWindowBelowReceiveMaximum) {
   auto config = harness::default_config();
   config.max_inflight = 1;

@@ -59,6 +59,10 @@ struct session_config {
   // those acks take. 0 picks a quarter of the window, at most 16; 1 sends each
   // message the moment a slot frees.
   std::uint16_t refill_batch = 0;
+  // The longest anything is held back for a batch (a refill, or a PUBREL
+  // waiting to share a write) when the acks that would release it do not
+  // come; a broker that sits on its acks must not stall the stream.
+  std::chrono::milliseconds max_hold{5};
   // Receive Maximum we announce (MQTT 5): how many QoS 1/2 publishes the broker may have in flight to us.
   std::uint16_t receive_maximum = 65535;
   // Maximum Packet Size we announce and enforce on decode (0 = protocol maximum, not announced).
@@ -270,6 +274,9 @@ class session {
   std::size_t inflight_count() const noexcept;
   // Messages waiting for the window or a connection.
   std::size_t queued_count() const noexcept;
+  // Connected and keeping packets back to send them together (a refill
+  // batch, delayed PUBRELs) until the acks the broker owes us arrive.
+  bool holding() const noexcept;
   // The effective window: min(max_inflight, broker receive maximum).
   std::uint16_t window() const noexcept;
   // How many slots must be free before queued messages refill the window.
@@ -283,6 +290,8 @@ class session {
   void fail_connection(const boost::system::error_code& ec, session_clock::time_point now);
   boost::system::error_code check_publish(const publish_packet& m) const;
   bool send_outgoing(std::uint32_t slot, bool resend, session_clock::time_point now);
+  void send_delayed_pubrels(bool now_anyway, session_clock::time_point now);
+  void note_hold(session_clock::time_point now);
   void send_qos0(publish_packet& m, message_token token, session_clock::time_point now);
   void pump(session_clock::time_point now);
   void handle_packet(session_clock::time_point now);
