@@ -59,6 +59,7 @@ session_config make_session_config(const client_options& options) {
   }
   config.max_inflight = std::max<std::uint16_t>(options.max_inflight, 1);
   config.refill_batch = options.refill_batch;
+  config.max_hold = options.max_hold;
   config.receive_maximum = std::max<std::uint16_t>(options.receive_maximum, 1);
   config.maximum_packet_size = options.maximum_packet_size;
   config.connect_timeout = options.connect_timeout;

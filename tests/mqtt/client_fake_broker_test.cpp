@@ -191,6 +191,29 @@ class client_fake_broker : public ::testing::Test {
   boost::asio::io_context io_;
 };
 
+// A broker that answers only the first PUBLISH of a full window: the freed
+// slot is less than a refill batch, so the queued message is held back, and
+// only the max_hold deadline (the client's session timer) can send it.
+TEST_F(client_fake_broker, HeldBackMessagesLeaveWhenTheBrokerSitsOnItsAcks) {
+  fake_broker broker(io_, [&](fake_connection& c, const mq::packet& p) {
+    if (std::holds_alternative<mq::connect_packet>(p)) {
+      c.send(connack());
+    } else if (const auto* publish = std::get_if<mq::publish_packet>(&p); publish && publish->packet_id == 1) {
+      c.send(mq::puback_packet{publish->packet_id, {}, {}});
+    }
+  });
+  auto options = loopback_options(broker.port(), mq::protocol_version::v5);
+  options.max_inflight = 8;  // refill batch 2
+  options.max_hold = 20ms;
+  recorded_client rc(io_, options);
+  for (int i = 1; i <= 9; ++i) rc.publish("t/h", "m" + std::to_string(i), mq::qos::at_least_once);
+  rc.client->start();
+  ASSERT_TRUE(run_until(io_, [&] { return broker.received<mq::publish_packet>(0).size() == 9; }));
+  EXPECT_TRUE(rc.done("m1"));
+  EXPECT_EQ(rc.finished(), 1U);
+  EXPECT_EQ(rc.disconnects(), 0U);
+}
+
 TEST_F(client_fake_broker, KeepAliveTimeoutClosesAndReconnects) {
   fake_broker broker(io_, [&](fake_connection& c, const mq::packet& p) {
     if (std::holds_alternative<mq::connect_packet>(p)) c.send(connack());
