@@ -5,8 +5,10 @@
 
 #include <algorithm>
 #include <limits>
+#include <random>
 
 #include <boost/asio/post.hpp>
+#include <fmt/format.h>
 
 #include "client_impl.hpp"
 
@@ -27,6 +29,12 @@ std::string reason_text(reason_code code, const properties& props) {
   std::string text(reason_message(code));
   if (auto reason = props.string(property_id::reason_string)) text += " (" + std::string(*reason) + ")";
   return text;
+}
+
+// A seed for the back-off jitter that differs between gateways started together.
+std::uint64_t random_seed() {
+  std::random_device device;
+  return (std::uint64_t{device()} << 32) ^ device();
 }
 
 // How long a DISCONNECT may take to leave before the socket is closed anyway.
@@ -63,6 +71,7 @@ session_config make_session_config(const client_options& options) {
   config.receive_maximum = std::max<std::uint16_t>(options.receive_maximum, 1);
   config.maximum_packet_size = options.maximum_packet_size;
   config.connect_timeout = options.connect_timeout;
+  config.restore_subscriptions = options.restore_subscriptions;
   return config;
 }
 
@@ -73,8 +82,8 @@ client::impl::impl(boost::asio::io_context& io, client_options options, logger_p
       session_(make_session_config(options_)),
       session_timer_(io),
       retry_timer_(io),
-      read_buffer_(64 * 1024),
-      jitter_(std::random_device{}()) {}
+      backoff_(options_.reconnect_min, options_.reconnect_max, random_seed()),
+      read_buffer_(64 * 1024) {}
 
 void client::impl::post_pump() {
   if (flush_posted_) return;
@@ -101,7 +110,7 @@ void client::impl::dispatch(session_event& event) {
   std::visit(
       overloaded{
           [&](connected_event& e) {
-            failed_attempts_ = 0;
+            backoff_.reset();
             logger_->info("mqtt: connected to {}:{} as '{}' (session present {})", options_.host, options_.port,
                           session_.client_id(), e.session_present ? 1 : 0);
             if (connection_handler_) {
@@ -166,6 +175,13 @@ void client::impl::dispatch(session_event& event) {
           [&](message_received_event& e) {
             if (message_handler_) message_handler_(e.message);
           },
+          [&](incoming_qos2_received_event& e) {
+            if (hooks_.incoming_qos2_received) hooks_.incoming_qos2_received(e.packet_id);
+          },
+          [&](incoming_qos2_released_event& e) {
+            if (hooks_.incoming_qos2_released) hooks_.incoming_qos2_released(e.packet_id);
+          },
+          [&](subscriptions_restored_event& e) { log_restored_subscriptions(e); },
           [&](subscribe_completed_event& e) { complete_request(e.token, {}, std::move(e.codes), e.props); },
           [&](unsubscribe_completed_event& e) { complete_request(e.token, {}, std::move(e.codes), e.props); },
           [&](request_failed_event& e) { complete_request(e.token, e.error, {}, {}); },
@@ -177,6 +193,28 @@ void client::impl::dispatch(session_event& event) {
           },
       },
       event);
+}
+
+void client::impl::log_restored_subscriptions(const subscriptions_restored_event& e) {
+  if (e.error) {
+    const bool retried = e.error == make_error_code(errc::connection_lost);
+    logger_->log(retried ? spdlog::level::info : spdlog::level::warn,
+                 "mqtt: restoring {} subscription(s) after the broker lost the session failed: {}{}",
+                 e.filters.size(), e.error.message(), retried ? " (tried again on the next connection)" : "");
+    return;
+  }
+  std::string refused;
+  for (std::size_t i = 0; i < e.filters.size() && i < e.codes.size(); ++i) {
+    if (!is_failure(e.codes[i])) continue;
+    refused += fmt::format("{}'{}': {} (0x{:02X})", refused.empty() ? "" : ", ", e.filters[i],
+                           reason_message(e.codes[i]), static_cast<unsigned>(e.codes[i]));
+  }
+  if (refused.empty()) {
+    logger_->info("mqtt: the broker had lost the session: restored {} subscription(s)", e.filters.size());
+  } else {
+    logger_->warn("mqtt: the broker refused restored subscription(s) {}{}", refused,
+                  e.reason_string.empty() ? "" : " (" + e.reason_string + ")");
+  }
 }
 
 void client::impl::complete_request(message_token token, boost::system::error_code error,
@@ -267,6 +305,10 @@ boost::system::error_code client::restore(std::vector<restored_message> messages
                                           std::function<void(message_token, const publish_result&)> handler) {
   impl_->restored_handler_ = std::move(handler);
   return impl_->session_.restore(std::move(messages));
+}
+
+boost::system::error_code client::restore_incoming(std::vector<std::uint16_t> packet_ids) {
+  return impl_->session_.restore_incoming(packet_ids);
 }
 
 void client::start() { impl_->start(); }

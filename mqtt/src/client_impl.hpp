@@ -10,7 +10,6 @@
 
 #include <cstdint>
 #include <memory>
-#include <random>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -18,6 +17,7 @@
 #include <boost/asio/ssl/context.hpp>
 #include <boost/asio/steady_timer.hpp>
 
+#include "fieldbridge/mqtt/backoff.hpp"
 #include "fieldbridge/mqtt/client.hpp"
 #include "fieldbridge/mqtt/session.hpp"
 #include "transport.hpp"
@@ -36,7 +36,6 @@ class client::impl : public std::enable_shared_from_this<impl> {
   void connect_attempt();
   void on_open(std::uint64_t generation, boost::system::error_code ec, const std::string& detail);
   void schedule_reconnect();
-  std::chrono::milliseconds next_backoff();
 
   // --- stream_ops.cpp ---
   void read_some(std::uint64_t generation);
@@ -56,6 +55,7 @@ class client::impl : public std::enable_shared_from_this<impl> {
   void complete_publish(message_token token, const publish_result& result);
   void complete_request(message_token token, boost::system::error_code error, std::vector<reason_code> codes,
                         const properties& props);  // SUBACK / UNSUBACK / failure
+  void log_restored_subscriptions(const subscriptions_restored_event& e);
   void report_down(boost::system::error_code ec, std::string detail, const connack_packet* connack = nullptr);
   void stop();
   void abort_all_publishes();
@@ -79,7 +79,6 @@ class client::impl : public std::enable_shared_from_this<impl> {
   bool pump_again_ = false;
   bool ever_connected_ = false;
   std::uint64_t writes_started_ = 0;  // tells a read whether its handling wrote anything
-  unsigned failed_attempts_ = 0;
   boost::system::error_code close_reason_;
   std::string close_detail_;
 
@@ -87,6 +86,7 @@ class client::impl : public std::enable_shared_from_this<impl> {
   session_clock::time_point session_timer_expiry_ = session_clock::time_point::max();
   bool session_timer_armed_ = false;
   boost::asio::steady_timer retry_timer_;  // back-off between attempts, and the open-phase timeout
+  reconnect_backoff backoff_;              // reset on start() and on every CONNACK success
 
   std::vector<std::uint8_t> write_buffer_;  // the one write in flight; lives until it completes
   std::vector<std::uint8_t> read_buffer_;
@@ -103,7 +103,6 @@ class client::impl : public std::enable_shared_from_this<impl> {
   connection_handler connection_handler_;
   durable_hooks hooks_;
   message_token next_token_ = message_token{1} << 63;
-  std::minstd_rand jitter_;
 };
 
 }  // namespace fieldbridge::mqtt

@@ -1,9 +1,7 @@
 // The connect operation: open TCP (and TLS) within the connect timeout, hand
 // the open stream to the session (which writes CONNECT and times the
 // CONNACK), and on failure wait an exponential back-off with jitter between
-// reconnect_min and reconnect_max before the next attempt.
-#include <algorithm>
-
+// reconnect_min and reconnect_max (backoff.hpp) before the next attempt.
 #include "client_impl.hpp"
 
 namespace fieldbridge::mqtt {
@@ -12,7 +10,7 @@ void client::impl::start() {
   if (running_) return;
   if (options_.tls && !tls_context_) tls_context_ = detail::make_tls_context(*options_.tls);
   running_ = true;
-  failed_attempts_ = 0;
+  backoff_.reset();
   connect_attempt();
 }
 
@@ -59,20 +57,6 @@ void client::impl::on_open(std::uint64_t generation, boost::system::error_code e
   pump();
 }
 
-std::chrono::milliseconds client::impl::next_backoff() {
-  using std::chrono::milliseconds;
-  const auto low = std::max(options_.reconnect_min, milliseconds{1});
-  const auto high = std::max(options_.reconnect_max, low);
-  milliseconds base = low;
-  for (unsigned i = 0; i < failed_attempts_ && base < high; ++i) base *= 2;
-  base = std::min(base, high);
-  ++failed_attempts_;
-  // Full jitter in the upper half of the step: clients of many gateways that
-  // lost the same broker do not come back in lockstep.
-  std::uniform_int_distribution<long long> pick(base.count() / 2, base.count());
-  return std::clamp(milliseconds{pick(jitter_)}, low, high);
-}
-
 void client::impl::schedule_reconnect() {
   if (!running_) return;
   if (!options_.reconnect) {
@@ -80,7 +64,7 @@ void client::impl::schedule_reconnect() {
     cancel_timers();
     return;
   }
-  const auto delay = next_backoff();
+  const auto delay = backoff_.next();
   logger_->debug("mqtt: reconnecting in {} ms", delay.count());
   const std::uint64_t generation = generation_;
   retry_timer_.expires_after(delay);

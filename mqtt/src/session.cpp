@@ -40,7 +40,24 @@ struct session::impl {
     std::uint16_t packet_id = 0;
     message_token token = 0;
     bool is_subscribe = true;
+    bool restore = false;   // sent by the session itself to restore remembered subscriptions
     std::size_t count = 0;  // filters, to check the ack's code count
+    // A SUBSCRIBE's filters, when they are remembered: the SUBACK's codes
+    // say, filter by filter, what the broker granted.
+    std::vector<std::string> filters;
+  };
+  // A filter subscribe() asked for (restore_subscriptions). What the broker
+  // granted last is what a lost session gets back; a newer request for the
+  // same filter replaces it only once its SUBACK grants it.
+  struct remembered {
+    std::string filter;
+    bool is_granted = false;
+    subscription granted;
+    properties granted_props;
+    bool is_pending = false;
+    message_token pending_token = 0;
+    subscription pending;
+    properties pending_props;
   };
   // SUBSCRIBE/UNSUBSCRIBE asked for before CONNACK: sent once connected.
   struct held_request {
@@ -65,6 +82,11 @@ struct session::impl {
   std::vector<held_request> held;
   std::bitset<65536> incoming_qos2;  // ids of received QoS 2 PUBLISH awaiting PUBREL
   std::size_t incoming_qos2_count = 0;
+  std::vector<remembered> subscriptions;  // in the order first asked for
+  // The broker lacks the remembered subscriptions: set by a CONNACK with
+  // session present 0, cleared once the restoring SUBSCRIBE is sent, set
+  // again when that SUBSCRIBE is lost with its connection.
+  bool restore_needed = false;
   std::uint16_t next_id = 1;
   std::uint64_t next_seq = 1;
 
@@ -117,6 +139,74 @@ struct session::impl {
     free_slots.push_back(v - 1);
     ids[id] = id_free;
     --outgoing_count;
+  }
+
+  remembered* find_remembered(std::string_view filter) {
+    for (auto& r : subscriptions) {
+      if (r.filter == filter) return &r;
+    }
+    return nullptr;
+  }
+
+  void forget_if_empty() {
+    std::erase_if(subscriptions, [](const remembered& r) { return !r.is_granted && !r.is_pending; });
+  }
+
+  void remember_pending(const std::vector<subscription>& subs, const properties& props, message_token token) {
+    for (const auto& sub : subs) {
+      auto* r = find_remembered(sub.filter);
+      if (!r) r = &subscriptions.emplace_back(remembered{sub.filter, false, {}, {}, false, 0, {}, {}});
+      r->is_pending = true;
+      r->pending_token = token;
+      r->pending = sub;
+      r->pending_props = props;
+    }
+  }
+
+  // The SUBACK code for `filter` of the request `token`: granted, the
+  // pending options become the remembered ones; refused, the broker keeps
+  // (and we remember) what it had.
+  void settle(std::string_view filter, message_token token, bool granted) {
+    auto* r = find_remembered(filter);
+    if (!r || !r->is_pending || r->pending_token != token) return;  // unsubscribed or asked again since
+    if (granted) {
+      r->is_granted = true;
+      r->granted = std::move(r->pending);
+      r->granted_props = std::move(r->pending_props);
+    }
+    r->is_pending = false;
+    r->pending = {};
+    r->pending_props = {};
+  }
+
+  // The subscribe() `token` failed as a whole (not sent, connection lost).
+  void drop_pending(message_token token) {
+    for (auto& r : subscriptions) {
+      if (r.is_pending && r.pending_token == token) {
+        r.is_pending = false;
+        r.pending = {};
+        r.pending_props = {};
+      }
+    }
+    forget_if_empty();
+  }
+
+  void forget(const std::vector<std::string>& filters) {
+    std::erase_if(subscriptions, [&](const remembered& r) {
+      return std::find(filters.begin(), filters.end(), r.filter) != filters.end();
+    });
+  }
+
+  // A SUBSCRIBE/UNSUBSCRIBE that will get no ack: tell its owner (or, for a
+  // restoring SUBSCRIBE, the client, and restore again on the next connection).
+  void fail_request(request r, const error_code& ec, std::vector<session_event>& events) {
+    if (r.restore) {
+      restore_needed = true;
+      events.emplace_back(subscriptions_restored_event{std::move(r.filters), {}, {}, ec});
+      return;
+    }
+    if (r.is_subscribe) drop_pending(r.token);
+    events.emplace_back(request_failed_event{r.token, ec});
   }
 
   // Slots in use, in first-send order.
@@ -207,6 +297,28 @@ boost::system::error_code session::restore(std::vector<restored_message> message
   return {};
 }
 
+error_code session::restore_incoming(std::span<const std::uint16_t> packet_ids) {
+  if (state_ != state::disconnected) return make_error_code(errc::not_connected);
+  if (std::find(packet_ids.begin(), packet_ids.end(), std::uint16_t{0}) != packet_ids.end()) {
+    return make_error_code(errc::invalid_argument);
+  }
+  auto& d = *impl_;
+  for (const auto id : packet_ids) {
+    if (d.incoming_qos2.test(id)) continue;
+    d.incoming_qos2.set(id);
+    ++d.incoming_qos2_count;
+  }
+  return {};
+}
+
+std::vector<subscription> session::remembered_subscriptions() const {
+  std::vector<subscription> out;
+  for (const auto& r : impl_->subscriptions) {
+    if (r.is_granted) out.push_back(r.granted);
+  }
+  return out;
+}
+
 void session::on_transport_connected(time_point now) {
   auto& d = *impl_;
   d.dec.reset();
@@ -254,12 +366,13 @@ void session::on_transport_closed() {
   d.active = 0;
   d.delayed_pubrels.clear();  // their slots resend PUBREL on the next connection
   d.hold_active = false;
-  for (const auto& r : d.requests) {
+  for (auto& r : d.requests) {
     d.ids[r.packet_id] = id_free;
-    events_.emplace_back(request_failed_event{r.token, make_error_code(errc::connection_lost)});
+    d.fail_request(std::move(r), make_error_code(errc::connection_lost), events_);
   }
   d.requests.clear();
   for (const auto& h : d.held) {
+    if (h.is_subscribe) d.drop_pending(h.token);
     events_.emplace_back(request_failed_event{h.token, make_error_code(errc::connection_lost)});
   }
   d.held.clear();
@@ -430,6 +543,7 @@ void session::publish(publish_packet message, message_token token, time_point no
 
 void session::subscribe(std::vector<subscription> subscriptions, properties props, message_token token,
                         time_point now) {
+  if (config_.restore_subscriptions) impl_->remember_pending(subscriptions, props, token);
   if (state_ == state::connecting) {
     impl_->held.push_back({token, true, std::move(subscriptions), {}, std::move(props)});
     return;
@@ -440,6 +554,9 @@ void session::subscribe(std::vector<subscription> subscriptions, properties prop
 
 void session::unsubscribe(std::vector<std::string> filters, properties props, message_token token,
                           time_point now) {
+  // Forgotten at once, whatever the UNSUBACK: a lost session must not get
+  // back what the owner asked to remove.
+  if (config_.restore_subscriptions) impl_->forget(filters);
   if (state_ == state::connecting) {
     impl_->held.push_back({token, false, {}, std::move(filters), std::move(props)});
     return;
@@ -451,25 +568,52 @@ void session::unsubscribe(std::vector<std::string> filters, properties props, me
 // SUBSCRIBE and UNSUBSCRIBE share one path: a packet id, the encode (which
 // checks the caller's filters and properties) and a request awaiting its ack.
 template <class P>
-void session::send_request(P p, std::size_t count, message_token token, time_point now) {
+void session::send_request(P p, std::size_t count, message_token token, time_point now, bool restore) {
   auto& d = *impl_;
+  constexpr bool is_subscribe = std::is_same_v<P, subscribe_packet>;
+  impl::request r{0, token, is_subscribe, restore, count, {}};
+  if constexpr (is_subscribe) {
+    if (restore || config_.restore_subscriptions) {
+      r.filters.reserve(p.subscriptions.size());
+      for (const auto& sub : p.subscriptions) r.filters.push_back(sub.filter);
+    }
+  }
   if (state_ != state::connected) {
-    events_.emplace_back(request_failed_event{token, make_error_code(errc::not_connected)});
+    d.fail_request(std::move(r), make_error_code(errc::not_connected), events_);
     return;
   }
   const auto id = d.allocate_id();
   if (id == 0) {
-    events_.emplace_back(request_failed_event{token, make_error_code(errc::packet_identifier_in_use)});
+    d.fail_request(std::move(r), make_error_code(errc::packet_identifier_in_use), events_);
     return;
   }
   p.packet_id = id;
   if (auto ec = encode(p, config_.version, output_)) {
-    events_.emplace_back(request_failed_event{token, ec});
+    d.fail_request(std::move(r), ec, events_);
     return;
   }
   d.last_sent = now;
   d.ids[id] = id_request;
-  d.requests.push_back({id, token, std::is_same_v<P, subscribe_packet>, count});
+  r.packet_id = id;
+  d.requests.push_back(std::move(r));
+}
+
+// One SUBSCRIBE per distinct set of SUBSCRIBE properties (subscription
+// identifier, user properties) among the granted filters; usually one.
+void session::send_restore_subscriptions(time_point now) {
+  auto& d = *impl_;
+  d.restore_needed = false;
+  std::vector<subscribe_packet> packets;
+  for (const auto& r : d.subscriptions) {
+    if (!r.is_granted) continue;
+    auto same = std::find_if(packets.begin(), packets.end(), [&](const auto& p) { return p.props == r.granted_props; });
+    if (same == packets.end()) same = packets.insert(packets.end(), subscribe_packet{0, {}, r.granted_props});
+    same->subscriptions.push_back(r.granted);
+  }
+  for (auto& p : packets) {
+    const auto count = p.subscriptions.size();
+    send_request(std::move(p), count, 0, now, true);
+  }
 }
 
 void session::disconnect(reason_code code, properties props, time_point now) {
@@ -651,18 +795,34 @@ void session::handle_connack(connack_packet& ack, time_point now) {
       d.release(o.message.packet_id);
       events_.emplace_back(publish_failed_event{token, make_error_code(errc::session_lost), past_pubrec});
     }
-    d.incoming_qos2.reset();
-    d.incoming_qos2_count = 0;
+    // The broker forgot its side of incoming QoS 2 flows too: their ids are
+    // free (and the store forgets them).
+    for (std::uint32_t id = 1; d.incoming_qos2_count != 0 && id < 65536; ++id) {
+      if (!d.incoming_qos2.test(id)) continue;
+      d.incoming_qos2.reset(id);
+      --d.incoming_qos2_count;
+      events_.emplace_back(incoming_qos2_released_event{static_cast<std::uint16_t>(id)});
+    }
+    // ... and every subscription.
+    if (std::any_of(d.subscriptions.begin(), d.subscriptions.end(), [](const auto& r) { return r.is_granted; })) {
+      d.restore_needed = true;
+    }
   }
-  // Resend (session present) before anything new, then the queue.
+  // Subscriptions first, so replies to what we publish next find them; then
+  // the resends (session present), then the queue.
+  if (d.restore_needed) send_restore_subscriptions(now);
   pump(now);
+  // Requests held while connecting go out as they are: subscribe() and
+  // unsubscribe() already updated the remembered subscriptions.
   auto held = std::move(d.held);
   d.held.clear();
   for (auto& h : held) {
     if (h.is_subscribe) {
-      subscribe(std::move(h.subscriptions), std::move(h.props), h.token, now);
+      const auto count = h.subscriptions.size();
+      send_request(subscribe_packet{0, std::move(h.subscriptions), std::move(h.props)}, count, h.token, now);
     } else {
-      unsubscribe(std::move(h.filters), std::move(h.props), h.token, now);
+      const auto count = h.filters.size();
+      send_request(unsubscribe_packet{0, std::move(h.filters), std::move(h.props)}, count, h.token, now);
     }
   }
 }
@@ -692,6 +852,7 @@ void session::handle_publish(publish_packet& m, time_point now) {
         d.incoming_qos2.set(id);
         ++d.incoming_qos2_count;
         events_.emplace_back(message_received_event{std::move(m)});
+        events_.emplace_back(incoming_qos2_received_event{id});
       }
       // A duplicate (same id before PUBREL) is acknowledged again but not delivered.
       send(pubrec_packet{id, reason_code::success, {}}, now);
@@ -773,15 +934,15 @@ bool session::holding() const noexcept {
 
 void session::handle_pubrel(const pubrel_packet& rel, time_point now) {
   auto& d = *impl_;
-  auto code = reason_code::success;
-  if (d.incoming_qos2.test(rel.packet_id)) {
+  const bool held = d.incoming_qos2.test(rel.packet_id);
+  if (held) {
     d.incoming_qos2.reset(rel.packet_id);
     --d.incoming_qos2_count;
-  } else {
-    // Already released (e.g. PUBREL resent after reconnect): complete it again.
-    code = reason_code::packet_identifier_not_found;
   }
-  send(pubcomp_packet{rel.packet_id, code, {}}, now);
+  // An id already released (e.g. PUBREL resent after reconnect) is completed again.
+  send(pubcomp_packet{rel.packet_id, held ? reason_code::success : reason_code::packet_identifier_not_found, {}},
+       now);
+  if (held) events_.emplace_back(incoming_qos2_released_event{rel.packet_id});
 }
 
 void session::handle_pubcomp(const pubcomp_packet& comp, time_point now) {
@@ -834,10 +995,20 @@ void session::complete_request(Ack& ack, bool is_subscribe, time_point now) {
     fail_connection(make_error_code(errc::protocol_error), now);
     return;
   }
-  const auto token = it->token;
+  auto r = std::move(*it);
   d.ids[ack.packet_id] = id_free;
   d.requests.erase(it);
-  events_.emplace_back(Event{token, std::move(ack.codes), std::move(ack.props)});
+  if (r.restore) {
+    subscriptions_restored_event ev{std::move(r.filters), std::move(ack.codes), {}, {}};
+    if (auto s = ack.props.string(property_id::reason_string)) ev.reason_string = *s;
+    events_.emplace_back(std::move(ev));
+  } else {
+    if (is_subscribe && config_.restore_subscriptions) {
+      for (std::size_t i = 0; i < r.filters.size(); ++i) d.settle(r.filters[i], r.token, !is_failure(ack.codes[i]));
+      d.forget_if_empty();
+    }
+    events_.emplace_back(Event{r.token, std::move(ack.codes), std::move(ack.props)});
+  }
   pump(now);
 }
 

@@ -1,11 +1,16 @@
 // Component tests of the Asio client against a scripted fake broker on the
 // test's own io_context: resend after reconnect, session loss, the in-flight
-// window, keep-alive, broken and malformed input, packet size limits.
+// window, keep-alive, broken and malformed input, packet size limits,
+// subscriptions restored after a lost session, durable incoming QoS 2.
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <map>
+#include <set>
+#include <sstream>
 #include <tuple>
+
+#include <spdlog/sinks/ostream_sink.h>
 
 #include "client_recorder.hpp"
 #include "fake_broker.hpp"
@@ -477,15 +482,15 @@ TEST_F(client_fake_broker, DurableHooksAndRestoreResumeAfterARestart) {
   options.session_expiry = 600s;
   std::map<mq::message_token, mq::restored_message> stored;  // what the store would keep
   auto first = std::make_unique<mq::client>(io_, options, nullptr);
-  first->set_durable_hooks({
-      [&](mq::message_token token, std::uint16_t id, mq::qos) {
-        stored.at(token).packet_id = id;
-      },
-      [&](mq::message_token token, std::uint16_t id) {
-        EXPECT_EQ(stored.at(token).packet_id, id);
-        stored.at(token).state = mq::outgoing_state::pubrel_sent;
-      },
-  });
+  mq::durable_hooks hooks;
+  hooks.packet_id_assigned = [&](mq::message_token token, std::uint16_t id, mq::qos) {
+    stored.at(token).packet_id = id;
+  };
+  hooks.pubrec_received = [&](mq::message_token token, std::uint16_t id) {
+    EXPECT_EQ(stored.at(token).packet_id, id);
+    stored.at(token).state = mq::outgoing_state::pubrel_sent;
+  };
+  first->set_durable_hooks(hooks);
   for (const auto& [token, payload, qos] : {std::tuple{101, "A", mq::qos::at_least_once},
                                             std::tuple{102, "C", mq::qos::exactly_once}}) {
     mq::publish_packet message;
@@ -517,6 +522,125 @@ TEST_F(client_fake_broker, DurableHooksAndRestoreResumeAfterARestart) {
   EXPECT_TRUE(std::get<mq::publish_packet>(resent[1]).dup);
   EXPECT_EQ(std::get<mq::publish_packet>(resent[1]).packet_id, stored.at(101).packet_id);
   EXPECT_EQ(std::get<mq::pubrel_packet>(resent[2]).packet_id, stored.at(102).packet_id);
+}
+
+// The broker loses the session (connection 1: session present 0): the client
+// subscribes again, by itself, to what it was granted and not unsubscribed,
+// before the message queued while it was down; the owner's subscribe
+// completions are not called again, and a refused filter is logged as a
+// warning. With the session present (connection 2) nothing is restored.
+TEST_F(client_fake_broker, SubscriptionsAreRestoredWhenTheBrokerLostTheSession) {
+  const mq::subscription a{"a/#", {mq::qos::at_least_once}};
+  const mq::subscription b{"b", {mq::qos::exactly_once, true, false, mq::retain_handling::dont_send}};
+  fake_broker broker(io_, [&](fake_connection& c, const mq::packet& p) {
+    if (std::holds_alternative<mq::connect_packet>(p)) {
+      c.send(connack(c.index() == 2));
+    } else if (const auto* unsubscribe = std::get_if<mq::unsubscribe_packet>(&p)) {
+      c.send(mq::unsuback_packet{unsubscribe->packet_id, {mq::reason_code::success}, {}});
+      c.close(5ms);  // the broker restarts without persistence
+    } else if (const auto* subscribe = std::get_if<mq::subscribe_packet>(&p); subscribe && c.index() == 1) {
+      c.send(mq::suback_packet{subscribe->packet_id, {mq::reason_code::granted_qos_1, mq::reason_code::not_authorized}, {}});
+    } else {
+      acknowledge(c, p);
+      if (std::holds_alternative<mq::publish_packet>(p) && c.index() == 1) c.close(5ms);
+    }
+  });
+  std::ostringstream log;
+  auto logger = std::make_shared<spdlog::logger>("mqtt", std::make_shared<spdlog::sinks::ostream_sink_st>(log));
+  recorded_client rc(io_, loopback_options(broker.port(), mq::protocol_version::v5), logger);
+  rc.client->on_connection([&](const mq::connection_event& e) {
+    rc.events.push_back(e);
+    if (!e.connected && rc.disconnects() == 1) rc.publish("t/e", "E", mq::qos::at_least_once);  // queued while down
+  });
+  std::map<std::string, int> completions;
+  auto count = [&](std::string name) { return [&, name](const mq::subscribe_result&) { ++completions[name]; }; };
+  rc.client->start();
+  ASSERT_TRUE(run_until(io_, [&] { return rc.connects() == 1; }));
+  rc.client->subscribe({a, b}, count("ab"));
+  rc.client->subscribe({{"c", {mq::qos::at_most_once}}}, count("c"));
+  ASSERT_TRUE(run_until(io_, [&] { return completions.size() == 2; }));
+  rc.client->unsubscribe({"c"}, count("unsubscribe c"));
+  ASSERT_TRUE(run_until(io_, [&] { return rc.connects() == 3 && rc.done("E"); }));
+
+  using t = mq::packet_type;
+  const auto& second = broker.connection(1).received();
+  ASSERT_EQ(types_of(second), (std::vector<t>{t::connect, t::subscribe, t::publish}));
+  const auto& restore = std::get<mq::subscribe_packet>(second[1]);
+  EXPECT_EQ(restore.subscriptions, (std::vector<mq::subscription>{a, b})) << "same filters and options, no c";
+  EXPECT_EQ(text_of(std::get<mq::publish_packet>(second[2]).payload), "E");
+  EXPECT_EQ(completions, (std::map<std::string, int>{{"ab", 1}, {"c", 1}, {"unsubscribe c", 1}}));
+  EXPECT_NE(log.str().find("[warning] mqtt: the broker refused restored subscription(s) 'b': not authorized (0x87)"),
+            std::string::npos)
+      << log.str();
+  // Session present: the broker still has them. Publish once more so that
+  // anything the client sent after CONNACK has arrived.
+  rc.publish("t/f", "F", mq::qos::at_least_once);
+  ASSERT_TRUE(run_until(io_, [&] { return rc.done("F"); }));
+  EXPECT_EQ(types_of(broker.connection(2).received()), (std::vector<t>{t::connect, t::publish}));
+}
+
+// A process restart between our PUBREC and the broker's PUBREL: the owner
+// persisted the id through the hook and gives it back with restore_incoming();
+// the broker's resent PUBLISH (DUP) is acknowledged but not delivered again,
+// and its PUBREL completes it and fires the release hook.
+TEST_F(client_fake_broker, RestoredIncomingQos2IdIsNotDeliveredTwiceAfterARestart) {
+  mq::publish_packet command;
+  command.topic = "cmd/set";
+  command.payload = {'4', '2'};
+  command.qos = mq::qos::exactly_once;
+  command.packet_id = 17;
+  fake_broker broker(io_, [&](fake_connection& c, const mq::packet& p) {
+    if (std::holds_alternative<mq::connect_packet>(p)) {
+      c.send(connack(c.index() > 0));
+      auto resent = command;
+      resent.dup = c.index() > 0;
+      c.send(resent);  // the first life never gets the PUBREL
+    } else if (std::holds_alternative<mq::pubrec_packet>(p) && c.index() > 0) {
+      c.send(mq::pubrel_packet{17, {}, {}});
+    }
+  });
+  auto options = loopback_options(broker.port(), mq::protocol_version::v5);
+  options.session_expiry = 600s;
+  std::set<std::uint16_t> stored;  // what the store would keep
+  std::vector<std::string> hook_calls;
+  auto hooks_for = [&](std::string life) {
+    mq::durable_hooks hooks;
+    hooks.incoming_qos2_received = [&, life](std::uint16_t id) {
+      stored.insert(id);
+      hook_calls.push_back(life + " received " + std::to_string(id));
+    };
+    hooks.incoming_qos2_released = [&, life](std::uint16_t id) {
+      stored.erase(id);
+      hook_calls.push_back(life + " released " + std::to_string(id));
+    };
+    return hooks;
+  };
+  std::vector<std::string> delivered;
+  {
+    recorded_client first(io_, options);
+    first.client->set_durable_hooks(hooks_for("first"));
+    first.client->on_message([&](const mq::publish_packet& m) {
+      EXPECT_TRUE(hook_calls.empty()) << "the message is delivered before the hook records it";
+      delivered.push_back(text_of(m.payload));
+    });
+    first.client->start();
+    ASSERT_TRUE(run_until(io_, [&] { return !broker.received<mq::pubrec_packet>(0).empty(); }));
+  }  // the daemon dies after PUBREC, before PUBREL
+  EXPECT_EQ(stored, (std::set<std::uint16_t>{17}));
+
+  recorded_client second(io_, options);
+  second.client->set_durable_hooks(hooks_for("second"));
+  second.client->on_message([&](const mq::publish_packet& m) { delivered.push_back(text_of(m.payload)); });
+  ASSERT_FALSE(second.client->restore_incoming({stored.begin(), stored.end()}));
+  second.client->start();
+  ASSERT_TRUE(run_until(io_, [&] { return !broker.received<mq::pubcomp_packet>(1).empty(); }));
+  EXPECT_EQ(delivered, (std::vector<std::string>{"42"})) << "delivered once, in the first life";
+  ASSERT_EQ(broker.received<mq::pubrec_packet>(1).size(), 1u);
+  EXPECT_EQ(broker.received<mq::pubrec_packet>(1)[0].packet_id, 17);
+  EXPECT_EQ(broker.received<mq::pubcomp_packet>(1)[0].packet_id, 17);
+  EXPECT_EQ(broker.received<mq::pubcomp_packet>(1)[0].code, mq::reason_code::success);
+  EXPECT_EQ(hook_calls, (std::vector<std::string>{"first received 17", "second released 17"}));
+  EXPECT_TRUE(stored.empty());
 }
 
 TEST_F(client_fake_broker, StartAfterStopConnectsAgainAndKeepsPinging) {

@@ -1,6 +1,7 @@
 // System tests of the client against a real mosquitto started by the test on
 // a free loopback port: both protocol versions, QoS 0/1/2, retained messages,
-// the will, passwords, TLS, and a broker killed in the middle of a stream.
+// subscriptions restored after a restart without persistence, the will,
+// passwords, TLS, and a broker killed in the middle of a stream.
 #include <gtest/gtest.h>
 
 #include <signal.h>
@@ -93,6 +94,36 @@ TEST_P(mosquitto_test, RetainedMessageReachesALaterSubscriber) {
   ASSERT_TRUE(run_until(io_, [&] { return subscriber.messages.size() == 1; }));
   EXPECT_TRUE(subscriber.messages[0].retain);
   EXPECT_EQ(text_of(subscriber.messages[0].payload), "kept");
+}
+
+// A broker restarted without persistence has forgotten the session and its
+// subscriptions: the client subscribes again by itself, and a message
+// published after the reconnect arrives.
+TEST_P(mosquitto_test, SubscriptionsAreRestoredAfterABrokerRestartWithoutPersistence) {
+  mosquitto_options broker_options;
+  broker_options.persistence = false;
+  mosquitto_broker broker(broker_options);
+  auto sub_options = options(broker, "restore-sub");
+  sub_options.session_expiry = 600s;
+  std::ostringstream log;
+  auto logger = std::make_shared<spdlog::logger>("mqtt", std::make_shared<spdlog::sinks::ostream_sink_st>(log));
+  recorded_client subscriber(io_, sub_options, logger);
+  ASSERT_TRUE(connect(subscriber));
+  EXPECT_EQ(subscribe(subscriber, "restore/#", mq::qos::at_least_once),
+            std::vector<mq::reason_code>{mq::reason_code::granted_qos_1});
+  broker.stop();
+  broker.start();
+  ASSERT_TRUE(run_until(io_, [&] { return subscriber.connects() == 2; }, 10s)) << broker.log();
+  EXPECT_FALSE(subscriber.events.back().session_present);
+  // The restoring SUBACK is logged; only then is the subscription sure to be in place.
+  ASSERT_TRUE(run_until(io_, [&] { return log.str().find("restored 1 subscription(s)") != std::string::npos; }))
+      << log.str();
+  recorded_client publisher(io_, options(broker, "restore-pub"));
+  ASSERT_TRUE(connect(publisher));
+  publisher.publish("restore/x", "after the restart", mq::qos::at_least_once);
+  ASSERT_TRUE(run_until(io_, [&] { return !subscriber.messages.empty(); })) << broker.log();
+  EXPECT_EQ(text_of(subscriber.messages.at(0).payload), "after the restart");
+  EXPECT_EQ(subscriber.messages.at(0).topic, "restore/x");
 }
 
 TEST_P(mosquitto_test, WillIsPublishedWhenTheSocketDiesButNotOnStop) {

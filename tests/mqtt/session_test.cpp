@@ -113,6 +113,12 @@ std::vector<std::uint16_t> publish_ids(const std::vector<packet>& packets) {
   return ids;
 }
 
+std::vector<packet_type> types_of(const std::vector<packet>& packets) {
+  std::vector<packet_type> types;
+  for (const auto& p : packets) types.push_back(type_of(p));
+  return types;
+}
+
 std::vector<message_token> completed_tokens(const std::vector<session_event>& events) {
   std::vector<message_token> out;
   for (const auto& e : only<publish_completed_event>(events)) out.push_back(e.token);
@@ -678,6 +684,77 @@ TEST(SessionQoS2, IncomingBeyondOurReceiveMaximum) {
   expect_closed_with(h, errc::receive_maximum_exceeded, reason_code::receive_maximum_exceeded);
 }
 
+TEST(SessionQoS2, IncomingDurableEventsMarkReceiptAndRelease) {
+  harness h;
+  h.connect();
+  h.events();
+  publish_packet m{"cmd", to_bytes("x"), qos::exactly_once, false, false, 7, {}};
+  h.from_broker(m);
+  m.dup = true;
+  h.from_broker(m);
+  auto events = h.events();
+  ASSERT_EQ(events.size(), 2U) << "one delivery, one durable event; nothing for the duplicate";
+  EXPECT_TRUE(std::holds_alternative<message_received_event>(events[0]));
+  ASSERT_TRUE(std::holds_alternative<incoming_qos2_received_event>(events[1]));
+  EXPECT_EQ(std::get<incoming_qos2_received_event>(events[1]).packet_id, 7);
+  h.from_broker(pubrel_packet{7, reason_code::success, {}});
+  EXPECT_EQ(only_packets<pubcomp_packet>(h.sent()).size(), 1U);
+  const auto released = only<incoming_qos2_released_event>(h.events());
+  ASSERT_EQ(released.size(), 1U);
+  EXPECT_EQ(released[0].packet_id, 7);
+  h.from_broker(pubrel_packet{7, reason_code::success, {}});  // resent PUBREL: nothing held, no event
+  EXPECT_TRUE(only<incoming_qos2_released_event>(h.events()).empty());
+}
+
+// A process restart between our PUBREC and the broker's PUBREL: the new
+// session gets the held id back and does not deliver the resent PUBLISH.
+TEST(SessionQoS2, RestoredIncomingIdIsAcknowledgedNotDeliveredAgain) {
+  harness h;
+  const std::vector<std::uint16_t> held{7, 300};
+  ASSERT_FALSE(h.s.restore_incoming(held));
+  h.connect(true);
+  h.from_broker(publish_packet{"cmd", to_bytes("x"), qos::exactly_once, false, true, 7, {}});
+  auto recs = only_packets<pubrec_packet>(h.sent());
+  ASSERT_EQ(recs.size(), 1U);
+  EXPECT_EQ(recs[0].packet_id, 7);
+  auto events = h.events();
+  EXPECT_TRUE(only<message_received_event>(events).empty());
+  EXPECT_TRUE(only<incoming_qos2_received_event>(events).empty());
+  h.from_broker(pubrel_packet{7, reason_code::success, {}});
+  const auto comp = only_packets<pubcomp_packet>(h.sent());
+  ASSERT_EQ(comp.size(), 1U);
+  EXPECT_EQ(comp[0].code, reason_code::success);
+  EXPECT_EQ(only<incoming_qos2_released_event>(h.events()).at(0).packet_id, 7);
+  // Another id is a new message.
+  h.from_broker(publish_packet{"cmd", to_bytes("y"), qos::exactly_once, false, false, 8, {}});
+  EXPECT_EQ(only<message_received_event>(h.events()).size(), 1U);
+}
+
+TEST(SessionQoS2, RestoredIncomingIdsAreReleasedWhenTheSessionIsLost) {
+  harness h;
+  const std::vector<std::uint16_t> held{7, 300};
+  ASSERT_FALSE(h.s.restore_incoming(held));
+  h.connect(false);
+  std::vector<std::uint16_t> released;
+  for (const auto& e : only<incoming_qos2_released_event>(h.events())) released.push_back(e.packet_id);
+  EXPECT_EQ(released, held);
+  // The new session's message with id 7 is delivered.
+  h.from_broker(publish_packet{"cmd", to_bytes("x"), qos::exactly_once, false, false, 7, {}});
+  EXPECT_EQ(only<message_received_event>(h.events()).size(), 1U);
+}
+
+TEST(SessionQoS2, RestoreIncomingRejectsIdZeroAndALiveTransport) {
+  harness h;
+  const std::vector<std::uint16_t> zero{3, 0};
+  EXPECT_TRUE(is(h.s.restore_incoming(zero), errc::invalid_argument));
+  h.connect();
+  const std::vector<std::uint16_t> one{3};
+  EXPECT_TRUE(is(h.s.restore_incoming(one), errc::not_connected));
+  // Nothing of the refused calls was kept: id 3 is a new message.
+  h.from_broker(publish_packet{"cmd", to_bytes("x"), qos::exactly_once, false, false, 3, {}});
+  EXPECT_EQ(only<message_received_event>(h.events()).size(), 1U);
+}
+
 // --- reconnect ----------------------------------------------------------------------
 
 // A (QoS 1, id 1), B (QoS 2, id 2), C (QoS 2, id 3, past PUBREC) in flight; E queued while down.
@@ -1166,6 +1243,121 @@ TEST(SessionSubscribe, InvalidFilterFails) {
   ASSERT_EQ(failed.size(), 1U);
   EXPECT_TRUE(is(failed[0].error, errc::invalid_topic));
   EXPECT_TRUE(h.sent().empty());
+}
+
+// --- subscriptions restored after the broker lost the session ------------------------------
+
+// Subscribes and lets the broker answer with `codes`; returns the SUBSCRIBE sent.
+subscribe_packet subscribe_and_ack(harness& h, std::vector<subscription> subs, message_token token,
+                                   std::vector<reason_code> codes, properties props = {}) {
+  h.s.subscribe(std::move(subs), std::move(props), token, h.now);
+  auto sent = only_packets<subscribe_packet>(h.sent());
+  EXPECT_EQ(sent.size(), 1U);
+  if (sent.empty()) return {};
+  h.from_broker(suback_packet{sent[0].packet_id, std::move(codes), {}});
+  return sent[0];
+}
+
+TEST(SessionRestoreSubscriptions, GrantedFiltersAreSentAgainBeforeQueuedPublishesWhenTheSessionIsLost) {
+  harness h;
+  h.connect();
+  const subscription a{"a/#", {qos::at_least_once, false, false, retain_handling::send_on_subscribe}};
+  const subscription b{"b", {qos::exactly_once, true, true, retain_handling::dont_send}};
+  subscribe_and_ack(h, {a, b}, 1, {reason_code::granted_qos_1, reason_code::granted_qos_2});
+  subscribe_and_ack(h, {{"c", {qos::at_most_once}}}, 2, {reason_code::not_authorized});  // refused: not kept
+  EXPECT_EQ(h.s.remembered_subscriptions(), (std::vector<subscription>{a, b}));
+  h.events();
+
+  h.s.on_transport_closed();
+  h.publish("t", qos::at_least_once, 10);  // waits for the connection
+  auto out = h.connect(false);
+  using t = packet_type;
+  ASSERT_EQ(types_of(out), (std::vector<t>{t::subscribe, t::publish}));
+  const auto& restore = std::get<subscribe_packet>(out[0]);
+  EXPECT_EQ(restore.subscriptions, (std::vector<subscription>{a, b}));
+  EXPECT_NE(restore.packet_id, std::get<publish_packet>(out[1]).packet_id);
+  h.from_broker(suback_packet{restore.packet_id, {reason_code::granted_qos_1, reason_code::not_authorized}, {}});
+  const auto events = h.events();
+  EXPECT_TRUE(only<subscribe_completed_event>(events).empty()) << "the owner's completion is not called again";
+  const auto restored = only<subscriptions_restored_event>(events);
+  ASSERT_EQ(restored.size(), 1U);
+  EXPECT_EQ(restored[0].filters, (std::vector<std::string>{"a/#", "b"}));
+  EXPECT_EQ(restored[0].codes, (std::vector<reason_code>{reason_code::granted_qos_1, reason_code::not_authorized}));
+  EXPECT_FALSE(restored[0].error);
+
+  // Session present: the broker still has them, nothing is sent.
+  h.s.on_transport_closed();
+  EXPECT_TRUE(only_packets<subscribe_packet>(h.connect(true)).empty());
+}
+
+TEST(SessionRestoreSubscriptions, UnsubscribeForgetsAtOnceAndTheLatestGrantedOptionsWin) {
+  for (auto v : {protocol_version::v311, protocol_version::v5}) {
+    harness h(harness::default_config(v));
+    h.connect();
+    subscribe_and_ack(h, {{"a", {qos::at_most_once}}, {"b", {qos::at_most_once}}, {"c", {qos::at_least_once}}}, 1,
+                      {reason_code::granted_qos_0, reason_code::granted_qos_0, reason_code::granted_qos_1});
+    subscribe_and_ack(h, {{"a", {qos::exactly_once}}}, 2, {reason_code::granted_qos_2});   // replaces a
+    subscribe_and_ack(h, {{"c", {qos::exactly_once}}}, 3, {reason_code::unspecified_error});  // refused: c stays QoS 1
+    h.s.unsubscribe({"b"}, {}, 4, h.now);  // forgotten before any UNSUBACK
+    // A subscribe lost with its connection is not remembered.
+    h.s.subscribe({{"d", {qos::at_most_once}}}, {}, 5, h.now);
+    h.s.on_transport_closed();
+    const auto out = only_packets<subscribe_packet>(h.connect(false));
+    ASSERT_EQ(out.size(), 1U);
+    EXPECT_EQ(out[0].subscriptions,
+              (std::vector<subscription>{{"a", {qos::exactly_once}}, {"c", {qos::at_least_once}}}));
+    const auto failed = only<request_failed_event>(h.events());
+    ASSERT_EQ(failed.size(), 2U) << "the UNSUBSCRIBE and the SUBSCRIBE lost with the connection";
+  }
+}
+
+TEST(SessionRestoreSubscriptions, ARestoreLostWithItsConnectionIsSentAgainEvenWithSessionPresent) {
+  harness h;
+  h.connect();
+  subscribe_and_ack(h, {{"a", {qos::at_least_once}}}, 1, {reason_code::granted_qos_1});
+  h.s.on_transport_closed();
+  ASSERT_EQ(only_packets<subscribe_packet>(h.connect(false)).size(), 1U);
+  h.events();
+  h.s.on_transport_closed();  // before the SUBACK
+  const auto lost = only<subscriptions_restored_event>(h.events());
+  ASSERT_EQ(lost.size(), 1U);
+  EXPECT_TRUE(is(lost[0].error, errc::connection_lost));
+  EXPECT_TRUE(only<request_failed_event>(h.events()).empty());
+  // The broker kept the session it made on the last connection, maybe without the subscription.
+  const auto again = only_packets<subscribe_packet>(h.connect(true));
+  ASSERT_EQ(again.size(), 1U);
+  h.from_broker(suback_packet{again[0].packet_id, {reason_code::granted_qos_1}, {}});
+  h.s.on_transport_closed();
+  EXPECT_TRUE(only_packets<subscribe_packet>(h.connect(true)).empty());
+}
+
+TEST(SessionRestoreSubscriptions, EachSetOfSubscribePropertiesGetsItsOwnSubscribe) {
+  harness h;
+  h.connect();
+  properties with_id;
+  with_id.add(property_id::subscription_identifier, std::uint32_t{7});
+  subscribe_and_ack(h, {{"x", {qos::at_least_once}}}, 1, {reason_code::granted_qos_1}, with_id);
+  subscribe_and_ack(h, {{"y", {qos::at_least_once}}}, 2, {reason_code::granted_qos_1});
+  subscribe_and_ack(h, {{"z", {qos::at_most_once}}}, 3, {reason_code::granted_qos_0});
+  h.s.on_transport_closed();
+  const auto out = only_packets<subscribe_packet>(h.connect(false));
+  ASSERT_EQ(out.size(), 2U);
+  EXPECT_EQ(out[0].props, with_id);
+  EXPECT_EQ(out[0].subscriptions, (std::vector<subscription>{{"x", {qos::at_least_once}}}));
+  EXPECT_EQ(out[1].props, properties{});
+  EXPECT_EQ(out[1].subscriptions,
+            (std::vector<subscription>{{"y", {qos::at_least_once}}, {"z", {qos::at_most_once}}}));
+}
+
+TEST(SessionRestoreSubscriptions, OffWhenConfiguredSo) {
+  auto config = harness::default_config();
+  config.restore_subscriptions = false;
+  harness h(config);
+  h.connect();
+  subscribe_and_ack(h, {{"a", {qos::at_least_once}}}, 1, {reason_code::granted_qos_1});
+  EXPECT_TRUE(h.s.remembered_subscriptions().empty());
+  h.s.on_transport_closed();
+  EXPECT_TRUE(only_packets<subscribe_packet>(h.connect(false)).empty());
 }
 
 TEST(SessionDisconnect, GracefulDisconnect) {

@@ -68,6 +68,10 @@ struct client_options {
   std::chrono::milliseconds reconnect_max{30000};
   std::chrono::milliseconds connect_timeout{10000};  // TCP + TLS + CONNACK, each phase
   std::optional<tls_options> tls;
+  // Subscribe again, by itself, to what subscribe() was granted (and
+  // unsubscribe() did not remove) when a connection comes up with session
+  // present = 0; see client::subscribe.
+  bool restore_subscriptions = true;
   // Stop after the first failed connect attempt instead of retrying
   // (for `fieldbridge check --connect`, which wants the broker's first answer).
   bool reconnect = true;
@@ -114,8 +118,16 @@ using connection_handler = std::function<void(const connection_event&)>;
 // Durable-session hooks, called synchronously while the session changes state,
 // so the owner can persist packet ids and QoS 2 progress (and restore() them).
 struct durable_hooks {
+  // Outgoing QoS 1/2 (give them back with restore()).
   std::function<void(message_token, std::uint16_t packet_id, mqtt::qos)> packet_id_assigned;
   std::function<void(message_token, std::uint16_t packet_id)> pubrec_received;
+  // Incoming QoS 2 (give the held ids back with restore_incoming()). Received:
+  // the message handler has just returned for this PUBLISH, and its PUBREC
+  // is not written yet; until released, a PUBLISH with this id is a duplicate.
+  // Released: PUBREL came and PUBCOMP is queued, or the broker lost the
+  // session (once per held id). Persist the id in the first, delete it in the second.
+  std::function<void(std::uint16_t packet_id)> incoming_qos2_received;
+  std::function<void(std::uint16_t packet_id)> incoming_qos2_released;
 };
 
 class client {
@@ -133,6 +145,12 @@ class client {
   // session::restore). `handler` receives the outcome of each, by token.
   boost::system::error_code restore(std::vector<restored_message> messages,
                                     std::function<void(message_token, const publish_result&)> handler);
+  // Before start(): gives back the incoming QoS 2 ids that were received but
+  // not released in an earlier run (durable_hooks::incoming_qos2_*). The
+  // broker's resent PUBLISH (DUP) for one of them is acknowledged with PUBREC
+  // but not delivered to the message handler again; its PUBREL is completed.
+  // See session::restore_incoming.
+  boost::system::error_code restore_incoming(std::vector<std::uint16_t> packet_ids);
 
   // Connects (and keeps reconnecting). Throws std::runtime_error when the
   // TLS files cannot be loaded (a configuration failure).
@@ -148,6 +166,17 @@ class client {
   message_token publish(std::string topic, std::string_view payload, mqtt::qos qos, bool retain,
                         properties props = {}, publish_handler handler = {});
 
+  // SUBSCRIBE / UNSUBSCRIBE; `handler` gets the SUBACK / UNSUBACK (or the
+  // error when there is no connection or it is lost before the answer).
+  // With restore_subscriptions (the default) the client remembers every
+  // filter the broker granted, with its options and `props` (the latest
+  // granted request per filter wins; unsubscribe() forgets a filter at
+  // once). When a connection comes up with session present = 0 (broker
+  // restarted without persistence, session expired, clean start) it sends
+  // them again in a SUBSCRIBE of its own, before any new publish; not when
+  // the session is present. That restore does not call `handler` again; a
+  // refusal is logged as a warning with the broker's reason codes, and a
+  // restore lost with its connection is sent again on the next one.
   void subscribe(std::vector<subscription> subscriptions, subscribe_handler handler, properties props = {});
   void unsubscribe(std::vector<std::string> filters, subscribe_handler handler, properties props = {});
 

@@ -68,6 +68,11 @@ struct session_config {
   // Maximum Packet Size we announce and enforce on decode (0 = protocol maximum, not announced).
   std::uint32_t maximum_packet_size = 0;
   std::chrono::milliseconds connect_timeout{10'000};
+  // Remember the subscriptions the broker granted to subscribe() (until
+  // unsubscribe() of the same filter; the latest options per filter win) and
+  // subscribe to them again, before new publishes, when a CONNACK says the
+  // session is not present. See subscriptions_restored_event.
+  bool restore_subscriptions = true;
   properties connect_properties;  // extra CONNECT properties (user properties, ...)
 };
 
@@ -166,6 +171,22 @@ struct message_received_event {
   publish_packet message;
 };
 
+// Durable hook: an incoming QoS 2 PUBLISH with this id was delivered (the
+// message_received_event before this one) and its PUBREC is in the output.
+// Until incoming_qos2_released, a PUBLISH with this id is a duplicate:
+// acknowledged again, not delivered. The store records the id, and gives it
+// back with restore_incoming() after a restart.
+struct incoming_qos2_received_event {
+  std::uint16_t packet_id = 0;
+};
+
+// Durable hook: the id is free again: PUBREL came and PUBCOMP is in the
+// output, or a CONNACK said the session is not present (one event per id).
+// The store forgets the id.
+struct incoming_qos2_released_event {
+  std::uint16_t packet_id = 0;
+};
+
 struct subscribe_completed_event {
   message_token token = 0;
   std::vector<reason_code> codes;  // one per filter: granted QoS or failure
@@ -185,6 +206,17 @@ struct request_failed_event {
   boost::system::error_code error;
 };
 
+// The answer to a SUBSCRIBE the session sent by itself to restore the
+// remembered subscriptions (session_config::restore_subscriptions): the
+// SUBACK's codes, one per filter, or `error` when it was not answered
+// (errc::connection_lost: tried again on the next connection).
+struct subscriptions_restored_event {
+  std::vector<std::string> filters;
+  std::vector<reason_code> codes;
+  std::string reason_string;  // MQTT 5
+  boost::system::error_code error;
+};
+
 // AUTH from the broker (enhanced authentication); the owner answers with send_auth().
 struct auth_received_event {
   auth_packet auth;
@@ -193,8 +225,9 @@ struct auth_received_event {
 using session_event =
     std::variant<connected_event, connect_refused_event, close_requested_event, disconnect_received_event,
                  packet_id_assigned_event, pubrec_received_event, publish_completed_event, publish_failed_event,
-                 message_received_event, subscribe_completed_event, unsubscribe_completed_event,
-                 request_failed_event, auth_received_event>;
+                 message_received_event, incoming_qos2_received_event, incoming_qos2_released_event,
+                 subscribe_completed_event, unsubscribe_completed_event, request_failed_event,
+                 subscriptions_restored_event, auth_received_event>;
 
 // The session. State survives transport reconnects (that is its purpose);
 // destroy it only when the application's session ends.
@@ -221,6 +254,15 @@ class session {
   // called while a transport is up.
   boost::system::error_code restore(std::vector<restored_message> messages);
 
+  // Restores the ids of incoming QoS 2 messages that were delivered but not
+  // yet released (incoming_qos2_received without incoming_qos2_released)
+  // before a restart, before the first connect: a PUBLISH (DUP) with one of
+  // them is answered with PUBREC but not delivered again, and its PUBREL
+  // completes it. With session present = 0 they are released.
+  // Errors: errc::invalid_argument (id 0), errc::not_connected when called
+  // while a transport is up.
+  boost::system::error_code restore_incoming(std::span<const std::uint16_t> packet_ids);
+
   // --- transport ---
   // The byte stream is open: writes CONNECT to the output, starts the connect timeout.
   void on_transport_connected(session_clock::time_point now);
@@ -244,6 +286,8 @@ class session {
   // (publish_failed_event).
   void publish(publish_packet message, message_token token, session_clock::time_point now);
   // SUBSCRIBE / UNSUBSCRIBE need a connection (else request_failed not_connected).
+  // With restore_subscriptions, subscribe() remembers each filter once the
+  // SUBACK grants it, and unsubscribe() forgets the filters at once.
   void subscribe(std::vector<subscription> subscriptions, properties props, message_token token,
                  session_clock::time_point now);
   void unsubscribe(std::vector<std::string> filters, properties props, message_token token,
@@ -281,12 +325,16 @@ class session {
   std::uint16_t window() const noexcept;
   // How many slots must be free before queued messages refill the window.
   std::uint16_t refill_batch() const noexcept;
+  // The subscriptions restore_subscriptions would send again, in the order
+  // they were first granted (the SUBSCRIBE properties are not included).
+  std::vector<subscription> remembered_subscriptions() const;
 
  private:
   template <class P>
   bool send(const P& p, session_clock::time_point now);
   template <class P>
-  void send_request(P p, std::size_t count, message_token token, session_clock::time_point now);
+  void send_request(P p, std::size_t count, message_token token, session_clock::time_point now,
+                    bool restore = false);
   void fail_connection(const boost::system::error_code& ec, session_clock::time_point now);
   boost::system::error_code check_publish(const publish_packet& m) const;
   bool send_outgoing(std::uint32_t slot, bool resend, session_clock::time_point now);
@@ -305,6 +353,7 @@ class session {
   void handle_unsuback(unsuback_packet& ack, session_clock::time_point now);
   template <class Event, class Ack>
   void complete_request(Ack& ack, bool is_subscribe, session_clock::time_point now);
+  void send_restore_subscriptions(session_clock::time_point now);
 
   struct impl;
   // Grouped so the hot path stays in one allocation; defined in session.cpp.
