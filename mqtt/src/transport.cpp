@@ -6,6 +6,7 @@
 #include <sys/socket.h>
 #include <openssl/x509v3.h>
 
+#include <ctime>
 #include <stdexcept>
 
 #include <boost/asio/ip/address.hpp>
@@ -112,6 +113,49 @@ void transport::on_connected(const std::string& host, open_handler handler) {
                         });
 }
 
+namespace {
+
+// "2020-01-02 00:00:00 UTC", or "?" when OpenSSL cannot read the time.
+std::string utc_text(const ASN1_TIME* time) {
+  std::tm tm{};
+  char buffer[32];
+  if (time == nullptr || ::ASN1_TIME_to_tm(time, &tm) != 1 ||
+      std::strftime(buffer, sizeof buffer, "%Y-%m-%d %H:%M:%S UTC", &tm) == 0) {
+    return "?";
+  }
+  return buffer;
+}
+
+}  // namespace
+
+// What failed, in the words of issue #3 first (host name mismatch, unknown
+// CA, expired) and OpenSSL's own words after, so a user can act on it.
+std::string transport::explain_verify_error(int error, X509_STORE_CTX* store) const {
+  const std::string openssl_words = ::X509_verify_cert_error_string(error);
+  const X509* cert = ::X509_STORE_CTX_get_current_cert(store);
+  switch (error) {
+    case X509_V_ERR_HOSTNAME_MISMATCH:
+    case X509_V_ERR_IP_ADDRESS_MISMATCH:
+      return "host name mismatch (" + openssl_words + ")";
+    case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT:
+    case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY:
+    case X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN:
+    case X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT:
+      return "unknown CA, not trusted by " +
+             (tls_options_->ca_file.empty() ? std::string{"the system trust store"}
+                                            : "ca_file " + tls_options_->ca_file) +
+             " (" + openssl_words + ")";
+    case X509_V_ERR_CERT_HAS_EXPIRED:
+      return "certificate expired on " + utc_text(cert ? ::X509_get0_notAfter(cert) : nullptr) + " (" +
+             openssl_words + ")";
+    case X509_V_ERR_CERT_NOT_YET_VALID:
+      return "certificate not valid before " + utc_text(cert ? ::X509_get0_notBefore(cert) : nullptr) +
+             " (" + openssl_words + ")";
+    default:
+      return openssl_words;
+  }
+}
+
 bool transport::verify(bool preverified, ssl::verify_context& context) {
   if (preverified) return true;
   X509_STORE_CTX* store = context.native_handle();
@@ -123,11 +167,7 @@ bool transport::verify(bool preverified, ssl::verify_context& context) {
       ::X509_NAME_oneline(::X509_get_subject_name(cert), buffer, sizeof buffer);
       subject = buffer;
     }
-    std::string what = ::X509_verify_cert_error_string(error);
-    if (error == X509_V_ERR_HOSTNAME_MISMATCH || error == X509_V_ERR_IP_ADDRESS_MISMATCH) {
-      what = "host name mismatch (" + what + ")";
-    }
-    verify_failure_ = "certificate verify failed: " + what + " (depth " +
+    verify_failure_ = "certificate verify failed: " + explain_verify_error(error, store) + " (depth " +
                       std::to_string(::X509_STORE_CTX_get_error_depth(store)) + ", subject " +
                       subject + ")";
   }

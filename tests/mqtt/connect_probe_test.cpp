@@ -1,7 +1,12 @@
 // `fieldbridge check -c FILE --connect` against a real mosquitto: the probe
 // round trip on a good broker, the broker's reason on a wrong password, the
-// TLS error on a host name mismatch.
+// TLS error on a host name mismatch and an expired certificate, and the
+// system trust store used when no ca_file is given.
 #include <gtest/gtest.h>
+
+#include <filesystem>
+#include <string>
+#include <vector>
 
 #include "mosquitto.hpp"
 #include "process.hpp"
@@ -19,9 +24,10 @@ std::string config_text(std::uint16_t port, const std::string& protocol, const s
          "          - { name: p1, table: holding, address: 0, type: uint16 }\n";
 }
 
-command_result check_connect(const temp_dir& dir, const std::string& text) {
+command_result check_connect(const temp_dir& dir, const std::string& text, std::vector<std::string> env = {}) {
   const auto file = dir.write_file("fieldbridge.yaml", text);
-  return run_command({fieldbridge_binary(), "check", "-c", file.string(), "--connect"}, std::chrono::seconds{30});
+  return run_command({fieldbridge_binary(), "check", "-c", file.string(), "--connect"}, std::chrono::seconds{30},
+                     std::move(env));
 }
 
 class connect_probe_test : public ::testing::TestWithParam<std::string> {};
@@ -54,18 +60,58 @@ TEST_P(connect_probe_test, WrongPasswordFailsWithTheBrokersReason) {
 INSTANTIATE_TEST_SUITE_P(protocols, connect_probe_test, ::testing::Values("5", "3.1.1"),
                          [](const auto& param_info) { return param_info.param == "5" ? "v5" : "v311"; });
 
+// A TLS mosquitto serving `cert` and `key`.
+mosquitto_broker tls_broker(const test_pki& pki, const std::filesystem::path& cert, const std::filesystem::path& key) {
+  mosquitto_options options;
+  options.ca_file = pki.ca_cert;
+  options.cert_file = cert;
+  options.key_file = key;
+  return mosquitto_broker(options);
+}
+
 TEST(connect_probe_tls, HostNameMismatchFailsWithTheTlsError) {
   temp_dir dir;
   const auto pki = make_test_pki(dir.path(), {"broker.example.net"});
-  mosquitto_options options;
-  options.ca_file = pki.ca_cert;
-  options.cert_file = pki.server_cert;
-  options.key_file = pki.server_key;
-  mosquitto_broker broker(options);
+  auto broker = tls_broker(pki, pki.server_cert, pki.server_key);
   const auto result = check_connect(
       dir, config_text(broker.port(), "5", "  tls:\n    ca_file: " + pki.ca_cert.string() + "\n"));
   EXPECT_EQ(result.exit_code, 1) << result.output;
   EXPECT_NE(result.output.find("host name mismatch"), std::string::npos) << result.output;
+}
+
+TEST(connect_probe_tls, ExpiredCertificateFailsSayingSo) {
+  temp_dir dir;
+  const auto pki = make_test_pki(dir.path());
+  const auto expired = make_expired_server_certificate(pki, dir.path());
+  auto broker = tls_broker(pki, expired.cert, expired.key);
+  const auto result = check_connect(
+      dir, config_text(broker.port(), "5", "  tls:\n    ca_file: " + pki.ca_cert.string() + "\n"));
+  EXPECT_EQ(result.exit_code, 1) << result.output;
+  EXPECT_NE(result.output.find("certificate expired on 2020-01-02 00:00:00 UTC (certificate has expired)"),
+            std::string::npos)
+      << result.output;
+}
+
+// With ca_file left out the client trusts OpenSSL's default verify paths,
+// which SSL_CERT_FILE / SSL_CERT_DIR replace: the test CA becomes the "system
+// store" of the child process alone, the machine's store is only read.
+TEST(connect_probe_tls, EmptyCaFileUsesTheSystemTrustStore) {
+  temp_dir dir;
+  const auto pki = make_test_pki(dir.path());
+  auto broker = tls_broker(pki, pki.server_cert, pki.server_key);
+  const auto config = config_text(broker.port(), "5", "  tls: {}\n");
+  const temp_dir empty_cert_dir("fieldbridge-no-certs");
+
+  const auto trusted = check_connect(
+      dir, config, {"SSL_CERT_FILE=" + pki.ca_cert.string(), "SSL_CERT_DIR=" + empty_cert_dir.path().string()});
+  EXPECT_EQ(trusted.exit_code, 0) << trusted.output;
+  EXPECT_NE(trusted.output.find("OK:"), std::string::npos) << trusted.output;
+
+  // The machine's own store does not know the test CA.
+  const auto untrusted = check_connect(dir, config);
+  EXPECT_EQ(untrusted.exit_code, 1) << untrusted.output;
+  EXPECT_NE(untrusted.output.find("unknown CA, not trusted by the system trust store"), std::string::npos)
+      << untrusted.output;
 }
 
 }  // namespace
