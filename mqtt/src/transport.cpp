@@ -2,6 +2,7 @@
 
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <sys/socket.h>
 #include <openssl/x509v3.h>
@@ -15,6 +16,39 @@ namespace fieldbridge::mqtt::detail {
 
 namespace asio = boost::asio;
 namespace ssl = boost::asio::ssl;
+
+namespace {
+
+// "2020-01-02 00:00:00 UTC", or "?" when OpenSSL cannot read the time.
+std::string utc_text(const ASN1_TIME* time) {
+  std::tm tm{};
+  char buffer[32];
+  if (time == nullptr || ::ASN1_TIME_to_tm(time, &tm) != 1 ||
+      std::strftime(buffer, sizeof buffer, "%Y-%m-%d %H:%M:%S UTC", &tm) == 0) {
+    return "?";
+  }
+  return buffer;
+}
+
+// OpenSSL's words for a failed handshake are those of the protocol (e.g.
+// "tlsv1 alert protocol version"); the two causes users meet most get a
+// sentence first: a broker below TLS 1.2, and TLS sent to a plain MQTT
+// listener (mosquitto closes the connection on the ClientHello).
+std::string explain_handshake_error(const boost::system::error_code& ec) {
+  if (ec == asio::error::connection_reset || ec == asio::error::eof || ec == ssl::error::stream_truncated) {
+    return "the broker closed the connection (" + ec.message() + "); is the port a TLS listener?";
+  }
+  if (ec.category() != asio::error::get_ssl_category()) return ec.message();
+  switch (ERR_GET_REASON(static_cast<unsigned long>(ec.value()))) {
+    case SSL_R_TLSV1_ALERT_PROTOCOL_VERSION:
+    case SSL_R_UNSUPPORTED_PROTOCOL:
+      return "no TLS version in common, the client needs TLS 1.2 or later (" + ec.message() + ")";
+    default:
+      return ec.message();
+  }
+}
+
+}  // namespace
 
 std::shared_ptr<ssl::context> make_tls_context(const tls_options& options) {
   auto context = std::make_shared<ssl::context>(ssl::context::tls_client);
@@ -108,25 +142,10 @@ void transport::on_connected(const std::string& host, open_handler handler) {
                           } else if (!verify_failure_.empty()) {
                             handler(ec, "TLS: " + verify_failure_);
                           } else {
-                            handler(ec, "TLS handshake with " + host + " failed: " + ec.message());
+                            handler(ec, "TLS handshake with " + host + " failed: " + explain_handshake_error(ec));
                           }
                         });
 }
-
-namespace {
-
-// "2020-01-02 00:00:00 UTC", or "?" when OpenSSL cannot read the time.
-std::string utc_text(const ASN1_TIME* time) {
-  std::tm tm{};
-  char buffer[32];
-  if (time == nullptr || ::ASN1_TIME_to_tm(time, &tm) != 1 ||
-      std::strftime(buffer, sizeof buffer, "%Y-%m-%d %H:%M:%S UTC", &tm) == 0) {
-    return "?";
-  }
-  return buffer;
-}
-
-}  // namespace
 
 // What failed, in the words of issue #3 first (host name mismatch, unknown
 // CA, expired) and OpenSSL's own words after, so a user can act on it.

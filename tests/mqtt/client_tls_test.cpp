@@ -121,6 +121,19 @@ TEST_F(tls_test, ExpiredCertificateIsRefusedNamingTheDate) {
   EXPECT_TRUE(ok.connected) << ok.detail;
 }
 
+// mosquitto closes a plain listener's connection on the TLS ClientHello; the
+// error says where to look instead of only "Connection reset by peer".
+TEST_F(tls_test, TlsToAPlainListenerSaysSo) {
+  const auto pki = make_test_pki(dir_.path());
+  mosquitto_broker plain;
+  auto event = connect(tls_options(plain, pki, "127.0.0.1"));
+  EXPECT_FALSE(event.connected);
+  EXPECT_NE(event.detail.find("TLS handshake with 127.0.0.1 failed: the broker closed the connection ("),
+            std::string::npos)
+      << event.detail;
+  EXPECT_NE(event.detail.find("); is the port a TLS listener?"), std::string::npos) << event.detail;
+}
+
 TEST_F(tls_test, ClientCertificateRequired) {
   const auto pki = make_test_pki(dir_.path());
   auto broker = make_broker(pki, true);

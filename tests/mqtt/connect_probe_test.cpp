@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "mosquitto.hpp"
+#include "network.hpp"
 #include "process.hpp"
 #include "temp_dir.hpp"
 
@@ -90,6 +91,34 @@ TEST(connect_probe_tls, ExpiredCertificateFailsSayingSo) {
   EXPECT_NE(result.output.find("certificate expired on 2020-01-02 00:00:00 UTC (certificate has expired)"),
             std::string::npos)
       << result.output;
+}
+
+// TLS 1.2 minimum. Debian's OpenSSL configuration already refuses TLS 1.0 and
+// 1.1 for every program, which would hide the client's own setting: both the
+// server (openssl s_server limited to TLS 1.1) and the fieldbridge child get
+// a configuration that allows them (security level 0), so only the client's
+// own minimum can refuse. Without it the handshake succeeds and the probe
+// fails later on the server's non-MQTT answer instead.
+TEST(connect_probe_tls, BrokerBelowTls12IsRefused) {
+  temp_dir dir;
+  const auto pki = make_test_pki(dir.path());
+  const auto legacy = dir.write_file("legacy-openssl.cnf",
+                                     "openssl_conf = init\n[init]\nssl_conf = ssl_sect\n[ssl_sect]\n"
+                                     "system_default = legacy\n[legacy]\nMinProtocol = TLSv1\n"
+                                     "CipherString = DEFAULT@SECLEVEL=0\n");
+  const std::vector<std::string> env{"OPENSSL_CONF=" + legacy.string()};
+  const auto port = free_tcp_port();
+  // -www: answers HTTP and never reads its stdin (which is /dev/null here).
+  child_process server({"openssl", "s_server", "-accept", "127.0.0.1:" + std::to_string(port), "-cert",
+                        pki.server_cert.string(), "-key", pki.server_key.string(), "-tls1_1", "-www"},
+                       dir / "s_server.log", env);
+  ASSERT_TRUE(wait_until([&] { return !server.running() || wait_for_tcp_port(port, 0ms); }) && server.running())
+      << server.log();
+  const auto result =
+      check_connect(dir, config_text(port, "5", "  tls:\n    ca_file: " + pki.ca_cert.string() + "\n"), env);
+  EXPECT_EQ(result.exit_code, 1) << result.output;
+  EXPECT_NE(result.output.find("no TLS version in common, the client needs TLS 1.2 or later"), std::string::npos)
+      << result.output << server.log();
 }
 
 // With ca_file left out the client trusts OpenSSL's default verify paths,
