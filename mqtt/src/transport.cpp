@@ -2,10 +2,12 @@
 
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <sys/socket.h>
 #include <openssl/x509v3.h>
 
+#include <ctime>
 #include <stdexcept>
 
 #include <boost/asio/ip/address.hpp>
@@ -14,6 +16,39 @@ namespace fieldbridge::mqtt::detail {
 
 namespace asio = boost::asio;
 namespace ssl = boost::asio::ssl;
+
+namespace {
+
+// "2020-01-02 00:00:00 UTC", or "?" when OpenSSL cannot read the time.
+std::string utc_text(const ASN1_TIME* time) {
+  std::tm tm{};
+  char buffer[32];
+  if (time == nullptr || ::ASN1_TIME_to_tm(time, &tm) != 1 ||
+      std::strftime(buffer, sizeof buffer, "%Y-%m-%d %H:%M:%S UTC", &tm) == 0) {
+    return "?";
+  }
+  return buffer;
+}
+
+// OpenSSL's words for a failed handshake are those of the protocol (e.g.
+// "tlsv1 alert protocol version"); the two causes users meet most get a
+// sentence first: a broker below TLS 1.2, and TLS sent to a plain MQTT
+// listener (mosquitto closes the connection on the ClientHello).
+std::string explain_handshake_error(const boost::system::error_code& ec) {
+  if (ec == asio::error::connection_reset || ec == asio::error::eof || ec == ssl::error::stream_truncated) {
+    return "the broker closed the connection (" + ec.message() + "); is the port a TLS listener?";
+  }
+  if (ec.category() != asio::error::get_ssl_category()) return ec.message();
+  switch (ERR_GET_REASON(static_cast<unsigned long>(ec.value()))) {
+    case SSL_R_TLSV1_ALERT_PROTOCOL_VERSION:
+    case SSL_R_UNSUPPORTED_PROTOCOL:
+      return "no TLS version in common, the client needs TLS 1.2 or later (" + ec.message() + ")";
+    default:
+      return ec.message();
+  }
+}
+
+}  // namespace
 
 std::shared_ptr<ssl::context> make_tls_context(const tls_options& options) {
   auto context = std::make_shared<ssl::context>(ssl::context::tls_client);
@@ -107,9 +142,37 @@ void transport::on_connected(const std::string& host, open_handler handler) {
                           } else if (!verify_failure_.empty()) {
                             handler(ec, "TLS: " + verify_failure_);
                           } else {
-                            handler(ec, "TLS handshake with " + host + " failed: " + ec.message());
+                            handler(ec, "TLS handshake with " + host + " failed: " + explain_handshake_error(ec));
                           }
                         });
+}
+
+// What failed, in the words of issue #3 first (host name mismatch, unknown
+// CA, expired) and OpenSSL's own words after, so a user can act on it.
+std::string transport::explain_verify_error(int error, X509_STORE_CTX* store) const {
+  const std::string openssl_words = ::X509_verify_cert_error_string(error);
+  const X509* cert = ::X509_STORE_CTX_get_current_cert(store);
+  switch (error) {
+    case X509_V_ERR_HOSTNAME_MISMATCH:
+    case X509_V_ERR_IP_ADDRESS_MISMATCH:
+      return "host name mismatch (" + openssl_words + ")";
+    case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT:
+    case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY:
+    case X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN:
+    case X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT:
+      return "unknown CA, not trusted by " +
+             (tls_options_->ca_file.empty() ? std::string{"the system trust store"}
+                                            : "ca_file " + tls_options_->ca_file) +
+             " (" + openssl_words + ")";
+    case X509_V_ERR_CERT_HAS_EXPIRED:
+      return "certificate expired on " + utc_text(cert ? ::X509_get0_notAfter(cert) : nullptr) + " (" +
+             openssl_words + ")";
+    case X509_V_ERR_CERT_NOT_YET_VALID:
+      return "certificate not valid before " + utc_text(cert ? ::X509_get0_notBefore(cert) : nullptr) +
+             " (" + openssl_words + ")";
+    default:
+      return openssl_words;
+  }
 }
 
 bool transport::verify(bool preverified, ssl::verify_context& context) {
@@ -123,11 +186,7 @@ bool transport::verify(bool preverified, ssl::verify_context& context) {
       ::X509_NAME_oneline(::X509_get_subject_name(cert), buffer, sizeof buffer);
       subject = buffer;
     }
-    std::string what = ::X509_verify_cert_error_string(error);
-    if (error == X509_V_ERR_HOSTNAME_MISMATCH || error == X509_V_ERR_IP_ADDRESS_MISMATCH) {
-      what = "host name mismatch (" + what + ")";
-    }
-    verify_failure_ = "certificate verify failed: " + what + " (depth " +
+    verify_failure_ = "certificate verify failed: " + explain_verify_error(error, store) + " (depth " +
                       std::to_string(::X509_STORE_CTX_get_error_depth(store)) + ", subject " +
                       subject + ")";
   }

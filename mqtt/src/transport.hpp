@@ -69,6 +69,7 @@ class transport {
   const tcp::socket& lowest() const noexcept { return tls_ ? tls_->next_layer() : socket_; }
   void on_connected(const std::string& host, open_handler handler);
   bool verify(bool preverified, boost::asio::ssl::verify_context& context);
+  std::string explain_verify_error(int error, X509_STORE_CTX* store) const;
 
   tcp::resolver resolver_;
   tcp::socket socket_;                 // used when plain TCP

@@ -1,7 +1,8 @@
 // System tests of the client against a real mosquitto started by the test on
 // a free loopback port: both protocol versions, QoS 0/1/2, retained messages,
 // subscriptions restored after a restart without persistence, the will,
-// passwords, TLS, and a broker killed in the middle of a stream.
+// passwords, and a broker killed in the middle of a stream (TLS is in
+// client_tls_test.cpp).
 #include <gtest/gtest.h>
 
 #include <signal.h>
@@ -178,94 +179,6 @@ TEST_P(mosquitto_test, UsernameAndPassword) {
 INSTANTIATE_TEST_SUITE_P(versions, mosquitto_test,
                          ::testing::Values(mq::protocol_version::v311, mq::protocol_version::v5),
                          [](const auto& param_info) { return param_info.param == mq::protocol_version::v5 ? "v5" : "v311"; });
-
-// --- TLS ---------------------------------------------------------------------
-
-class tls_test : public ::testing::Test {
- protected:
-  std::unique_ptr<mosquitto_broker> make_broker(const test_pki& pki, bool require_client_certificate = false) {
-    mosquitto_options o;
-    o.ca_file = pki.ca_cert;
-    o.cert_file = pki.server_cert;
-    o.key_file = pki.server_key;
-    o.require_client_certificate = require_client_certificate;
-    return std::make_unique<mosquitto_broker>(o);
-  }
-  mq::client_options tls_options(const mosquitto_broker& broker, const test_pki& pki, std::string host) {
-    auto o = loopback_options(broker.port(), mq::protocol_version::v5, "tls");
-    o.host = std::move(host);
-    o.reconnect = false;
-    o.tls = mq::tls_options{};
-    o.tls->ca_file = pki.ca_cert.string();
-    return o;
-  }
-  // Connects and returns the first connection event.
-  mq::connection_event connect(const mq::client_options& o, logger_ptr logger = nullptr) {
-    recorded_client rc(io_, o, std::move(logger));
-    rc.client->start();
-    EXPECT_TRUE(run_until(io_, [&] { return !rc.events.empty(); }));
-    return rc.events.empty() ? mq::connection_event{} : rc.events.front();
-  }
-
-  boost::asio::io_context io_;
-  temp_dir dir_{"fieldbridge-tls"};
-};
-
-TEST_F(tls_test, VerifiesTheServerByAddressAndByName) {
-  const auto pki = make_test_pki(dir_.path());
-  auto broker = make_broker(pki);
-  auto by_address = connect(tls_options(*broker, pki, "127.0.0.1"));
-  EXPECT_TRUE(by_address.connected) << by_address.detail;
-  auto by_name = connect(tls_options(*broker, pki, "localhost"));
-  EXPECT_TRUE(by_name.connected) << by_name.detail;
-}
-
-TEST_F(tls_test, HostNameMismatchIsRefusedWithAClearError) {
-  const auto pki = make_test_pki(dir_.path(), {"broker.example.net"});
-  auto broker = make_broker(pki);
-  auto event = connect(tls_options(*broker, pki, "127.0.0.1"));
-  EXPECT_FALSE(event.connected);
-  EXPECT_NE(event.detail.find("host name mismatch"), std::string::npos) << event.detail;
-  // Explicitly turning verification off connects, and says so in the log.
-  auto insecure = tls_options(*broker, pki, "127.0.0.1");
-  insecure.tls->insecure_skip_verify = true;
-  std::ostringstream log;
-  auto logger = std::make_shared<spdlog::logger>("mqtt", std::make_shared<spdlog::sinks::ostream_sink_st>(log));
-  EXPECT_TRUE(connect(insecure, logger).connected);
-  EXPECT_NE(log.str().find("[warning] mqtt: TLS certificate verification is OFF"), std::string::npos) << log.str();
-}
-
-TEST_F(tls_test, UnknownCaIsRefusedWithAClearError) {
-  const auto pki = make_test_pki(dir_.path());
-  temp_dir other_dir("fieldbridge-tls-other");
-  const auto other = make_test_pki(other_dir.path());
-  auto broker = make_broker(pki);
-  auto event = connect(tls_options(*broker, other, "127.0.0.1"));
-  EXPECT_FALSE(event.connected);
-  EXPECT_NE(event.detail.find("certificate verify failed"), std::string::npos) << event.detail;
-  EXPECT_NE(event.detail.find("depth"), std::string::npos) << event.detail;
-}
-
-TEST_F(tls_test, ClientCertificateRequired) {
-  const auto pki = make_test_pki(dir_.path());
-  auto broker = make_broker(pki, true);
-  auto without = connect(tls_options(*broker, pki, "127.0.0.1"));
-  EXPECT_FALSE(without.connected);
-  EXPECT_FALSE(without.detail.empty());
-  auto with_cert = tls_options(*broker, pki, "127.0.0.1");
-  with_cert.tls->cert_file = pki.client_cert.string();
-  with_cert.tls->key_file = pki.client_key.string();
-  auto event = connect(with_cert);
-  EXPECT_TRUE(event.connected) << event.detail;
-}
-
-TEST_F(tls_test, MissingCaFileIsAStartupError) {
-  auto o = loopback_options(1, mq::protocol_version::v5);
-  o.tls = mq::tls_options{};
-  o.tls->ca_file = (dir_ / "missing.pem").string();
-  mq::client c(io_, o, nullptr);
-  EXPECT_THROW(c.start(), std::runtime_error);
-}
 
 // --- the broker killed and restarted in the middle of a stream ----------------
 

@@ -1,9 +1,15 @@
 // `fieldbridge check -c FILE --connect` against a real mosquitto: the probe
 // round trip on a good broker, the broker's reason on a wrong password, the
-// TLS error on a host name mismatch.
+// TLS error on a host name mismatch and an expired certificate, and the
+// system trust store used when no ca_file is given.
 #include <gtest/gtest.h>
 
+#include <filesystem>
+#include <string>
+#include <vector>
+
 #include "mosquitto.hpp"
+#include "network.hpp"
 #include "process.hpp"
 #include "temp_dir.hpp"
 
@@ -19,9 +25,10 @@ std::string config_text(std::uint16_t port, const std::string& protocol, const s
          "          - { name: p1, table: holding, address: 0, type: uint16 }\n";
 }
 
-command_result check_connect(const temp_dir& dir, const std::string& text) {
+command_result check_connect(const temp_dir& dir, const std::string& text, std::vector<std::string> env = {}) {
   const auto file = dir.write_file("fieldbridge.yaml", text);
-  return run_command({fieldbridge_binary(), "check", "-c", file.string(), "--connect"}, std::chrono::seconds{30});
+  return run_command({fieldbridge_binary(), "check", "-c", file.string(), "--connect"}, std::chrono::seconds{30},
+                     std::move(env));
 }
 
 class connect_probe_test : public ::testing::TestWithParam<std::string> {};
@@ -54,18 +61,86 @@ TEST_P(connect_probe_test, WrongPasswordFailsWithTheBrokersReason) {
 INSTANTIATE_TEST_SUITE_P(protocols, connect_probe_test, ::testing::Values("5", "3.1.1"),
                          [](const auto& param_info) { return param_info.param == "5" ? "v5" : "v311"; });
 
+// A TLS mosquitto serving `cert` and `key`.
+mosquitto_broker tls_broker(const test_pki& pki, const std::filesystem::path& cert, const std::filesystem::path& key) {
+  mosquitto_options options;
+  options.ca_file = pki.ca_cert;
+  options.cert_file = cert;
+  options.key_file = key;
+  return mosquitto_broker(options);
+}
+
 TEST(connect_probe_tls, HostNameMismatchFailsWithTheTlsError) {
   temp_dir dir;
   const auto pki = make_test_pki(dir.path(), {"broker.example.net"});
-  mosquitto_options options;
-  options.ca_file = pki.ca_cert;
-  options.cert_file = pki.server_cert;
-  options.key_file = pki.server_key;
-  mosquitto_broker broker(options);
+  auto broker = tls_broker(pki, pki.server_cert, pki.server_key);
   const auto result = check_connect(
       dir, config_text(broker.port(), "5", "  tls:\n    ca_file: " + pki.ca_cert.string() + "\n"));
   EXPECT_EQ(result.exit_code, 1) << result.output;
   EXPECT_NE(result.output.find("host name mismatch"), std::string::npos) << result.output;
+}
+
+TEST(connect_probe_tls, ExpiredCertificateFailsSayingSo) {
+  temp_dir dir;
+  const auto pki = make_test_pki(dir.path());
+  const auto expired = make_expired_server_certificate(pki, dir.path());
+  auto broker = tls_broker(pki, expired.cert, expired.key);
+  const auto result = check_connect(
+      dir, config_text(broker.port(), "5", "  tls:\n    ca_file: " + pki.ca_cert.string() + "\n"));
+  EXPECT_EQ(result.exit_code, 1) << result.output;
+  EXPECT_NE(result.output.find("certificate expired on 2020-01-02 00:00:00 UTC (certificate has expired)"),
+            std::string::npos)
+      << result.output;
+}
+
+// TLS 1.2 minimum. Debian's OpenSSL configuration already refuses TLS 1.0 and
+// 1.1 for every program, which would hide the client's own setting: both the
+// server (openssl s_server limited to TLS 1.1) and the fieldbridge child get
+// a configuration that allows them (security level 0), so only the client's
+// own minimum can refuse. Without it the handshake succeeds and the probe
+// fails later on the server's non-MQTT answer instead.
+TEST(connect_probe_tls, BrokerBelowTls12IsRefused) {
+  temp_dir dir;
+  const auto pki = make_test_pki(dir.path());
+  const auto legacy = dir.write_file("legacy-openssl.cnf",
+                                     "openssl_conf = init\n[init]\nssl_conf = ssl_sect\n[ssl_sect]\n"
+                                     "system_default = legacy\n[legacy]\nMinProtocol = TLSv1\n"
+                                     "CipherString = DEFAULT@SECLEVEL=0\n");
+  const std::vector<std::string> env{"OPENSSL_CONF=" + legacy.string()};
+  const auto port = free_tcp_port();
+  // -www: answers HTTP and never reads its stdin (which is /dev/null here).
+  child_process server({"openssl", "s_server", "-accept", "127.0.0.1:" + std::to_string(port), "-cert",
+                        pki.server_cert.string(), "-key", pki.server_key.string(), "-tls1_1", "-www"},
+                       dir / "s_server.log", env);
+  ASSERT_TRUE(wait_until([&] { return !server.running() || wait_for_tcp_port(port, 0ms); }) && server.running())
+      << server.log();
+  const auto result =
+      check_connect(dir, config_text(port, "5", "  tls:\n    ca_file: " + pki.ca_cert.string() + "\n"), env);
+  EXPECT_EQ(result.exit_code, 1) << result.output;
+  EXPECT_NE(result.output.find("no TLS version in common, the client needs TLS 1.2 or later"), std::string::npos)
+      << result.output << server.log();
+}
+
+// With ca_file left out the client trusts OpenSSL's default verify paths,
+// which SSL_CERT_FILE / SSL_CERT_DIR replace: the test CA becomes the "system
+// store" of the child process alone, the machine's store is only read.
+TEST(connect_probe_tls, EmptyCaFileUsesTheSystemTrustStore) {
+  temp_dir dir;
+  const auto pki = make_test_pki(dir.path());
+  auto broker = tls_broker(pki, pki.server_cert, pki.server_key);
+  const auto config = config_text(broker.port(), "5", "  tls: {}\n");
+  const temp_dir empty_cert_dir("fieldbridge-no-certs");
+
+  const auto trusted = check_connect(
+      dir, config, {"SSL_CERT_FILE=" + pki.ca_cert.string(), "SSL_CERT_DIR=" + empty_cert_dir.path().string()});
+  EXPECT_EQ(trusted.exit_code, 0) << trusted.output;
+  EXPECT_NE(trusted.output.find("OK:"), std::string::npos) << trusted.output;
+
+  // The machine's own store does not know the test CA.
+  const auto untrusted = check_connect(dir, config);
+  EXPECT_EQ(untrusted.exit_code, 1) << untrusted.output;
+  EXPECT_NE(untrusted.output.find("unknown CA, not trusted by the system trust store"), std::string::npos)
+      << untrusted.output;
 }
 
 }  // namespace

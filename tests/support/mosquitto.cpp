@@ -81,17 +81,30 @@ void openssl(const std::vector<std::string>& args) {
   if (result.exit_code != 0) throw std::runtime_error("openssl failed: " + result.output);
 }
 
+// A new key and a certificate request for it: <dir>/<name>.key and .csr.
+void make_request(const std::filesystem::path& dir, const std::string& name, const std::string& subject) {
+  openssl({"req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+           "-keyout", (dir / (name + ".key")).string(), "-subj", subject, "-out", (dir / (name + ".csr")).string()});
+}
+
 void make_leaf(const std::filesystem::path& dir, const std::string& name, const std::string& subject,
                const std::string& extensions, const test_pki& pki) {
-  const auto key = (dir / (name + ".key")).string();
-  const auto csr = (dir / (name + ".csr")).string();
   const auto ext = dir / (name + ".ext");
   std::ofstream(ext) << extensions;
-  openssl({"req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-           "-keyout", key, "-subj", subject, "-out", csr});
-  openssl({"x509", "-req", "-in", csr, "-CA", pki.ca_cert.string(), "-CAkey", pki.ca_key.string(),
-           "-CAcreateserial", "-days", "2", "-extfile", ext.string(), "-out",
+  make_request(dir, name, subject);
+  openssl({"x509", "-req", "-in", (dir / (name + ".csr")).string(), "-CA", pki.ca_cert.string(), "-CAkey",
+           pki.ca_key.string(), "-CAcreateserial", "-days", "2", "-extfile", ext.string(), "-out",
            (dir / (name + ".crt")).string()});
+}
+
+// The extensions of a server certificate for `names` ("IP:" marks an address).
+std::string server_extensions(const std::vector<std::string>& names) {
+  std::string san = "subjectAltName=";
+  for (std::size_t i = 0; i < names.size(); ++i) {
+    const auto& name = names[i];
+    san += (i ? "," : "") + (name.rfind("IP:", 0) == 0 ? name : "DNS:" + name);
+  }
+  return san + "\nextendedKeyUsage=serverAuth\n";
 }
 
 }  // namespace
@@ -102,15 +115,33 @@ test_pki make_test_pki(const std::filesystem::path& dir, const std::vector<std::
   openssl({"req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
            "-keyout", pki.ca_key.string(), "-subj", "/CN=fieldbridge test CA", "-days", "2",
            "-out", pki.ca_cert.string()});
-  std::string san = "subjectAltName=";
-  for (std::size_t i = 0; i < server_names.size(); ++i) {
-    const auto& name = server_names[i];
-    san += (i ? "," : "") + (name.rfind("IP:", 0) == 0 ? name : "DNS:" + name);
-  }
-  make_leaf(dir, "server", "/CN=" + server_names.front(),
-            san + "\nextendedKeyUsage=serverAuth\n", pki);
+  make_leaf(dir, "server", "/CN=" + server_names.front(), server_extensions(server_names), pki);
   make_leaf(dir, "client", "/CN=fieldbridge-client", "extendedKeyUsage=clientAuth\n", pki);
   return pki;
+}
+
+test_certificate make_expired_server_certificate(const test_pki& pki, const std::filesystem::path& dir,
+                                                 const std::vector<std::string>& server_names) {
+  // `openssl x509 -req` of OpenSSL 3.0 cannot set a start date; `openssl ca`
+  // can, and needs a minimal CA configuration with its own database.
+  const auto db = dir / "expired-ca";
+  std::filesystem::create_directories(db);
+  std::ofstream(db / "index.txt").flush();
+  std::ofstream(db / "serial") << "1000\n";
+  std::ofstream(db / "ca.cnf") << "[ca]\ndefault_ca = test_ca\n"
+                               << "[test_ca]\ndatabase = " << (db / "index.txt").string() << "\n"
+                               << "new_certs_dir = " << db.string() << "\n"
+                               << "serial = " << (db / "serial").string() << "\n"
+                               << "default_md = sha256\npolicy = any\nunique_subject = no\n"
+                               << "[any]\ncommonName = supplied\n";
+  std::ofstream(dir / "expired-server.ext") << server_extensions(server_names);
+  make_request(dir, "expired-server", "/CN=" + server_names.front());
+  test_certificate expired{dir / "expired-server.crt", dir / "expired-server.key"};
+  openssl({"ca", "-batch", "-notext", "-config", (db / "ca.cnf").string(), "-cert", pki.ca_cert.string(),
+           "-keyfile", pki.ca_key.string(), "-in", (dir / "expired-server.csr").string(), "-startdate",
+           "20200101000000Z", "-enddate", "20200102000000Z", "-extfile", (dir / "expired-server.ext").string(),
+           "-out", expired.cert.string()});
+  return expired;
 }
 
 }  // namespace fieldbridge::test

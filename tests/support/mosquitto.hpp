@@ -58,4 +58,14 @@ struct test_pki {
 test_pki make_test_pki(const std::filesystem::path& directory,
                        const std::vector<std::string>& server_names = {"localhost", "IP:127.0.0.1"});
 
+// A server certificate signed by the CA of `pki` whose validity ended long
+// ago (2020-01-01 to 2020-01-02 UTC): what a broker serves after nobody
+// renewed its certificate. Written to <directory>/expired-server.{crt,key}.
+struct test_certificate {
+  std::filesystem::path cert, key;
+};
+test_certificate make_expired_server_certificate(
+    const test_pki& pki, const std::filesystem::path& directory,
+    const std::vector<std::string>& server_names = {"localhost", "IP:127.0.0.1"});
+
 }  // namespace fieldbridge::test

@@ -57,9 +57,10 @@ child_process::child_process(std::vector<std::string> argv, std::filesystem::pat
   }
   posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
 
-  std::vector<std::string> env;
+  // extra_env first: getenv() returns the first of two equal names, so a
+  // test's setting wins over one the test runner inherited.
+  std::vector<std::string> env = std::move(extra_env);
   for (char** e = environ; *e != nullptr; ++e) env.emplace_back(*e);
-  env.insert(env.end(), extra_env.begin(), extra_env.end());
   auto argv_c = c_strings(argv);
   auto env_c = c_strings(env);
 
@@ -147,10 +148,11 @@ std::string child_process::log() const {
   return log_file_.empty() ? std::string{} : read_file(log_file_);
 }
 
-command_result run_command(const std::vector<std::string>& argv, std::chrono::milliseconds timeout) {
+command_result run_command(const std::vector<std::string>& argv, std::chrono::milliseconds timeout,
+                           std::vector<std::string> extra_env) {
   temp_dir dir("fieldbridge-cmd");
   auto log = dir / "output.txt";
-  child_process child(argv, log);
+  child_process child(argv, log, std::move(extra_env));
   command_result result;
   auto status = child.wait(timeout);
   result.exit_code = status ? *status : child.kill_hard();

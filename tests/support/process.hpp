@@ -54,13 +54,15 @@ class child_process {
 };
 
 // Runs a command to completion and returns its exit status and output
-// (stdout and stderr merged). For short CLI invocations.
+// (stdout and stderr merged). For short CLI invocations. `extra_env`
+// ("NAME=value") is added to the inherited environment.
 struct command_result {
   int exit_code = -1;
   std::string output;
 };
 command_result run_command(const std::vector<std::string>& argv,
-                           std::chrono::milliseconds timeout = 60s);
+                           std::chrono::milliseconds timeout = 60s,
+                           std::vector<std::string> extra_env = {});
 
 // The fieldbridge binary under test.
 std::string fieldbridge_binary();
