@@ -171,6 +171,9 @@ TEST_F(command_router_test, malformed_payloads_are_refused_without_a_write) {
                  R"(expected '}' after the value: only {\"value\": ...} is accepted)");
   expect_refused("level", R"({"val":42})", R"(unknown key 'val' (only \"value\" is accepted))");
   expect_refused("level", R"({"val\u0075e":42})", R"(unknown key 'val\\u0075e' (only \"value\" is accepted))");
+  expect_refused("level", "{\"\xff\x01k\":1}", R"(unknown key '??k' (only \"value\" is accepted))");
+  expect_refused("level", "{\"" + std::string(40, 'k') + "\":1}",
+                 "unknown key '" + std::string(32, 'k') + R"(...' (only \"value\" is accepted))");
   expect_refused("level", "1e400", "number out of range");
   expect_refused("set", "-1e99999999999999999999", "number out of range");
 }

@@ -64,7 +64,7 @@ class payload_reader {
     const std::string_view key = text_.substr(pos_, end - pos_);
     pos_ = end + 1;
     // Escapes in the key are not decoded: "val\u0075e" is refused, as is any other key.
-    if (key != "value") return fail(fmt::format(R"(unknown key '{}' (only "value" is accepted))", key));
+    if (key != "value") return fail(fmt::format(R"(unknown key '{}' (only "value" is accepted))", shown(key)));
     skip_space();
     if (!take(":")) return fail(std::string(expected_shape));
     skip_space();
@@ -72,6 +72,16 @@ class payload_reader {
     if (!out.ok()) return out;
     skip_space();
     if (!take("}")) return fail(R"(expected '}' after the value: only {"value": ...} is accepted)");
+    return out;
+  }
+
+  // The key as the error shows it: the payload is any bytes, the result must
+  // be valid UTF-8 JSON, and a long key says no more than its start.
+  static std::string shown(std::string_view key) {
+    constexpr std::size_t longest = 32;
+    std::string out;
+    for (const char c : key.substr(0, longest)) out += (c >= 0x20 && c < 0x7F) ? c : '?';
+    if (key.size() > longest) out += "...";
     return out;
   }
 
