@@ -184,15 +184,15 @@ std::string result_json(const drivers::write_result& result) {
   return out;
 }
 
-// Where a command's result goes.
-struct reply_address {
-  std::string topic;
-  std::optional<std::vector<std::uint8_t>> correlation;
-};
-
 // Shared with the write completions through a weak handle, so a completion
 // that outlives the router finds nothing and does nothing.
 struct command_router::state {
+  // Where a command's result goes.
+  struct reply_address {
+    std::string topic;
+    std::optional<std::vector<std::uint8_t>> correlation;
+  };
+
   std::string prefix;
   std::map<std::string, std::map<std::string, point_spec, std::less<>>, std::less<>> devices;
   write_function write;
@@ -287,7 +287,7 @@ bool command_router::on_message(const mqtt::publish_packet& message) {
     return true;
   }
 
-  reply_address to{std::string(topic) + "/result", std::nullopt};
+  state::reply_address to{std::string(topic) + "/result", std::nullopt};
   if (const auto response_topic = message.props.string(mqtt::property_id::response_topic)) {
     if (mqtt::valid_topic_name(*response_topic)) {
       to.topic = std::string(*response_topic);
