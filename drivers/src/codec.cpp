@@ -299,6 +299,25 @@ encoded encode(const point_value& value, const point_spec& point,
   return encoded{reorder(big_endian, format.order), {}};
 }
 
+std::string check_write(const point_spec& point, const point_value& value) {
+  if (!point.writable) return fmt::format("point '{}' is not writable", point.name);
+  // The kinds are kept apart here, not in encode(): the command line parses
+  // "1" for a coil as true itself, but a command of 1 for a switch or of
+  // true for a setpoint is more likely a mistake than a wish.
+  const bool is_bool = std::holds_alternative<bool>(value);
+  const bool is_text = std::holds_alternative<std::string>(value);
+  if (point.format.type == value_type::string) {
+    if (!is_text) return "expected a string";
+  } else if (point.format.type == value_type::boolean || point.format.bit ||
+             point.table == register_table::coil) {
+    if (!is_bool) return "expected true or false";
+  } else if (is_bool || is_text) {
+    return "expected a number";
+  }
+  // A bit point's real encode needs the current register; any will do to validate.
+  return encode(value, point, std::uint16_t{0}).error;
+}
+
 parsed parse_value(std::string_view input, const register_format& format) {
   if (format.type == value_type::string) return parsed{point_value{std::string(input)}, {}};
   const std::string_view text = trim(input);

@@ -149,10 +149,7 @@ void modbus_bus::write(std::string_view device, std::string_view point, point_va
   const auto p = std::find_if(d->points.begin(), d->points.end(),
                               [&](const point_spec& s) { return s.name == point; });
   if (p == d->points.end()) return fail(fmt::format("no point '{}' on device '{}'", point, device));
-  if (!p->writable) return fail(fmt::format("point '{}' is not writable", point));
-  // Validation only: a bit point's real encode needs the current register.
-  const encoded check = encode(value, *p, std::uint16_t{0});
-  if (!check.ok()) return fail(check.error);
+  if (std::string error = check_write(*p, value); !error.empty()) return fail(std::move(error));
   {
     std::lock_guard lock(mutex_);
     if (!running_) {

@@ -233,6 +233,40 @@ TEST(codec, encode_coils_bits_and_strings) {
   EXPECT_EQ(encode(point_value{std::string("ABCDE")}, point_of(text)).error, "longer than 4 characters");
 }
 
+TEST(codec, check_write_refuses_what_a_bus_must_not_see) {
+  point_spec setpoint = point_of(fmt_of(value_type::int16));
+  setpoint.min = 0;
+  setpoint.max = 80;
+  EXPECT_EQ(check_write(setpoint, point_value{std::int64_t{42}}), "");
+  EXPECT_EQ(check_write(setpoint, point_value{42.0}), "");
+  EXPECT_EQ(check_write(setpoint, point_value{true}), "expected a number");
+  EXPECT_EQ(check_write(setpoint, point_value{std::string("42")}), "expected a number");
+  EXPECT_EQ(check_write(setpoint, point_value{81.0}), "above max 80");
+  EXPECT_EQ(check_write(setpoint, point_value{-1.0}), "below min 0");
+  EXPECT_EQ(check_write(setpoint, point_value{std::nan("")}), "not a number");
+  EXPECT_EQ(check_write(point_of(fmt_of(value_type::uint16)), point_value{std::int64_t{65536}}),
+            "out of range for uint16");
+  EXPECT_EQ(check_write(point_of(fmt_of(value_type::int16)), point_value{std::int64_t{-32769}}),
+            "out of range for int16");
+
+  const point_spec pump = point_of(fmt_of(value_type::boolean), register_table::coil);
+  EXPECT_EQ(check_write(pump, point_value{true}), "");
+  EXPECT_EQ(check_write(pump, point_value{std::int64_t{1}}), "expected true or false");
+  register_format bit = fmt_of(value_type::uint16);
+  bit.bit = 3;
+  EXPECT_EQ(check_write(point_of(bit), point_value{false}), "");
+  EXPECT_EQ(check_write(point_of(bit), point_value{0.0}), "expected true or false");
+  register_format text = fmt_of(value_type::string);
+  text.length = 1;
+  EXPECT_EQ(check_write(point_of(text), point_value{std::string("ab")}), "");
+  EXPECT_EQ(check_write(point_of(text), point_value{std::string("abc")}), "longer than 2 characters");
+  EXPECT_EQ(check_write(point_of(text), point_value{1.0}), "expected a string");
+
+  point_spec fixed = point_of(fmt_of(value_type::int16));
+  fixed.writable = false;
+  EXPECT_EQ(check_write(fixed, point_value{std::int64_t{1}}), "point 'p' is not writable");
+}
+
 TEST(codec, write_function_choice) {
   EXPECT_EQ(choose_write_function(register_table::coil, 1, false), write_function::write_single_coil);
   EXPECT_EQ(choose_write_function(register_table::coil, 1, true), write_function::write_multiple_coils);

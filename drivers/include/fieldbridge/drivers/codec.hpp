@@ -53,6 +53,14 @@ struct encoded {
 encoded encode(const point_value& value, const point_spec& point,
                std::optional<std::uint16_t> current_register = std::nullopt);
 
+// Why `value` may not be written to `point`, or an empty string when it may:
+// the point must be `writable`, the value of the point's kind (true/false for
+// bool, coil and `bit` points; a number for numeric points; text for string
+// points) and encodable (min/max, NaN, the type's range; see encode). Pure:
+// the buses call it before queueing a write, and the gateway's command router
+// before it asks a bus, so a refused command costs no bus traffic.
+std::string check_write(const point_spec& point, const point_value& value);
+
 // Parses user text ("42", "-1.5", "true", "off", a string) into a value of
 // the point's type family, for `fieldbridge write --value` and MQTT commands.
 // nullopt-style failure is reported through `error`.

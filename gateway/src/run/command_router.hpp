@@ -1,0 +1,76 @@
+// The command router: MQTT messages on `<prefix>/<device>/<point>/set` become
+// device writes, each answered once on `.../set/result` (or, with MQTT 5, on
+// the request's Response Topic with its Correlation Data). A command that is
+// not a valid write for a writable point is answered with an error and never
+// reaches the bus. The runtime owns the client and the buses; the router only
+// sees them through the two functions it is given. See docs/commands.md.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "fieldbridge/config/config.hpp"
+#include "fieldbridge/core/logging.hpp"
+#include "fieldbridge/core/reading.hpp"
+#include "fieldbridge/drivers/bus.hpp"
+#include "fieldbridge/mqtt/packet.hpp"
+
+namespace fieldbridge::gateway {
+
+// Asks the bus that holds `device` to write `value` to `point`; `done` must be
+// called once, on the router's executor (drivers::field_bus::write does both).
+using write_function = std::function<void(std::string_view device, std::string_view point,
+                                          point_value value, drivers::write_handler done)>;
+// Sends a result message (the router fills topic, payload, QoS 1 and the MQTT 5
+// correlation data; the runtime sends it directly, not through the store).
+using publish_function = std::function<void(mqtt::publish_packet)>;
+
+// A command payload: `42`, `-1.5e3`, `true`, `false` or `{"value": 42}`, with
+// JSON whitespace around the tokens. Anything else is an `error` meant for the
+// result message. Integers that fit stay int64/uint64; other numbers are
+// doubles. Pure.
+struct command_payload {
+  point_value value;
+  std::string error;
+
+  bool ok() const noexcept { return error.empty(); }
+};
+command_payload parse_command_payload(std::string_view payload);
+
+// The JSON of a result: {"ok":true,"value":42} or {"ok":false,"error":"..."}.
+std::string result_json(const drivers::write_result& result);
+
+// Threading: every member, and the write completions, run on the one thread of
+// the runtime's executor; there are no locks. Lifetime: a write completion that
+// arrives after the router is gone is dropped (it holds only a weak handle).
+class command_router {
+ public:
+  command_router(const config::configuration& config, write_function write, publish_function publish,
+                 logger_ptr logger);
+  ~command_router();
+  command_router(const command_router&) = delete;
+  command_router& operator=(const command_router&) = delete;
+
+  // One filter, `<prefix>/+/+/set` at QoS 1 with retain handling "do not send",
+  // so that a command to an unknown device or a read-only point is answered
+  // too. Subscribe to it at every (re)connect that has no session present.
+  std::vector<mqtt::subscription> subscriptions() const;
+
+  // Any incoming message. Returns false when the topic is not a command topic
+  // (the message is left alone); true when it was handled: written, refused
+  // with a result, or ignored because it was retained or empty.
+  bool on_message(const mqtt::publish_packet& message);
+
+  // Commands written and not answered yet.
+  std::size_t pending() const noexcept;
+
+ private:
+  struct state;
+  std::shared_ptr<state> state_;
+};
+
+}  // namespace fieldbridge::gateway
