@@ -430,16 +430,16 @@ TEST(SessionWindow, AWindowWithoutAFreeSlotIsFlowControlNotHolding) {
 }
 
 TEST(SessionWindow, HeldMessagesLeaveAfterMaxHoldWhenNoAckComes) {
-  harness h;  // max_hold 5 ms by default
+  harness h;  // max_hold 20 ms by default
   h.connect();
   for (message_token t = 1; t <= 22; ++t) h.publish("t", qos::at_least_once, t);
   h.sent();
   h.from_broker(puback_packet{1, reason_code::success, {}});
   EXPECT_TRUE(publish_ids(h.sent()).empty());
-  EXPECT_EQ(h.s.next_deadline(), h.now + 5ms);
-  h.s.on_time(h.now + 4ms);
+  EXPECT_EQ(h.s.next_deadline(), h.now + 20ms);
+  h.s.on_time(h.now + 19ms);
   EXPECT_TRUE(publish_ids(h.sent()).empty());
-  h.s.on_time(h.now + 5ms);
+  h.s.on_time(h.now + 20ms);
   EXPECT_EQ(publish_ids(h.sent()), (std::vector<std::uint16_t>{21}));
   EXPECT_FALSE(h.s.holding());  // the window is full again
   EXPECT_GT(h.s.next_deadline(), h.now + 1s);  // back to the keep-alive deadline
@@ -487,7 +487,7 @@ TEST(SessionPubrel, LeavesAfterMaxHoldWhenTheOtherAcksDoNotCome) {
   h.sent();
   h.from_broker(pubrec_packet{2, reason_code::success, {}});
   EXPECT_TRUE(only_packets<pubrel_packet>(h.sent()).empty());
-  h.s.on_time(h.now + 5ms);
+  h.s.on_time(h.now + 20ms);
   const auto rels = only_packets<pubrel_packet>(h.sent());
   ASSERT_EQ(rels.size(), 1U);
   EXPECT_EQ(rels[0].packet_id, 2);

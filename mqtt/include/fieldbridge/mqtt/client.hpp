@@ -61,7 +61,7 @@ struct client_options {
   std::optional<will_options> will;
   std::uint16_t max_inflight = 20;          // effective window: min(this, broker Receive Maximum)
   std::uint16_t refill_batch = 0;           // free slots that refill a full window (session_config)
-  std::chrono::milliseconds max_hold{5};    // longest a batch waits for owed acks (session_config)
+  std::chrono::milliseconds max_hold{20};   // longest a batch waits for owed acks (session_config)
   std::uint16_t receive_maximum = 65535;    // what we let the broker have in flight to us
   std::uint32_t maximum_packet_size = 0;    // what we accept (0 = protocol maximum)
   std::chrono::milliseconds reconnect_min{500};

@@ -62,7 +62,7 @@ struct session_config {
   // The longest anything is held back for a batch (a refill, or a PUBREL
   // waiting to share a write) when the acks that would release it do not
   // come; a broker that sits on its acks must not stall the stream.
-  std::chrono::milliseconds max_hold{5};
+  std::chrono::milliseconds max_hold{20};
   // Receive Maximum we announce (MQTT 5): how many QoS 1/2 publishes the broker may have in flight to us.
   std::uint16_t receive_maximum = 65535;
   // Maximum Packet Size we announce and enforce on decode (0 = protocol maximum, not announced).
