@@ -57,7 +57,8 @@ class command_router {
 
   // One filter, `<prefix>/+/+/set` at QoS 1 with retain handling "do not send",
   // so that a command to an unknown device or a read-only point is answered
-  // too. Subscribe to it at every (re)connect that has no session present.
+  // too. Subscribe to it once: the MQTT client restores it by itself after a
+  // reconnect that finds no session present.
   std::vector<mqtt::subscription> subscriptions() const;
 
   // Any incoming message. Returns false when the topic is not a command topic
