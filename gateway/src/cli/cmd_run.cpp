@@ -1,13 +1,48 @@
-// fieldbridge run: run the gateway (the service's ExecStart).
+// fieldbridge run: run the gateway (the service's ExecStart). Loads the
+// configuration and hands over to the runtime (gateway/src/run/).
+#include <cstdio>
+#include <exception>
+
+#include <fmt/core.h>
+
 #include "commands.hpp"
+#include "fieldbridge/config/config.hpp"
+#include "run/runtime.hpp"
 
 namespace fieldbridge::cli {
+
+namespace {
+
+int run_gateway(const std::string& config_path, const CLI::App& app, const command_context& context) {
+  config::configuration configuration;
+  try {
+    configuration = config::load_file(config_path);
+  } catch (const config::config_error& error) {
+    fmt::print(stderr, "{}\n", error.what());
+    return exit_failure;
+  }
+  // --log-level on the command line wins over the file's gateway.log_level.
+  const bool level_given = app.get_parent() != nullptr && app.get_parent()->count("--log-level") > 0;
+  const auto level = parse_log_level(level_given ? context.global.log_level : configuration.gateway.log_level);
+  auto logger = make_stderr_logger("fieldbridge", level.value_or(spdlog::level::info));
+  try {
+    gateway::run_options options;
+    // The command router plugs in here (gateway::command_handler_factory)
+    // once it is merged; until then no /set topics are subscribed.
+    return gateway::run(configuration, logger, std::move(options));
+  } catch (const std::exception& e) {
+    logger->critical("cannot start: {}", e.what());
+    return exit_failure;
+  }
+}
+
+}  // namespace
 
 void add_run_command(CLI::App& app, command_context& context) {
   auto* sub = app.add_subcommand("run", "Run the gateway (the service's ExecStart)");
   static std::string config_path;
   sub->add_option("-c,--config", config_path, "configuration file")->required();
-  sub->callback([&context] { context.exit_code = report_not_built("run", "the gateway issue"); });
+  sub->callback([sub, &context] { context.exit_code = run_gateway(config_path, *sub, context); });
 }
 
 }  // namespace fieldbridge::cli
