@@ -296,8 +296,8 @@ class runtime {
     log_->info("connected to {}:{} (session present {})", configuration_.mqtt.host, configuration_.mqtt.port,
                e.session_present ? 1 : 0);
     publish_direct(prefix_ + "/status", "online", mq::qos::at_least_once, true);
-    // Device statuses are retained; sent again so a broker that lost its
-    // retained messages learns them too.
+    // Every device status known so far: those that changed while we were
+    // away, and all of them for a broker that lost its retained messages.
     for (const auto& [device, online] : device_online_)
       publish_direct(prefix_ + "/" + device + "/status", online ? "online" : "offline", mq::qos::at_least_once, true);
     subscribe_commands();
@@ -330,7 +330,8 @@ class runtime {
       log_->warn("{}: offline ({})", e.device, e.reason);
       changes_.forget_prefix(e.device + "/");
     }
-    if (!stopping_)
+    // While disconnected the change waits: the next connect sends every status.
+    if (!stopping_ && client_.connected())
       publish_direct(prefix_ + "/" + e.device + "/status", e.online ? "online" : "offline", mq::qos::at_least_once, true);
   }
 
