@@ -3,6 +3,9 @@
 // tests count readings by the simulator's per-read counter register, so a
 // lost reading shows as a gap and a duplicate as a repeat.
 #include <signal.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <map>
@@ -144,8 +147,8 @@ buses:
     return config_ = dir_.write_file("gateway.yaml", yaml);
   }
 
-  child_process start_gateway(const std::string& log_name = "gateway.log") {
-    child_process gw({fieldbridge_binary(), "run", "-c", config_.string()}, dir_ / log_name);
+  child_process start_gateway(const std::string& log_name = "gateway.log", std::vector<std::string> env = {}) {
+    child_process gw({fieldbridge_binary(), "run", "-c", config_.string()}, dir_ / log_name, std::move(env));
     if (!wait_until([&] { return gw.log().find("running:") != std::string::npos || !gw.running(); }, 10s) ||
         !gw.running())
       ADD_FAILURE() << "the gateway did not start:\n" << gw.log();
@@ -249,6 +252,55 @@ TEST_F(GatewayRun, SigtermPublishesOfflineAndExitsZero) {
   EXPECT_TRUE(wait_until([&] { return sub.payloads(std::string(prefix) + "/status").size() == 2; }, 5s));
   EXPECT_EQ(sub.payloads(std::string(prefix) + "/status"), (std::vector<std::string>{"online", "offline"}));
   EXPECT_EQ(retained(std::string(prefix) + "/status"), "offline");
+}
+
+// A datagram socket standing in for systemd's NOTIFY_SOCKET.
+class notify_socket {
+ public:
+  explicit notify_socket(std::filesystem::path path) : path_(std::move(path)) {
+    fd_ = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    sockaddr_un address{};
+    address.sun_family = AF_UNIX;
+    const auto text = path_.string();
+    text.copy(address.sun_path, sizeof(address.sun_path) - 1);
+    if (fd_ < 0 || ::bind(fd_, reinterpret_cast<const sockaddr*>(&address), sizeof(address)) != 0)
+      ADD_FAILURE() << "cannot bind " << text;
+  }
+  ~notify_socket() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  notify_socket(const notify_socket&) = delete;
+  notify_socket& operator=(const notify_socket&) = delete;
+
+  // Every message received so far, one per datagram.
+  const std::vector<std::string>& messages() {
+    char buffer[4096];
+    for (ssize_t n; (n = ::recv(fd_, buffer, sizeof(buffer), 0)) > 0;) received_.emplace_back(buffer, static_cast<std::size_t>(n));
+    return received_;
+  }
+  std::size_t count(const std::string& text) {
+    const auto& all = messages();
+    return static_cast<std::size_t>(std::count(all.begin(), all.end(), text));
+  }
+  std::string path() const { return path_.string(); }
+
+ private:
+  std::filesystem::path path_;
+  int fd_ = -1;
+  std::vector<std::string> received_;
+};
+
+TEST_F(GatewayRun, NotifiesSystemdReadyWatchdogAndStopping) {
+  notify_socket notify(dir_ / "notify.sock");
+  write_config({});
+  auto gw = start_gateway("gateway.log", {"NOTIFY_SOCKET=" + notify.path(), "WATCHDOG_USEC=400000"});
+  ASSERT_TRUE(wait_until([&] { return notify.count("READY=1") == 1; }, 10s)) << gw.log();
+  // The event loop feeds the watchdog every half WATCHDOG_USEC.
+  EXPECT_TRUE(wait_until([&] { return notify.count("WATCHDOG=1") >= 3; }, 10s));
+  EXPECT_EQ(notify.count("STOPPING=1"), 0u);
+  gw.signal(SIGTERM);
+  ASSERT_EQ(gw.wait(10s), std::optional<int>{0}) << gw.log();
+  EXPECT_EQ(notify.count("STOPPING=1"), 1u);
 }
 
 // Every number from 0 to the largest received, or what is missing.
