@@ -185,6 +185,29 @@ bool matches(const std::string& text, const std::string& pattern) {
   return std::regex_match(text, std::regex(pattern));
 }
 
+// Start-up failures exit 1 with one line saying what is wrong; nothing runs.
+TEST(GatewayStart, ConfigurationAndStoreErrorsExitOne) {
+  temp_dir dir("fieldbridge-gw-start");
+  const auto bad = dir.write_file("bad.yaml", "gateway: { name: gw }\nmqtt: { port: nine }\n");
+  const auto config_error = run_command({fieldbridge_binary(), "run", "-c", bad.string()}, 10s);
+  EXPECT_EQ(config_error.exit_code, 1);
+  EXPECT_NE(config_error.output.find(bad.string() + ":2:"), std::string::npos) << config_error.output;
+
+  // The store's directory is a file: the store cannot be opened.
+  dir.write_file("not-a-dir", "");
+  const auto unopenable = dir.write_file("store.yaml", fmt::format(R"(gateway: {{ name: gw }}
+store: {{ path: {} }}
+buses:
+  - name: tcp1
+    modbus_tcp: {{ host: 127.0.0.1, port: 1 }}
+    devices:
+      - {{ name: m1, unit: 1, points: [ {{ name: p, table: input, address: 0, type: uint16 }} ] }}
+)", (dir / "not-a-dir" / "queue.db").string()));
+  const auto store_error = run_command({fieldbridge_binary(), "run", "-c", unopenable.string()}, 10s);
+  EXPECT_EQ(store_error.exit_code, 1);
+  EXPECT_NE(store_error.output.find("cannot start"), std::string::npos) << store_error.output;
+}
+
 TEST_F(GatewayRun, ReadingsArriveOnTheirTopicsAsJson) {
   subscriber sub(broker_.port(), 1, dir_ / "sub.log", "sub-json");
   write_config({});
@@ -325,7 +348,7 @@ TEST_F(GatewayRun, BrokerRestartWhilePollingLosesNoQos1Reading) {
   // messages in its persistence file. What the broker itself loses on a
   // SIGKILL is not the gateway's to promise.
   broker_.stop();
-  ASSERT_TRUE(wait_until([&] { return gw.log().find("broker connection lost") != std::string::npos; }, 10s)) << gw.log();
+  ASSERT_TRUE(wait_until([&] { return gw.log().find("mqtt: disconnected from") != std::string::npos; }, 10s)) << gw.log();
   // The gateway keeps polling into the store while the broker is away.
   ASSERT_TRUE(wait_until([&] { return stored_depth() >= 10; }, 20s, 100ms)) << gw.log();
   const auto before_restart = sub.max_sequence();

@@ -285,16 +285,12 @@ class runtime {
 
   void on_connection(const mq::connection_event& e) {
     if (stopping_) return;
+    // The client logs connects and disconnects itself, the buses their
+    // devices' status changes; these lines add nothing at info level.
     if (!e.connected) {
-      if (was_connected_) log_->warn("broker connection lost: {}", e.detail.empty() ? e.error.message() : e.detail);
-      else log_->warn("cannot connect to {}:{}: {}", configuration_.mqtt.host, configuration_.mqtt.port,
-                      e.detail.empty() ? e.error.message() : e.detail);
-      was_connected_ = false;
+      log_->debug("broker connection down: {}", e.detail.empty() ? e.error.message() : e.detail);
       return;
     }
-    was_connected_ = true;
-    log_->info("connected to {}:{} (session present {})", configuration_.mqtt.host, configuration_.mqtt.port,
-               e.session_present ? 1 : 0);
     publish_direct(prefix_ + "/status", "online", mq::qos::at_least_once, true);
     // Every device status known so far: those that changed while we were
     // away, and all of them for a broker that lost its retained messages.
@@ -325,11 +321,8 @@ class runtime {
     const auto known = device_online_.find(e.device);
     if (known != device_online_.end() && known->second == e.online) return;
     device_online_[e.device] = e.online;
-    if (e.online) log_->info("{}: online", e.device);
-    else {
-      log_->warn("{}: offline ({})", e.device, e.reason);
-      changes_.forget_prefix(e.device + "/");
-    }
+    log_->debug("{}: {} {}", e.device, e.online ? "online" : "offline", e.reason);
+    if (!e.online) changes_.forget_prefix(e.device + "/");
     // While disconnected the change waits: the next connect sends every status.
     if (!stopping_ && client_.connected())
       publish_direct(prefix_ + "/" + e.device + "/status", e.online ? "online" : "offline", mq::qos::at_least_once, true);
@@ -501,7 +494,6 @@ class runtime {
   std::uint64_t published_ = 0;
   std::uint64_t rejected_ = 0;
   bool pump_scheduled_ = false;
-  bool was_connected_ = false;
   bool subscribed_ = false;
   bool subscribing_ = false;
   bool stopping_ = false;
