@@ -101,11 +101,13 @@ class runtime {
     hooks.packet_id_assigned = [this](mq::message_token token, std::uint16_t packet_id, mq::qos q) {
       // QoS 1 needs no state (at least once); for QoS 2 the id must be on
       // disk before the PUBLISH leaves, so a restart resends it, not a copy.
-      if (q == mq::qos::exactly_once && token < client_tokens)
-        store_.record_publish_sent(static_cast<store::message_id>(token), packet_id);
+      if (q == mq::qos::exactly_once && token < client_tokens &&
+          !store_.record_publish_sent(static_cast<store::message_id>(token), packet_id))
+        log_->error("message {}: its QoS 2 state is not on disk; a crash now could send it twice", token);
     };
     hooks.pubrec_received = [this](mq::message_token token, std::uint16_t) {
-      if (token < client_tokens) store_.record_pubrel_sent(static_cast<store::message_id>(token));
+      if (token < client_tokens && !store_.record_pubrel_sent(static_cast<store::message_id>(token)))
+        log_->error("message {}: its QoS 2 state is not on disk; a crash now could send it twice", token);
     };
     client_.set_durable_hooks(std::move(hooks));
     restore_qos2();
