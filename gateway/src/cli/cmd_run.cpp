@@ -8,10 +8,27 @@
 #include "commands.hpp"
 #include "fieldbridge/config/config.hpp"
 #include "run/runtime.hpp"
+#ifdef FIELDBRIDGE_HAVE_COMMAND_ROUTER
+#include "run/command_router.hpp"
+#endif
 
 namespace fieldbridge::cli {
 
 namespace {
+
+#ifdef FIELDBRIDGE_HAVE_COMMAND_ROUTER
+// The command router behind the runtime's command seam.
+class router_commands final : public gateway::command_handler {
+ public:
+  explicit router_commands(gateway::command_context c)
+      : router_(c.configuration, std::move(c.write), std::move(c.publish), std::move(c.logger)) {}
+  std::vector<mqtt::subscription> subscriptions() const override { return router_.subscriptions(); }
+  void on_message(const mqtt::publish_packet& message) override { router_.on_message(message); }
+
+ private:
+  gateway::command_router router_;
+};
+#endif
 
 int run_gateway(const std::string& config_path, const CLI::App& app, const command_context& context) {
   config::configuration configuration;
@@ -27,8 +44,9 @@ int run_gateway(const std::string& config_path, const CLI::App& app, const comma
   auto logger = make_stderr_logger("fieldbridge", level.value_or(spdlog::level::info));
   try {
     gateway::run_options options;
-    // The command router plugs in here (gateway::command_handler_factory)
-    // once it is merged; until then no /set topics are subscribed.
+#ifdef FIELDBRIDGE_HAVE_COMMAND_ROUTER
+    options.commands = [](gateway::command_context c) { return std::make_unique<router_commands>(std::move(c)); };
+#endif
     return gateway::run(configuration, logger, std::move(options));
   } catch (const std::exception& e) {
     logger->critical("cannot start: {}", e.what());

@@ -19,21 +19,22 @@
 namespace fieldbridge::gateway {
 
 // Writes a point: finds the bus that has `device` and calls field_bus::write.
-// An unknown device completes at once with ok=false. `done` runs on the
-// runtime's io_context thread.
-using write_function =
-    std::function<void(std::string_view device, std::string_view point, point_value value, drivers::write_handler done)>;
+// An unknown device completes with ok=false (posted, never on the caller's
+// stack). `done` runs on the runtime's io_context thread. The same type as
+// command_router.hpp's, so the router takes it as it is.
+using write_function = std::function<void(std::string_view device, std::string_view point,
+                                          point_value value, drivers::write_handler done)>;
 
-// Publishes a reply at QoS 1, not retained, straight through the client
-// (not through the store: a late reply to a command is worthless). `props`
-// carries MQTT 5 correlation data; ignored for 3.1.1.
-using publish_function = std::function<void(std::string topic, std::string payload, mqtt::properties props)>;
+// Sends a reply straight through the client (not through the store: a late
+// reply to a command is worthless). The handler fills topic, payload, QoS
+// and MQTT 5 properties; properties are dropped for MQTT 3.1.1.
+using publish_function = std::function<void(mqtt::publish_packet)>;
 
 // What the runtime drives. Every call is on the runtime's io_context thread.
 class command_handler {
  public:
   virtual ~command_handler() = default;
-  // Filters to subscribe to once the first connection is up.
+  // Filters to subscribe to at every connect without a session present.
   virtual std::vector<mqtt::subscription> subscriptions() const = 0;
   // Every message the client receives.
   virtual void on_message(const mqtt::publish_packet& message) = 0;

@@ -298,6 +298,8 @@ class runtime {
     // away, and all of them for a broker that lost its retained messages.
     for (const auto& [device, online] : device_online_)
       publish_direct(prefix_ + "/" + device + "/status", online ? "online" : "offline", mq::qos::at_least_once, true);
+    // A broker that kept our session kept its subscriptions too.
+    if (!e.session_present) subscribed_ = false;
     subscribe_commands();
     schedule_pump();
   }
@@ -346,9 +348,9 @@ class runtime {
   }
 
   publish_function make_publish_function() {
-    return [this](std::string topic, std::string payload, mq::properties props) {
-      if (configuration_.mqtt.protocol != config::mqtt_protocol::v5) props = {};
-      client_.publish(std::move(topic), payload, mq::qos::at_least_once, false, std::move(props), {});
+    return [this](mq::publish_packet message) {
+      if (configuration_.mqtt.protocol != config::mqtt_protocol::v5) message.props = {};
+      client_.publish(std::move(message), {});
     };
   }
 
