@@ -49,7 +49,8 @@ int run_gateway(const std::string& config_path, const CLI::App& app, const comma
 #endif
     return gateway::run(configuration, logger, std::move(options));
   } catch (const std::exception& e) {
-    logger->critical("cannot start: {}", e.what());
+    // Printed, not logged: it must show even with log_level: off.
+    fmt::print(stderr, "fieldbridge run: cannot start: {}\n", e.what());
     return exit_failure;
   }
 }
