@@ -233,13 +233,5 @@ TEST(fieldbridge_command, global_options_work_after_the_subcommand) {
   EXPECT_NE(bad.output.find("unknown log level 'loud'"), std::string::npos) << bad.output;
 }
 
-// A subcommand that is not built says so and fails; it never pretends.
-TEST(fieldbridge_command, an_unbuilt_subcommand_says_so_and_exits_69) {
-  const auto example = (source_dir / "config/fieldbridge.example.yaml").string();
-  const auto result = run_command({fieldbridge_binary(), "run", "-c", example});
-  EXPECT_EQ(result.exit_code, 69);
-  EXPECT_NE(result.output.find("fieldbridge run: not built yet"), std::string::npos) << result.output;
-}
-
 }  // namespace
 }  // namespace fieldbridge

@@ -2,23 +2,13 @@
 // read-only (a WAL reader), so it works beside the running daemon.
 #include <fmt/core.h>
 
-#include <ctime>
-
 #include "commands.hpp"
 #include "fieldbridge/config/config.hpp"
+#include "fieldbridge/core/text.hpp"
 #include "fieldbridge/store/queue.hpp"
 
 namespace fieldbridge::cli {
 namespace {
-
-std::string utc(wall_clock::time_point t) {
-  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
-  const std::time_t seconds = static_cast<std::time_t>(ms / 1000);
-  std::tm parts{};
-  gmtime_r(&seconds, &parts);
-  return fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z", parts.tm_year + 1900, parts.tm_mon + 1,
-                     parts.tm_mday, parts.tm_hour, parts.tm_min, parts.tm_sec, ms % 1000);
-}
 
 std::string human_bytes(std::uint64_t n) {
   if (n < 1024) return fmt::format("{} B", n);
@@ -30,12 +20,12 @@ void print_stats(const std::string& path, const store::snapshot& s) {
   fmt::print("queue:          {} (schema version {})\n", path, s.schema_version);
   fmt::print("depth:          {} messages ({} counted against max_size)\n", s.depth, human_bytes(s.bytes));
   fmt::print("qos2 in flight: {}\n", s.qos2_in_flight);
-  fmt::print("oldest reading: {}\n", s.oldest ? utc(*s.oldest) : "-");
-  fmt::print("newest reading: {}\n", s.newest ? utc(*s.newest) : "-");
+  fmt::print("oldest reading: {}\n", s.oldest ? utc_timestamp(*s.oldest) : "-");
+  fmt::print("newest reading: {}\n", s.newest ? utc_timestamp(*s.newest) : "-");
   fmt::print("on disk:        {} (database {} + WAL {})\n", human_bytes(s.database_file_bytes + s.wal_file_bytes),
              human_bytes(s.database_file_bytes), human_bytes(s.wal_file_bytes));
   if (s.counters_written) {
-    fmt::print("counters as of the daemon's last write, {}:\n", utc(*s.counters_written));
+    fmt::print("counters as of the daemon's last write, {}:\n", utc_timestamp(*s.counters_written));
     for (const auto& [name, value] : s.counters) fmt::print("  {:<17} {}\n", name, value);
   } else {
     fmt::print("counters:       none written yet\n");

@@ -3,7 +3,6 @@
 #pragma once
 
 #include <string>
-#include <string_view>
 
 #include <CLI/CLI.hpp>
 
@@ -29,11 +28,6 @@ struct command_context {
 inline constexpr int exit_ok = 0;
 inline constexpr int exit_failure = 1;      // the command ran and failed (bad config, device error)
 inline constexpr int exit_usage = 2;        // bad command line
-inline constexpr int exit_not_built = 69;   // EX_UNAVAILABLE: the subcommand is not built yet
-
-// For subcommands whose issue has not landed: says so and fails. Never
-// pretends to work.
-int report_not_built(std::string_view command, std::string_view arrives_with);
 
 void add_run_command(CLI::App& app, command_context& context);
 void add_check_command(CLI::App& app, command_context& context);

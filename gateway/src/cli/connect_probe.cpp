@@ -16,6 +16,7 @@
 
 #include "commands.hpp"
 #include "fieldbridge/mqtt/client.hpp"
+#include "run/mqtt_options.hpp"
 
 namespace fieldbridge::cli {
 
@@ -23,30 +24,15 @@ namespace {
 
 namespace mq = fieldbridge::mqtt;
 
-mq::client_options probe_options(const config::mqtt_settings& settings) {
-  mq::client_options options;
-  options.host = settings.host;
-  options.port = settings.port;
-  options.protocol = settings.protocol == config::mqtt_protocol::v5 ? mq::protocol_version::v5
-                                                                     : mq::protocol_version::v311;
-  options.client_id = (settings.client_id.empty() ? std::string("fieldbridge") : settings.client_id) + "-check";
-  if (!settings.username.empty()) options.username = settings.username;
-  if (!settings.password.empty()) options.password = settings.password;
-  options.keepalive = settings.keepalive;
+// The service's own settings under a derived client id and a clean session,
+// so the service's session is left alone; one attempt, no reconnect.
+mq::client_options probe_options(const config::configuration& configuration) {
+  auto options = gateway::client_options_from(configuration);
+  options.client_id += "-check";
   options.clean_start = true;
   options.session_expiry = std::chrono::seconds{0};
-  options.max_inflight = settings.max_inflight;
   options.connect_timeout = std::chrono::seconds{10};
   options.reconnect = false;
-  if (settings.tls) {
-    mq::tls_options tls;
-    tls.ca_file = settings.tls->ca_file;
-    tls.cert_file = settings.tls->cert_file;
-    tls.key_file = settings.tls->key_file;
-    tls.verify_hostname = settings.tls->verify_hostname;
-    tls.insecure_skip_verify = !settings.tls->verify_certificate;
-    options.tls = tls;
-  }
   return options;
 }
 
@@ -64,7 +50,7 @@ std::string codes_text(const std::vector<mq::reason_code>& codes) {
 class probe {
  public:
   probe(boost::asio::io_context& io, const config::configuration& configuration, const logger_ptr& logger)
-      : probe(io, configuration, probe_options(configuration.mqtt), logger) {}
+      : probe(io, configuration, probe_options(configuration), logger) {}
 
   int run() {
     client_.on_connection([this](const mq::connection_event& e) { on_connection(e); });
@@ -90,10 +76,7 @@ class probe {
       : io_(io),
         client_(io, options, logger),
         deadline_(io),
-        topic_(fmt::format("{}/_check/{}", configuration.mqtt.topic_prefix.empty()
-                                               ? "fieldbridge/" + configuration.gateway.name
-                                               : configuration.mqtt.topic_prefix,
-                           ::getpid())) {
+        topic_(fmt::format("{}/_check/{}", gateway::topic_prefix(configuration), ::getpid())) {
     const auto& m = configuration.mqtt;
     say("connecting to {}:{} with MQTT {}{} as '{}'", m.host, m.port,
         m.protocol == config::mqtt_protocol::v5 ? "5" : "3.1.1", m.tls ? " over TLS" : "",

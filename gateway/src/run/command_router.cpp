@@ -1,5 +1,7 @@
 #include "command_router.hpp"
 
+#include "fieldbridge/core/text.hpp"
+
 #include <charconv>
 #include <cmath>
 #include <map>
@@ -140,25 +142,6 @@ class payload_reader {
   std::size_t pos_ = 0;
 };
 
-void append_json_string(std::string& out, std::string_view text) {
-  out += '"';
-  for (const char c : text) {
-    switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20) {
-          out += fmt::format("\\u{:04x}", static_cast<unsigned>(static_cast<unsigned char>(c)));
-        } else {
-          out += c;
-        }
-    }
-  }
-  out += '"';
-}
 
 void append_json_value(std::string& out, const point_value& value) {
   if (const auto* text = std::get_if<std::string>(&value)) return append_json_string(out, *text);

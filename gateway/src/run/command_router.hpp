@@ -18,16 +18,11 @@
 #include "fieldbridge/core/reading.hpp"
 #include "fieldbridge/drivers/bus.hpp"
 #include "fieldbridge/mqtt/packet.hpp"
+#include "command_seam.hpp"
 
 namespace fieldbridge::gateway {
 
-// Asks the bus that holds `device` to write `value` to `point`; `done` must be
-// called once, on the router's executor (drivers::field_bus::write does both).
-using write_function = std::function<void(std::string_view device, std::string_view point,
-                                          point_value value, drivers::write_handler done)>;
-// Sends a result message (the router fills topic, payload, QoS 1 and the MQTT 5
-// correlation data; the runtime sends it directly, not through the store).
-using publish_function = std::function<void(mqtt::publish_packet)>;
+// write_function and publish_function: see command_seam.hpp.
 
 // A command payload: `42`, `-1.5e3`, `true`, `false` or `{"value": 42}`, with
 // JSON whitespace around the tokens. Anything else is an `error` meant for the

@@ -1,0 +1,43 @@
+// Readings as MQTT payloads, and the on_change filter. Pure functions, no I/O.
+#pragma once
+
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "fieldbridge/config/config.hpp"
+#include "fieldbridge/core/reading.hpp"
+#include "fieldbridge/core/text.hpp"
+
+namespace fieldbridge::gateway {
+
+// The value as JSON: numbers in their shortest exact form, bools true/false,
+// strings quoted. nullopt for a non-finite number (JSON has none).
+// `single_precision`: the value came from a float32 register, so it is printed
+// with float's shortest form (230.4, not 230.39999389648438): the digits
+// beyond float precision are noise the device never sent.
+std::optional<std::string> json_value(const point_value& value, bool single_precision = false);
+
+// The payload PRODUCT.md promises: json `{"value":..,"ts":"..Z"[,"unit":".."]}`
+// or the bare value. nullopt when the reading must not be published as a
+// number: bad quality (the device status topic speaks instead) or non-finite.
+std::optional<std::string> reading_payload(const reading& r, std::string_view unit, config::payload_format format,
+                                           bool single_precision = false);
+
+// `publish: on_change`: remembers the last published value per key and says
+// whether a new one differs by more than the deadband (any change when the
+// deadband is 0; strings and bools on any change). Single-threaded.
+class change_filter {
+ public:
+  // True when `value` should be published; it then becomes the last value.
+  bool accept(const std::string& key, const point_value& value, double deadband);
+  // Forgets every key that starts with `prefix`, so the first value after a
+  // device comes back online is published whatever it is.
+  void forget_prefix(const std::string& prefix);
+
+ private:
+  std::map<std::string, point_value> last_;
+};
+
+}  // namespace fieldbridge::gateway
