@@ -72,18 +72,17 @@ mosquitto_sub -h 127.0.0.1 -p "$broker_port" -v -t "$prefix/#" -W "$seconds" 2>/
 
 echo
 echo "demo: command round trip: publish 42 to $prefix/meter1/setpoint/set"
-mosquitto_sub -h 127.0.0.1 -p "$broker_port" -v -C 1 -W 5 -t "$prefix/meter1/setpoint/set/result" \
-  >"$work/result.txt" 2>&1 &
-result_sub=$!
-sleep 0.5  # give the subscription a moment before the command goes out
-mosquitto_pub -h 127.0.0.1 -p "$broker_port" -q 1 -t "$prefix/meter1/setpoint/set" -m 42
-if wait "$result_sub" && [[ -s "$work/result.txt" ]]; then
-  cat "$work/result.txt"
+wait_for "$work/fieldbridge.log" "listening for commands"
+# mosquitto_rr subscribes to the response topic first, then sends the command
+# with it (MQTT 5 Response Topic), so no answer can slip past it.
+if mosquitto_rr -h 127.0.0.1 -p "$broker_port" -q 1 -t "$prefix/meter1/setpoint/set" \
+     -e "$prefix/meter1/setpoint/set/result" -m 42 -W 5 >"$work/result.txt" 2>&1; then
+  echo "$prefix/meter1/setpoint/set/result $(cat "$work/result.txt")"
   echo "demo: the next reading of the setpoint:"
   mosquitto_sub -h 127.0.0.1 -p "$broker_port" -v -C 1 -W 5 -t "$prefix/meter1/setpoint" || true
 else
-  echo "demo: no answer on $prefix/meter1/setpoint/set/result within 5 s"
-  echo "      (commands need the command router; this build does not subscribe to /set topics)"
+  echo "demo: no answer on $prefix/meter1/setpoint/set/result within 5 s:"
+  cat "$work/result.txt"
 fi
 
 echo
