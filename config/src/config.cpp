@@ -76,13 +76,11 @@ configuration load_file(const std::string& path) {
   }
   // Bounded, so that -c /dev/zero fails instead of filling the memory.
   constexpr std::size_t largest_file = 16u << 20;
-  std::string text(largest_file + 1, '\0');
-  in.read(text.data(), static_cast<std::streamsize>(text.size()));
-  if (in.bad()) throw config_error(path, 1, 1, "cannot read the configuration file");
-  text.resize(static_cast<std::size_t>(in.gcount()));
-  if (text.size() > largest_file) throw config_error(path, 1, 1, "the configuration file is larger than 16MiB");
+  const auto text = detail::read_at_most(in, largest_file);
+  if (!text) throw config_error(path, 1, 1, "cannot read the configuration file");
+  if (text->size() > largest_file) throw config_error(path, 1, 1, "the configuration file is larger than 16MiB");
   const auto directory = std::filesystem::absolute(std::filesystem::path{path}).parent_path().string();
-  return load_string(text, path, directory);
+  return load_string(*text, path, directory);
 }
 
 }  // namespace fieldbridge::config

@@ -65,13 +65,11 @@ std::ifstream open_for_reading(const map_reader& map, const entry& e, const std:
 // hang the load.
 std::string read_text_file(const map_reader& map, const entry& e, const std::string& path, std::size_t limit) {
   auto in = open_for_reading(map, e, path);
-  std::string text(limit + 1, '\0');
-  in.read(text.data(), static_cast<std::streamsize>(text.size()));
-  if (in.bad()) map.doc().fail(e.value_location(), fmt::format("cannot read {} '{}'", e.key, path));
-  text.resize(static_cast<std::size_t>(in.gcount()));
-  if (text.size() > limit)
+  auto text = read_at_most(in, limit);
+  if (!text) map.doc().fail(e.value_location(), fmt::format("cannot read {} '{}'", e.key, path));
+  if (text->size() > limit)
     map.doc().fail(e.value_location(), fmt::format("{} '{}' is larger than {} bytes", e.key, path, limit));
-  return text;
+  return std::move(*text);
 }
 
 std::string read_path(const map_reader& map, std::string_view key, bool must_be_readable) {
@@ -596,6 +594,18 @@ class schema_loader {
 
 configuration load_document(const document& doc, const YAML::Node& root) {
   return schema_loader(doc).load(root);
+}
+
+std::optional<std::string> read_at_most(std::istream& in, std::size_t limit) {
+  std::string text;
+  std::array<char, 16384> chunk;
+  while (text.size() <= limit) {
+    in.read(chunk.data(), static_cast<std::streamsize>(chunk.size()));
+    if (in.bad()) return std::nullopt;
+    text.append(chunk.data(), static_cast<std::size_t>(in.gcount()));
+    if (in.eof()) break;
+  }
+  return text;
 }
 
 }  // namespace fieldbridge::config::detail
