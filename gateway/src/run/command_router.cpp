@@ -143,14 +143,6 @@ class payload_reader {
 };
 
 
-void append_json_value(std::string& out, const point_value& value) {
-  if (const auto* text = std::get_if<std::string>(&value)) return append_json_string(out, *text);
-  if (const auto* d = std::get_if<double>(&value); d != nullptr && !std::isfinite(*d)) {
-    out += "null";  // JSON has no NaN; the driver reports such a read-back as a failure anyway
-    return;
-  }
-  out += drivers::to_text(value);  // bools as true/false, numbers exactly
-}
 
 }  // namespace
 
@@ -159,7 +151,7 @@ command_payload parse_command_payload(std::string_view payload) { return payload
 std::string result_json(const drivers::write_result& result) {
   std::string out = result.ok ? R"({"ok":true,"value":)" : R"({"ok":false,"error":)";
   if (result.ok) {
-    append_json_value(out, result.value);
+    out += json_value(result.value).value_or("null");  // JSON has no NaN; the driver reports such a read-back as a failure anyway
   } else {
     append_json_string(out, result.error);
   }

@@ -1,33 +1,8 @@
 #include "run/payload.hpp"
 
-#include "fieldbridge/core/text.hpp"
-
 #include <cmath>
-#include <ctime>
-#include <type_traits>
-
-#include <fmt/format.h>
 
 namespace fieldbridge::gateway {
-
-std::optional<std::string> json_value(const point_value& value, bool single_precision) {
-  return std::visit(
-      [single_precision](const auto& v) -> std::optional<std::string> {
-        using type = std::decay_t<decltype(v)>;
-        if constexpr (std::is_same_v<type, bool>) {
-          return std::string(v ? "true" : "false");
-        } else if constexpr (std::is_same_v<type, double>) {
-          if (!std::isfinite(v)) return std::nullopt;
-          if (single_precision) return fmt::format("{}", static_cast<float>(v));
-          return fmt::format("{}", v);  // shortest form that reads back exactly
-        } else if constexpr (std::is_same_v<type, std::string>) {
-          return json_string(v);
-        } else {
-          return fmt::format("{}", v);
-        }
-      },
-      value);
-}
 
 std::optional<std::string> reading_payload(const reading& r, std::string_view unit, config::payload_format format,
                                            bool single_precision) {

@@ -12,13 +12,6 @@
 
 namespace fieldbridge::gateway {
 
-// The value as JSON: numbers in their shortest exact form, bools true/false,
-// strings quoted. nullopt for a non-finite number (JSON has none).
-// `single_precision`: the value came from a float32 register, so it is printed
-// with float's shortest form (230.4, not 230.39999389648438): the digits
-// beyond float precision are noise the device never sent.
-std::optional<std::string> json_value(const point_value& value, bool single_precision = false);
-
 // The payload PRODUCT.md promises: json `{"value":..,"ts":"..Z"[,"unit":".."]}`
 // or the bare value. nullopt when the reading must not be published as a
 // number: bad quality (the device status topic speaks instead) or non-finite.

@@ -46,9 +46,15 @@ store::settings store_settings_from(const config::store_settings& s) {
   return out;
 }
 
-mq::qos to_qos(std::uint8_t q) { return static_cast<mq::qos>(q > 2 ? 2 : q); }
-
-std::vector<std::uint8_t> bytes_of(const std::string& text) { return {text.begin(), text.end()}; }
+// A stored message as the client publishes it.
+mq::publish_packet to_packet(store::message&& m) {
+  mq::publish_packet p;
+  p.topic = std::move(m.topic);
+  p.payload.assign(m.payload.begin(), m.payload.end());
+  p.qos = static_cast<mq::qos>(m.qos > 2 ? 2 : m.qos);
+  p.retain = m.retain;
+  return p;
+}
 
 // What a reading of one point turns into.
 struct point_route {
@@ -154,10 +160,7 @@ class runtime {
       m.packet_id = e.packet_id;
       m.state = e.state == store::qos2_state::pubrel_sent ? mq::outgoing_state::pubrel_sent
                                                           : mq::outgoing_state::publish_sent;
-      m.message.topic = e.msg.topic;
-      m.message.payload = bytes_of(e.msg.payload);
-      m.message.qos = to_qos(e.msg.qos);
-      m.message.retain = e.msg.retain;
+      m.message = to_packet(store::message(e.msg));
       restored.push_back(std::move(m));
     }
     if (restored.empty()) return;
@@ -235,14 +238,9 @@ class runtime {
       auto batch = store_.take(window_ - in_flight_);
       if (batch.empty()) break;
       for (auto& e : batch) {
-        mq::publish_packet p;
-        p.topic = std::move(e.msg.topic);
-        p.payload = bytes_of(e.msg.payload);
-        p.qos = to_qos(e.msg.qos);
-        p.retain = e.msg.retain;
         ++in_flight_;
         const auto id = e.id;
-        client_.publish(std::move(p), [this, id](const mq::publish_result& r) { on_published(id, r); },
+        client_.publish(to_packet(std::move(e.msg)), [this, id](const mq::publish_result& r) { on_published(id, r); },
                         static_cast<mq::message_token>(id));
       }
     }

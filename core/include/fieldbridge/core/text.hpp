@@ -1,7 +1,8 @@
-// Text formats every module writes the same way: UTC timestamps and JSON
-// string literals. Pure functions.
+// Text formats every module writes the same way: UTC timestamps, JSON
+// string literals and values. Pure functions.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -16,5 +17,12 @@ std::string utc_timestamp(wall_clock::time_point ts);
 // characters are escaped, other bytes pass through unchanged.
 void append_json_string(std::string& out, std::string_view text);
 std::string json_string(std::string_view text);
+
+// The value as JSON: numbers in their shortest exact form, bools true/false,
+// strings quoted. nullopt for a non-finite number (JSON has none).
+// `single_precision`: the value came from a float32 register, so it is printed
+// with float's shortest form (230.4, not 230.39999389648438): the digits
+// beyond float precision are noise the device never sent.
+std::optional<std::string> json_value(const point_value& value, bool single_precision = false);
 
 }  // namespace fieldbridge
