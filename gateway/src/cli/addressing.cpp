@@ -15,7 +15,6 @@ constexpr value_type all_types[] = {value_type::boolean, value_type::int16,   va
                                     value_type::int32,   value_type::uint32,  value_type::int64,
                                     value_type::uint64,  value_type::float32, value_type::float64,
                                     value_type::string};
-constexpr word_order all_orders[] = {word_order::abcd, word_order::cdab, word_order::badc, word_order::dcba};
 
 // The flag spellings are core's to_string names, so they cannot drift apart.
 template <typename E, std::size_t N>

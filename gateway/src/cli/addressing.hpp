@@ -54,6 +54,10 @@ struct link_target {
 // (neither or both of --tcp/--rtu, --rtu without --baud, a bad duration).
 link_target resolve_link(const link_flags& flags);
 
+// Every word order, in the order --order lists and probe prints them.
+inline constexpr word_order all_orders[] = {word_order::abcd, word_order::cdab, word_order::badc,
+                                           word_order::dcba};
+
 register_table table_of(const std::string& name);
 // The point the flags describe (type defaults: bool on bit tables, uint16 else).
 point_spec point_of(const point_flags& flags);

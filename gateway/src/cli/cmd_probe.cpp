@@ -19,7 +19,6 @@ struct probe_flags {
 constexpr value_type probed_types[] = {value_type::int16,   value_type::uint16, value_type::int32,
                                        value_type::uint32,  value_type::float32, value_type::int64,
                                        value_type::uint64,  value_type::float64};
-constexpr word_order all_orders[] = {word_order::abcd, word_order::cdab, word_order::badc, word_order::dcba};
 
 std::string printable(std::string text) {
   for (auto& c : text) {
