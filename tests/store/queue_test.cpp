@@ -111,6 +111,9 @@ TEST_F(QueueTest, ARejectedMessageIsRemovedAndCountedApart) {
   EXPECT_EQ(q->stats().completed, 1u);
   EXPECT_EQ(q->depth(), 1u);
   ASSERT_EQ(q->sync(), flush_result::committed);
+  // `fieldbridge queue stats` reads the count back from the file (docs/store.md).
+  EXPECT_THAT(inspect(path_).counters,
+              ::testing::Contains(std::pair<std::string, std::uint64_t>("rejected", 2)));
   q.reset();
   EXPECT_THAT(numbers(open()->take(10)), ElementsAre(3));
 }
