@@ -25,7 +25,7 @@ namespace {
 
 constexpr int units = 10;
 
-// 100 points per unit, in the layout config/sim/bench.yaml simulates: 50
+// 100 points per unit, in the layout run.sh gives the simulator: 50
 // uint16 at holding 0..49, 25 float32 at 100..149, 25 int32 at 200..249.
 std::vector<fb::point_spec> unit_points() {
   std::vector<fb::point_spec> points;
