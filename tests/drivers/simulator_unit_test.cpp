@@ -93,6 +93,15 @@ TEST(SimulatorConfig, ErrorsNameFileLineAndColumn) {
   EXPECT_THAT(error_of("tcp: { port: 1502 }\nunits: [ { id: 1 }\n"), HasSubstr("sim.yaml:3:1: end of sequence flow not found"));
 }
 
+// A constant the register cannot hold is refused at load, at its value,
+// rather than failing when the first request reaches it.
+TEST(SimulatorConfig, AConstantThatDoesNotFitItsTypeIsAFileError) {
+  EXPECT_EQ(error_of("tcp: { port: 1502 }\nunits:\n  - id: 1\n    registers:\n      - { table: holding, address: 0, value: 70000 }\n"),
+            "sim.yaml:5:46: value does not fit: out of range for uint16");
+  EXPECT_EQ(error_of("tcp: { port: 1502 }\nunits:\n  - id: 1\n    registers:\n      - { table: holding, address: 0, value: 65535 }\n"),
+            "no error");
+}
+
 TEST(SimulatorConfig, ParsesDurationsAndExceptionNames) {
   EXPECT_EQ(config::parse_duration("250ms").value, 250ms);
   EXPECT_EQ(config::parse_duration("2s").value, 2000ms);
