@@ -122,13 +122,14 @@ void client::impl::connection_lost(boost::system::error_code ec, std::string det
   ++generation_;  // completions of this connection are ignored from now on
   close_transport();
   session_.on_transport_closed();
-  // QoS 0 messages not written: at most once means they are gone.
+  // QoS 0 messages whose write did not complete: the owner decides whether
+  // to publish them again.
   std::vector<message_token> lost;
   lost.swap(qos0_writing_);
   lost.insert(lost.end(), qos0_unwritten_.begin(), qos0_unwritten_.end());
   qos0_unwritten_.clear();
   for (const message_token token : lost) {
-    complete_publish(token, {publish_outcome::failed, make_error_code(errc::connection_lost),
+    complete_publish(token, {publish_outcome::not_written, make_error_code(errc::connection_lost),
                              reason_code::unspecified_error, false});
   }
   if (running_) logger_->warn("mqtt: disconnected from {}:{}: {}", options_.host, options_.port, detail);

@@ -263,13 +263,12 @@ class runtime {
           store_.undelivered(id);
         }
         break;
+      case mq::publish_outcome::not_written:
+        // QoS 0 whose connection died before its write completed: the store
+        // still has it, and what the store accepted is not lost.
+        store_.undelivered(id);
+        break;
       case mq::publish_outcome::failed:
-        if (r.error == mq::make_error_code(mq::errc::connection_lost)) {
-          // A QoS 0 message whose connection died before it was written: the
-          // store still has it, and what the store accepted is not lost.
-          store_.undelivered(id);
-          break;
-        }
         store_.reject(id);
         ++rejected_;
         log_->warn("message {} dropped: the broker cannot take it ({}{})", id, r.error.message(),

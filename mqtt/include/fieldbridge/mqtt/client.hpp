@@ -83,6 +83,7 @@ enum class publish_outcome : std::uint8_t {
   failed,        // refused before sending or by the broker: `error` says why; do not retry as is
   session_lost,  // reconnected with session present 0: not delivered, publish again as new
   aborted,       // the client stopped before the message was done; its state is unknown
+  not_written,   // QoS 0 whose connection died before its write completed: publish again if a copy beats a gap
 };
 
 struct publish_result {
