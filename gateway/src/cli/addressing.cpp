@@ -10,7 +10,8 @@ namespace fieldbridge::cli {
 
 namespace {
 
-const std::vector<std::string> table_names = {"coil", "discrete", "input", "holding"};
+constexpr register_table all_tables[] = {register_table::coil, register_table::discrete_input,
+                                          register_table::input_register, register_table::holding_register};
 constexpr value_type all_types[] = {value_type::boolean, value_type::int16,   value_type::uint16,
                                     value_type::int32,   value_type::uint32,  value_type::int64,
                                     value_type::uint64,  value_type::float32, value_type::float64,
@@ -32,6 +33,7 @@ E named(const E (&values)[N], const std::string& name, const std::string& flag, 
   throw CLI::ValidationError(flag, "unknown " + what + " " + name);
 }
 
+const std::vector<std::string> table_names = names_of(all_tables);
 const std::vector<std::string> type_names = names_of(all_types);
 const std::vector<std::string> order_names = names_of(all_orders);
 
@@ -126,12 +128,7 @@ link_target resolve_link(const link_flags& flags) {
   return target;
 }
 
-register_table table_of(const std::string& name) {
-  if (name == "coil") return register_table::coil;
-  if (name == "discrete") return register_table::discrete_input;
-  if (name == "input") return register_table::input_register;
-  return register_table::holding_register;
-}
+register_table table_of(const std::string& name) { return named(all_tables, name, "--table", "table"); }
 
 point_spec point_of(const point_flags& flags) {
   point_spec point;
