@@ -269,6 +269,31 @@ TEST_F(GatewayRun, ACommandIsWrittenAndAnsweredAndARefusedOneIsNot) {
   EXPECT_TRUE(matches(sub.payloads(t).back(), R"(\{"value":42,.*)")) << sub.payloads(t).back();
 }
 
+// PRODUCT.md: <prefix>/<device>/status is retained online/offline as the
+// device answers or stops answering, and a device that is gone gets no
+// numbers published for it.
+TEST_F(GatewayRun, ADeviceThatStopsAnsweringIsRetainedOffline) {
+  subscriber sub(broker_.port(), 1, dir_ / "sub.log", "sub-device");
+  write_config({});
+  auto gw = start_gateway();
+  const std::string status = std::string(prefix) + "/meter1/status";
+  ASSERT_TRUE(wait_until([&] { return retained(status) == "online"; }, 10s)) << gw.log();
+  sim_.process().stop(2s);
+  ASSERT_TRUE(wait_until([&] { return retained(status) == "offline"; }, 15s, 50ms)) << gw.log();
+  // Between two later stats messages (1 s apart, ten poll intervals) no
+  // reading of the gone device arrives.
+  const std::string stats = std::string(prefix) + "/stats";
+  const auto after_next_stats = [&] {
+    const auto seen = sub.payloads(stats).size();
+    return wait_until([&] { return sub.payloads(stats).size() > seen; }, 5s);
+  };
+  ASSERT_TRUE(after_next_stats());
+  const auto readings = sub.payloads(std::string(prefix) + "/meter1/seq").size();
+  ASSERT_TRUE(after_next_stats());
+  EXPECT_EQ(sub.payloads(std::string(prefix) + "/meter1/seq").size(), readings);
+  EXPECT_EQ(sub.payloads(status).back(), "offline");
+}
+
 TEST_F(GatewayRun, ValuePayloadIsTheBareValue) {
   subscriber sub(broker_.port(), 1, dir_ / "sub.log", "sub-value");
   gateway_settings s;
