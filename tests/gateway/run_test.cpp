@@ -48,6 +48,8 @@ struct gateway_settings {
   std::string payload = "json";
   std::string flush_interval = "200ms";
   bool only_counter = false;  // the fault tests publish the counter alone
+  std::string poll_interval = "100ms";
+  std::string max_size = "256MiB";
 };
 
 // A subscriber: mosquitto_sub with a persistent session (-c), so messages
@@ -131,7 +133,7 @@ mqtt:
   payload: {}
   keepalive: 5s
   reconnect: {{ min: 50ms, max: 200ms }}
-store: {{ path: {}, flush_interval: {} }}
+store: {{ path: {}, flush_interval: {}, max_size: {} }}
 buses:
   - name: tcp1
     modbus_tcp: {{ host: 127.0.0.1, port: {} }}
@@ -139,11 +141,11 @@ buses:
     devices:
       - name: meter1
         unit: 1
-        poll_interval: 100ms
+        poll_interval: {}
         points:{}
 )",
                                   broker_.port(), prefix, s.qos, s.payload, (dir_ / "queue.db").string(),
-                                  s.flush_interval, sim_port_, points);
+                                  s.flush_interval, s.max_size, sim_port_, s.poll_interval, points);
     return config_ = dir_.write_file("gateway.yaml", yaml);
   }
 
@@ -292,6 +294,27 @@ TEST_F(GatewayRun, ADeviceThatStopsAnsweringIsRetainedOffline) {
   ASSERT_TRUE(after_next_stats());
   EXPECT_EQ(sub.payloads(std::string(prefix) + "/meter1/seq").size(), readings);
   EXPECT_EQ(sub.payloads(status).back(), "offline");
+}
+
+// PRODUCT.md: when the store is full, on_full decides what is dropped, and
+// every drop is counted in <prefix>/stats and logged.
+TEST_F(GatewayRun, AFullStoreDropsAndSaysSoInTheLogAndTheStats) {
+  gateway_settings s;
+  s.poll_interval = "10ms";  // ~600 readings/s fill the smallest store in a second or two
+  s.max_size = "64KiB";
+  write_config(s);
+  broker_.stop();
+  auto gw = start_gateway();
+  ASSERT_TRUE(wait_until([&] { return gw.log().find("store full: dropped the oldest") != std::string::npos; }, 30s))
+      << gw.log();
+  broker_.start();
+  subscriber sub(broker_.port(), 0, dir_ / "sub.log", "sub-full");
+  const std::regex dropped(R"("dropped":([1-9]\d*))");
+  ASSERT_TRUE(wait_until([&] {
+    for (const auto& p : sub.payloads(std::string(prefix) + "/stats"))
+      if (std::regex_search(p, dropped)) return true;
+    return false;
+  }, 15s)) << sub.log() << gw.log();
 }
 
 TEST_F(GatewayRun, ValuePayloadIsTheBareValue) {
