@@ -281,6 +281,8 @@ if wants ejabberd; then
   # STUN and MQTT (1883); ejabberdctl runs everything as user ejabberd. Ours:
   # one host, mod_mqtt alone on 127.0.0.1, Erlang distribution on a loopback
   # port without epmd (ERL_DIST_PORT), spool and logs in the temp dir.
+  # (Not INET_DIST_INTERFACE: ejabberdctl evaluates it with an erl that
+  # inherits ERL_DIST_PORT and takes the port: eaddrinuse.)
   ej="$work/ejabberd"
   mkdir -p "$ej/spool" "$ej/logs"
   port=$(free_port)
@@ -317,9 +319,8 @@ modules:
         - allow
 EOF
   cat >"$ej/ejabberdctl.cfg" <<EOF
-ERL_OPTIONS="-env ERL_CRASH_DUMP_BYTES 0"
+ERL_OPTIONS="-env ERL_CRASH_DUMP_BYTES 0 -kernel inet_dist_use_interface {127,0,0,1}"
 ERL_DIST_PORT=$dist_port
-INET_DIST_INTERFACE=127.0.0.1
 ERLANG_NODE=$node_name
 EJABBERD_PID_PATH=$ej/ejabberd.pid
 CONTRIB_MODULES_CONF_DIR=$ej/modules.d
@@ -338,6 +339,7 @@ EOF
     # mod_mqtt takes user@host or a bare user on a single-host server.
     run_cell ejabberd "$port" 3.1.1 "$version" "$user@localhost" "$password"
     run_cell ejabberd "$port" 5 "$version" "$user@localhost" "$password"
+    timeout 60 "${ejctl[@]}" stop >/dev/null 2>&1 || true
   else
     log "ejabberd did not come up:"
     tail -n 30 "$work/ejabberd.out" "$ej/logs/ejabberd.log" 2>/dev/null >&2 || true
@@ -374,7 +376,7 @@ EOF
   "$rbin/rabbitmq-server" >"$work/rabbitmq.out" 2>&1 &
   rabbit_pid=$!
   pids+=($rabbit_pid)
-  if wait_port "$port" 120; then
+  if wait_port "$port" 240; then
     version=$(dpkg-query -W -f='${Version}' rabbitmq-server)
     run_cell rabbitmq "$port" 3.1.1 "$version"
   else
