@@ -14,6 +14,7 @@
 #include <iterator>
 #include <string_view>
 #include <system_error>
+#include <vector>
 
 #include <fmt/core.h>
 
@@ -155,6 +156,39 @@ bool is_ram_filesystem(const std::filesystem::path& dir) {
   struct statfs fs {};
   if (::statfs(dir.c_str(), &fs) != 0) return false;
   return fs.f_type == TMPFS_MAGIC || fs.f_type == RAMFS_MAGIC;
+}
+
+std::optional<hot_snapshot> inspect_hot(const std::filesystem::path& store_path, const std::string& hot_path,
+                                        message_id written_up_to) {
+  std::vector<std::string> candidates;
+  if (!hot_path.empty()) {
+    candidates.push_back(hot_path);
+  } else {
+    if (const char* runtime = std::getenv("RUNTIME_DIRECTORY"); runtime != nullptr && *runtime != '\0') {
+      const std::string_view all(runtime);
+      candidates.emplace_back(all.substr(0, all.find(':')));
+    }
+    candidates.emplace_back("/run/fieldbridge");
+    candidates.emplace_back("/dev/shm");
+  }
+  for (const auto& dir : candidates) {
+    const auto file = hot_file_for(store_path, dir);
+    if (!file) return std::nullopt;
+    std::error_code ec;
+    if (!std::filesystem::exists(*file, ec)) continue;
+    hot_snapshot view;
+    view.file = *file;
+    view.file_bytes = std::filesystem::file_size(*file, ec);
+    if (::access(file->c_str(), R_OK) != 0) {
+      view.readable = false;
+      return view;
+    }
+    const auto replayed = hot_log::replay(*file);
+    for (const auto& [id, m] : replayed.messages) view.messages += id > written_up_to ? 1 : 0;
+    view.torn = replayed.torn;
+    return view;
+  }
+  return std::nullopt;
 }
 
 hot_replay hot_log::replay(const std::filesystem::path& path) {

@@ -1,6 +1,7 @@
 #include "fieldbridge/store/queue.hpp"
 
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -186,6 +187,9 @@ queue::impl::impl(settings s, logger_ptr l) : options(std::move(s)), log(std::mo
   if (file) {
     std::string error;
     if (!hot.start(*file, error)) {
+      // What the old log held is in the database now (unless it refused, then
+      // in memory below): a stale log must not be replayed over later ids.
+      if (recovered_pending.empty()) ::unlink(file->c_str());
       log->error("store: no hot tier ({}); a kill -9 may lose up to flush_interval ({} ms) of readings", error,
                  options.flush_interval.count());
     } else if (!is_ram_filesystem(file->parent_path())) {
@@ -860,6 +864,7 @@ std::optional<std::filesystem::path> queue::hot_file() const {
   return impl_->hot.path();
 }
 std::uint64_t queue::hot_bytes() const noexcept { return impl_->hot.bytes(); }
+std::uint64_t queue::hot_bytes_written() const noexcept { return impl_->hot.written(); }
 std::uint64_t queue::wal_bound() const noexcept { return impl_->wal_bound; }
 std::uint64_t queue::bytes() const noexcept { return impl_->bytes; }
 std::uint64_t queue::pending() const noexcept { return impl_->pending.size(); }

@@ -167,6 +167,7 @@ class queue {
   // The hot tier's file, when there is one, and its size now.
   std::optional<std::filesystem::path> hot_file() const;
   std::uint64_t hot_bytes() const noexcept;
+  std::uint64_t hot_bytes_written() const noexcept;  // to the hot tier since open (compactions included)
   std::uint64_t wal_bound() const noexcept;  // the WAL limit in use (see settings::wal_limit)
 
   // Caps the database file at `pages` pages (PRAGMA max_page_count), so a
@@ -187,6 +188,7 @@ struct snapshot {
   std::optional<wall_clock::time_point> oldest;  // reading time
   std::optional<wall_clock::time_point> newest;
   std::uint64_t qos2_in_flight = 0;
+  message_id last_id = 0;                        // the highest id of a row
   std::uint64_t database_file_bytes = 0;
   std::uint64_t wal_file_bytes = 0;
   // The daemon's counters as of its last commit (empty before the first).
@@ -196,5 +198,21 @@ struct snapshot {
 
 // Throws store_error when the file does not exist or is not a queue database.
 snapshot inspect(const std::filesystem::path& path);
+
+// A read-only look at the hot tier of the store at `store_path`: the
+// messages the daemon holds only in memory (not yet in the database).
+struct hot_snapshot {
+  std::filesystem::path file;
+  std::uint64_t file_bytes = 0;
+  std::uint64_t messages = 0;  // not yet written to the database
+  bool readable = true;
+  bool torn = false;           // it ends in a record cut short
+};
+// `hot_path` as in settings; "" looks where the daemon's default would put
+// it ($RUNTIME_DIRECTORY, /run/fieldbridge, /dev/shm). Messages up to
+// `written_up_to` (snapshot::last_id) are rows already, so not counted.
+// nullopt when there is no hot tier file.
+std::optional<hot_snapshot> inspect_hot(const std::filesystem::path& store_path, const std::string& hot_path,
+                                        message_id written_up_to = 0);
 
 }  // namespace fieldbridge::store
