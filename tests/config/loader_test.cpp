@@ -91,8 +91,7 @@ TEST(loader, store_hot_path_is_a_directory_or_none) {
   EXPECT_EQ(none.store.hot_path, "none");
   const auto dir = load_string("store: { hot_path: /run/fb }\n" + std::string(one_tcp_point), "/etc/fb/a.yaml");
   EXPECT_EQ(dir.store.hot_path, "/run/fb");
-  const auto relative = load_string("store: { hot_path: hot }\n" + std::string(one_tcp_point), "/etc/fb/a.yaml");
-  EXPECT_EQ(relative.store.hot_path, "/etc/fb/hot");
+  EXPECT_THROW(load_string("store: { hot_path: \"\" }\n" + std::string(one_tcp_point), "a.yaml"), config_error);
 }
 
 TEST(loader, gateway_name_sets_client_id_and_prefix_defaults) {
