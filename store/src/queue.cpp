@@ -199,8 +199,10 @@ queue::impl::impl(settings s, logger_ptr l) : options(std::move(s)), log(std::mo
     }
   }
   // Messages the database would not take at open stay in memory and in the
-  // fresh hot log.
+  // fresh hot log; those it already holds as rows are rows.
+  const message_id first_unwritten = next_id;
   for (auto& [id, entry] : recovered_pending) {
+    if (id < first_unwritten) continue;
     pending_bytes += entry.size;
     ++count;
     bytes += entry.size;
