@@ -141,7 +141,7 @@ class schema_loader {
   static inline const std::vector<std::string_view> tls_keys{"ca_file", "cert_file", "key_file", "verify_hostname",
                                                              "insecure_skip_verify"};
   static inline const std::vector<std::string_view> store_keys{"path", "max_size", "on_full", "flush_interval",
-                                                               "drain"};
+                                                               "drain", "hot_path"};
   static inline const std::vector<std::string_view> link_keys{"modbus_rtu", "modbus_tcp", "serial_line"};
   static inline const std::vector<std::string_view> modbus_bus_keys{
       "name", "modbus_rtu", "modbus_tcp", "serial_line", "timeout", "byte_timeout", "inter_request_delay", "devices"};
@@ -278,6 +278,11 @@ class schema_loader {
                     {{"drop_oldest", overflow_policy::drop_oldest}, {"drop_newest", overflow_policy::drop_newest}});
     map.read_duration("flush_interval", store.flush_interval, 0ms, 1min);
     map.read_choice("drain", store.drain, {{"fifo", drain_order::fifo}, {"live_first", drain_order::live_first}});
+    if (const auto* e = map.find("hot_path"); e != nullptr) {
+      const auto text = map.to_string(*e);
+      store.hot_path = text == "none" ? text : map.doc().resolve(text);
+      if (store.hot_path.empty()) map.doc().fail(e->value_location(), "hot_path must be a directory or none");
+    }
   }
 
   // --- buses, devices, points --------------------------------------------
