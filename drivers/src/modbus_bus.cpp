@@ -188,6 +188,8 @@ void modbus_bus::write(std::string_view device, std::string_view point, point_va
                               [&](const point_spec& s) { return s.name == point; });
   if (p == d->points.end()) return fail(fmt::format("no point '{}' on device '{}'", point, device));
   if (std::string error = check_write(*p, value); !error.empty()) return fail(std::move(error));
+  // The bus writes what the registers hold: a mapped point's string as its number.
+  value = invert_transform(value, *p).value;
   {
     std::lock_guard lock(mutex_);
     if (!running_) {
@@ -297,7 +299,7 @@ void modbus_bus::worker::poll_device(std::size_t index) {
       answered = true;
       for (const std::size_t p : block.points) {
         const point_spec& point = spec.points[p];
-        readings.push_back(make_reading(spec, point, decode(slice(words, block.address, point), point.format), ts));
+        readings.push_back(make_reading(spec, point, decode_point(slice(words, block.address, point), point), ts));
       }
     } else {
       count_error(delta, ec);
@@ -390,7 +392,7 @@ void modbus_bus::worker::write_point(write_job& job) {
     if (!ec) {
       ec = read_point();
       if (!ec) {
-        decoded back = decode(words, point.format);
+        decoded back = decode_point(words, point);
         result.ok = back.good();
         result.value = back.value;
         if (!back.good()) result.error = "read back: " + back.error;
@@ -406,7 +408,7 @@ void modbus_bus::worker::write_point(write_job& job) {
     std::lock_guard lock(bus.mutex_);
     count_error(bus.counters_[job.device], ec);
   }
-  bus.logger_->info("bus {}: write {}/{} = {}: {}", bus.spec_.name, spec.name, point.name, to_text(job.value),
+  bus.logger_->info("bus {}: write {}/{} = {} (raw): {}", bus.spec_.name, spec.name, point.name, to_text(job.value),
                     result.ok ? "ok" : result.error);
   bus.post_result(std::move(job.handler), std::move(result));
 }

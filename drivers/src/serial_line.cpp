@@ -35,7 +35,7 @@ std::vector<line_parser::match> line_parser::parse(std::string_view line) const 
     const point_spec& point = points_[i];
     const std::string text = m[1].str();
     if (point.format.type == value_type::string) {
-      out.push_back(match{i, decoded{point_value{text}, quality::good, {}}});
+      out.push_back(match{i, apply_transform(decoded{point_value{text}, quality::good, {}}, point)});
       continue;
     }
     const parsed value = parse_value(text, point.format);
@@ -60,7 +60,7 @@ std::vector<line_parser::match> line_parser::parse(std::string_view line) const 
     }
     register_format format = point.format;
     format.bit.reset();
-    out.push_back(match{i, decode(words.words, format)});
+    out.push_back(match{i, apply_transform(decode(words.words, format), point)});
   }
   return out;
 }
@@ -82,6 +82,7 @@ struct serial_line_bus::state : std::enable_shared_from_this<serial_line_bus::st
         logger(std::move(l)),
         port(executor),
         timer(executor),
+        silence_timer(executor),
         buffer(max_line_length),
         retry(policy) {}
 
@@ -94,6 +95,7 @@ struct serial_line_bus::state : std::enable_shared_from_this<serial_line_bus::st
   logger_ptr logger;
   boost::asio::serial_port port;
   boost::asio::steady_timer timer;
+  boost::asio::steady_timer silence_timer;  // silence_timeout: no matching line for that long
   boost::asio::streambuf buffer;
   backoff retry;
   bool running = false;
@@ -129,7 +131,21 @@ struct serial_line_bus::state : std::enable_shared_from_this<serial_line_bus::st
     retry.reset();
     set_status(true, {});
     buffer.consume(buffer.size());
+    watch_silence();
     read_next();
+  }
+
+  // (Re)arms the silence deadline: a sensor that prints nothing matching
+  // for silence_timeout is offline while its port stays open.
+  void watch_silence() {
+    if (spec.silence_timeout.count() <= 0) return;
+    silence_timer.expires_after(spec.silence_timeout);
+    silence_timer.async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
+      if (ec || !self->running || !self->port.is_open()) return;
+      const auto reason = fmt::format("no matching line for {} ms", self->spec.silence_timeout.count());
+      self->logger->warn("bus {}: {}", self->spec.name, reason);
+      self->set_status(false, reason);
+    });
   }
 
   void configure() {
@@ -152,6 +168,7 @@ struct serial_line_bus::state : std::enable_shared_from_this<serial_line_bus::st
   }
 
   void reopen_later(std::string reason) {
+    silence_timer.cancel();
     const auto delay = retry.next();
     logger->warn("bus {}: {} (retry in {} ms)", spec.name, reason, delay.count());
     set_status(false, std::move(reason));
@@ -214,7 +231,14 @@ struct serial_line_bus::state : std::enable_shared_from_this<serial_line_bus::st
       logger->debug("bus {}: line matches no point: '{}'", spec.name, line);
       return;
     }
-    if (handlers.on_readings) handlers.on_readings(std::move(readings));
+    // The status goes out before the readings it explains.
+    if (reported == false) logger->info("bus {}: {} speaks again", spec.name, device_name);
+    set_status(true, {});
+    watch_silence();
+    // Posted like the status, so the two arrive in the order they were made.
+    if (handlers.on_readings) {
+      boost::asio::post(executor_, [h = handlers.on_readings, r = std::move(readings)]() mutable { h(std::move(r)); });
+    }
   }
 };
 
@@ -239,6 +263,7 @@ void serial_line_bus::stop() {
   if (!state_->running) return;
   state_->running = false;
   state_->timer.cancel();
+  state_->silence_timer.cancel();
   boost::system::error_code ignored;
   state_->port.close(ignored);
 }

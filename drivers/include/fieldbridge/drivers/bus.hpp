@@ -110,8 +110,8 @@ class field_bus {
   virtual std::chrono::steady_clock::time_point last_progress() const noexcept = 0;
 };
 
-// The right bus for the spec's link: a Modbus worker thread for RTU and TCP,
-// an Asio serial port on `executor` for serial_line. Throws
+// The right bus for the spec's link: a Modbus worker thread for RTU, TCP and
+// RTU over TCP, an Asio serial port on `executor` for serial_line. Throws
 // std::invalid_argument on a spec it cannot run (e.g. a bad pattern).
 std::unique_ptr<field_bus> make_bus(bus_spec spec, boost::asio::any_io_executor executor,
                                     bus_handlers handlers, logger_ptr logger,
