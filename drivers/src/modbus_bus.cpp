@@ -102,6 +102,8 @@ void modbus_bus::start() {
     stopping_ = false;
     running_ = true;
   }
+  stop_requested_ = false;
+  progress_ = steady::now().time_since_epoch().count();
   // Spread the devices over their interval so their requests do not bunch.
   const auto now = steady::now();
   const auto n = static_cast<std::int64_t>(std::max<std::size_t>(1, worker_->devices.size()));
@@ -112,13 +114,22 @@ void modbus_bus::start() {
   thread_ = std::thread([this] { run(); });
 }
 
-void modbus_bus::stop() {
+void modbus_bus::request_stop() noexcept {
+  stop_requested_ = true;
   {
     std::lock_guard lock(mutex_);
     stopping_ = true;
     running_ = false;
   }
   wake_.notify_all();
+}
+
+steady::time_point modbus_bus::last_progress() const noexcept {
+  return steady::time_point(steady::duration(progress_.load()));
+}
+
+void modbus_bus::stop() {
+  request_stop();
   if (thread_.joinable()) thread_.join();
   std::deque<write_job> abandoned;
   {
@@ -251,7 +262,9 @@ void modbus_bus::run() {
     }
     std::vector<std::uint16_t> words;
     std::size_t blocks_done = 0;  // blocks whose points have a reading
-    for (std::size_t b = 0; !failure && b < device.planner.blocks().size();) {
+    // Stop and progress are checked between requests, not only between polls.
+    for (std::size_t b = 0; !failure && b < device.planner.blocks().size() && !stop_requested_;) {
+      progress_ = steady::now().time_since_epoch().count();
       const read_block block = device.planner.blocks()[b];
       const auto ec = link.read(unit_of(spec), block.table, block.address, block.count, words);
       if (ec == modbus_errc::illegal_data_address && device.planner.split(b) > 1) {
@@ -377,8 +390,12 @@ void modbus_bus::run() {
     post_result(std::move(job.handler), std::move(result));
   };
 
+  // Idle waits are cut into turns of at most this, so last_progress() shows
+  // an idle worker is alive.
+  constexpr auto idle_turn = std::chrono::seconds{1};
   std::unique_lock lock(mutex_);
   while (!stopping_) {
+    progress_ = steady::now().time_since_epoch().count();
     if (!writes_.empty()) {
       write_job job = std::move(writes_.front());
       writes_.pop_front();
@@ -388,14 +405,15 @@ void modbus_bus::run() {
       continue;
     }
     if (w.devices.empty()) {
-      wake_.wait(lock, [&] { return stopping_ || !writes_.empty(); });
+      wake_.wait_for(lock, idle_turn, [&] { return stopping_ || !writes_.empty(); });
       continue;
     }
     const auto next = std::min_element(w.devices.begin(), w.devices.end(), [](const auto& a, const auto& b) {
       return a.next_poll < b.next_poll;
     });
     if (next->next_poll > steady::now()) {
-      wake_.wait_until(lock, next->next_poll, [&] { return stopping_ || !writes_.empty(); });
+      wake_.wait_until(lock, std::min(next->next_poll, steady::now() + idle_turn),
+                       [&] { return stopping_ || !writes_.empty(); });
       continue;
     }
     lock.unlock();

@@ -2,6 +2,7 @@
 // thread that makes blocking libmodbus calls for this bus.
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <deque>
 #include <mutex>
@@ -24,6 +25,8 @@ class modbus_bus final : public field_bus {
 
   void start() override;
   void stop() override;
+  void request_stop() noexcept override;
+  std::chrono::steady_clock::time_point last_progress() const noexcept override;
   void write(std::string_view device, std::string_view point, point_value value,
              write_handler handler) override;
   std::vector<std::pair<std::string, device_counters>> counters() const override;
@@ -49,6 +52,9 @@ class modbus_bus final : public field_bus {
 
   std::unique_ptr<worker> worker_;
   std::thread thread_;
+  // Read without the lock: by the worker between requests, by last_progress().
+  std::atomic<bool> stop_requested_{false};
+  std::atomic<std::chrono::steady_clock::rep> progress_{0};
 
   mutable std::mutex mutex_;  // guards everything below
   std::condition_variable wake_;
