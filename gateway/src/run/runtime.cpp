@@ -22,18 +22,16 @@
 #include "fieldbridge/drivers/bus.hpp"
 #include "fieldbridge/mqtt/client.hpp"
 #include "fieldbridge/store/queue.hpp"
+#include "run/forwarder.hpp"
 #include "run/mqtt_options.hpp"
 #include "run/payload.hpp"
+#include "run/reading_router.hpp"
 
 namespace fieldbridge::gateway {
 
 namespace {
 
 namespace mq = fieldbridge::mqtt;
-
-// The client numbers its own messages (status, stats, replies) from 2^63 up;
-// tokens below are store message ids.
-constexpr mq::message_token client_tokens = mq::message_token{1} << 63;
 
 store::settings store_settings_from(const config::store_settings& s) {
   store::settings out;
@@ -45,27 +43,6 @@ store::settings store_settings_from(const config::store_settings& s) {
   out.drain = s.drain == config::drain_order::fifo ? store::drain_order::fifo : store::drain_order::live_first;
   return out;
 }
-
-// A stored message as the client publishes it.
-mq::publish_packet to_packet(store::message&& m) {
-  mq::publish_packet p;
-  p.topic = std::move(m.topic);
-  p.payload.assign(m.payload.begin(), m.payload.end());
-  p.qos = static_cast<mq::qos>(m.qos > 2 ? 2 : m.qos);
-  p.retain = m.retain;
-  return p;
-}
-
-// What a reading of one point turns into.
-struct point_route {
-  std::string topic;
-  std::string unit;
-  std::uint8_t qos = 1;
-  bool retain = false;
-  bool on_change = false;
-  double deadband = 0;
-  bool single_precision = false;  // a float32 register
-};
 
 class runtime {
  public:
@@ -80,22 +57,10 @@ class runtime {
         stats_timer_(io_),
         watchdog_timer_(io_),
         grace_timer_(io_),
-        signals_(io_, SIGINT, SIGTERM) {
+        signals_(io_, SIGINT, SIGTERM),
+        router_(configuration_, log_),
+        forwarder_(io_, client_, store_, log_, forwarder_settings()) {
     signals_.add(SIGHUP);
-    window_ = static_cast<std::size_t>(configuration_.mqtt.max_inflight) * 2;
-    for (const auto& bus : configuration_.buses)
-      for (const auto& device : bus.devices)
-        for (const auto& point : device.points) {
-          point_route route;
-          route.topic = config::point_topic(configuration_.mqtt, device, point);
-          route.unit = point.unit;
-          route.qos = point.qos.value_or(configuration_.mqtt.qos);
-          route.retain = point.retain.value_or(configuration_.mqtt.retain);
-          route.on_change = point.publish == publish_mode::on_change;
-          route.deadband = point.deadband;
-          route.single_precision = point.format.type == value_type::float32;
-          routes_.emplace(device.name + "/" + point.name, std::move(route));
-        }
   }
 
   int run() {
@@ -103,20 +68,7 @@ class runtime {
     client_.on_message([this](const mq::publish_packet& m) {
       if (commands_) commands_->on_message(m);
     });
-    mq::durable_hooks hooks;
-    hooks.packet_id_assigned = [this](mq::message_token token, std::uint16_t packet_id, mq::qos q) {
-      // QoS 1 needs no state (at least once); for QoS 2 the id must be on
-      // disk before the PUBLISH leaves, so a restart resends it, not a copy.
-      if (q == mq::qos::exactly_once && token < client_tokens &&
-          !store_.record_publish_sent(static_cast<store::message_id>(token), packet_id))
-        log_->error("message {}: its QoS 2 state is not on disk; a crash now could send it twice", token);
-    };
-    hooks.pubrec_received = [this](mq::message_token token, std::uint16_t) {
-      if (token < client_tokens && !store_.record_pubrel_sent(static_cast<store::message_id>(token)))
-        log_->error("message {}: its QoS 2 state is not on disk; a crash now could send it twice", token);
-    };
-    client_.set_durable_hooks(std::move(hooks));
-    restore_qos2();
+    forwarder_.attach();
 
     if (options_.commands) {
       commands_ = options_.commands(command_context{configuration_, make_write_function(), make_publish_function(), log_});
@@ -150,32 +102,10 @@ class runtime {
     return options;
   }
 
-  // QoS 2 exchanges that a previous run left under way go back to the client
-  // with their packet ids and states, before the first connect.
-  void restore_qos2() {
-    std::vector<mq::restored_message> restored;
-    for (const auto& e : store_.resumed()) {
-      mq::restored_message m;
-      m.token = static_cast<mq::message_token>(e.id);
-      m.packet_id = e.packet_id;
-      m.state = e.state == store::qos2_state::pubrel_sent ? mq::outgoing_state::pubrel_sent
-                                                          : mq::outgoing_state::publish_sent;
-      m.message = to_packet(store::message(e.msg));
-      restored.push_back(std::move(m));
-    }
-    if (restored.empty()) return;
-    const auto count = restored.size();
-    const auto ec = client_.restore(std::move(restored), [this](mq::message_token token, const mq::publish_result& r) {
-      on_published(static_cast<store::message_id>(token), r);
-    });
-    if (ec) {
-      // The client refused them: send them again as new messages rather than lose them.
-      log_->error("could not resume {} QoS 2 message(s): {}; they are sent again", count, ec.message());
-      for (const auto& e : store_.resumed()) store_.undelivered(e.id);
-      return;
-    }
-    in_flight_ += count;
-    log_->info("resuming {} QoS 2 message(s) from the last run", count);
+  forwarder_options forwarder_settings() const {
+    forwarder_options o;
+    o.window = static_cast<std::size_t>(configuration_.mqtt.max_inflight) * 2;
+    return o;
   }
 
   void start_buses() {
@@ -194,91 +124,8 @@ class runtime {
   // --- readings → store → client ---
 
   void on_readings(std::vector<reading> readings) {
-    for (auto& r : readings) {
-      const auto key = r.device + "/" + r.point;
-      const auto route = routes_.find(key);
-      if (route == routes_.end()) continue;
-      auto payload = reading_payload(r, route->second.unit, configuration_.mqtt.payload,
-                                     route->second.single_precision);
-      if (!payload) {
-        // Bad quality: no number is better than a wrong one; the device's
-        // status topic and the stats say what is wrong.
-        log_->debug("{}: not published: {}", key, r.error.empty() ? "no valid value" : r.error);
-        continue;
-      }
-      if (route->second.on_change && !changes_.accept(key, r.value, route->second.deadband)) continue;
-      store::message m;
-      m.topic = route->second.topic;
-      m.payload = std::move(*payload);
-      m.qos = route->second.qos;
-      m.retain = route->second.retain;
-      m.ts = r.ts;
-      m.source = key;
-      store_.append(std::move(m));  // a drop is counted and logged by the store
-    }
-    schedule_pump();
-  }
-
-  // Coalesces the many triggers of one loop turn into one pump.
-  void schedule_pump() {
-    if (pump_scheduled_) return;
-    pump_scheduled_ = true;
-    boost::asio::post(io_, [this] {
-      pump_scheduled_ = false;
-      pump();
-    });
-  }
-
-  // Hands the client what the store has, while connected, keeping at most
-  // twice the in-flight window with it so a completion finds the next
-  // message already queued. While disconnected the store is the queue.
-  void pump() {
-    if (stopping_ || !client_.connected()) return;
-    while (in_flight_ < window_) {
-      auto batch = store_.take(window_ - in_flight_);
-      if (batch.empty()) break;
-      for (auto& e : batch) {
-        ++in_flight_;
-        const auto id = e.id;
-        client_.publish(to_packet(std::move(e.msg)), [this, id](const mq::publish_result& r) { on_published(id, r); },
-                        static_cast<mq::message_token>(id));
-      }
-    }
-  }
-
-  void on_published(store::message_id id, const mq::publish_result& r) {
-    if (in_flight_ > 0) --in_flight_;
-    switch (r.outcome) {
-      case mq::publish_outcome::delivered:
-        store_.complete(id);
-        ++published_;
-        break;
-      case mq::publish_outcome::session_lost:
-        if (r.past_pubrec) {
-          // The broker had it (PUBREC) before it forgot the session: a resend
-          // could duplicate a QoS 2 message, so it counts as delivered.
-          store_.reject(id);
-          ++published_;
-        } else {
-          store_.undelivered(id);
-        }
-        break;
-      case mq::publish_outcome::not_written:
-        // QoS 0 whose connection died before its write completed: the store
-        // still has it, and what the store accepted is not lost.
-        store_.undelivered(id);
-        break;
-      case mq::publish_outcome::failed:
-        store_.reject(id);
-        ++rejected_;
-        log_->warn("message {} dropped: the broker cannot take it ({}{})", id, r.error.message(),
-                   r.code == mq::reason_code::success ? "" : fmt::format(", reason 0x{:02x}", static_cast<unsigned>(r.code)));
-        break;
-      case mq::publish_outcome::aborted:
-        // Stopping: it stays in the store and goes out again after a restart.
-        return;
-    }
-    schedule_pump();
+    router_.route(readings, [this](store::message m) { return store_.append(std::move(m)).has_value(); });
+    forwarder_.schedule_pump();
   }
 
   // --- status ---
@@ -305,7 +152,7 @@ class runtime {
     // reconnect that finds no session; only a first attempt that failed is
     // tried again here.
     subscribe_commands();
-    schedule_pump();
+    forwarder_.schedule_pump();
   }
 
   void subscribe_commands() {
@@ -331,7 +178,7 @@ class runtime {
     if (known != device_online_.end() && known->second == e.online) return;
     device_online_[e.device] = e.online;
     log_->debug("{}: {} {}", e.device, e.online ? "online" : "offline", e.reason);
-    if (!e.online) changes_.forget_prefix(e.device + "/");
+    if (!e.online) router_.forget_device(e.device);
     // While disconnected the change waits: the next connect sends every status.
     if (!stopping_ && client_.connected())
       publish_direct(prefix_ + "/" + e.device + "/status", e.online ? "online" : "offline", mq::qos::at_least_once, true);
@@ -404,11 +251,12 @@ class runtime {
           json_string(bus->spec().name), polls, good + bad, good, bad, timeouts, exceptions, other, devices, online);
     }
     const auto& s = store_.stats();
-    const auto dropped = s.dropped_oldest + s.dropped_newest + s.dropped_overflow + rejected_;
+    const auto& f = forwarder_.counters();
+    const auto dropped = s.dropped_oldest + s.dropped_newest + s.dropped_overflow + f.rejected;
     errors += s.write_errors;
     return fmt::format(
         "{{\"ts\":\"{}\",\"polled\":{},\"published\":{},\"queued\":{},\"dropped\":{},\"errors\":{},\"buses\":{{{}}}}}",
-        utc_timestamp(wall_clock::now()), polled, published_, store_.depth(), dropped, errors, buses);
+        utc_timestamp(wall_clock::now()), polled, f.published, store_.depth(), dropped, errors, buses);
   }
 
   // systemd's watchdog, fed from the event loop so a stuck loop is noticed.
@@ -454,6 +302,7 @@ class runtime {
     flush_timer_.cancel();
     stats_timer_.cancel();
     watchdog_timer_.cancel();
+    forwarder_.stop();
     for (auto& bus : buses_) bus->stop();
     if (!client_.connected()) {
       finish();
@@ -474,6 +323,7 @@ class runtime {
     finished_ = true;
     grace_timer_.cancel();
     signals_.cancel();
+    forwarder_.stop();
     client_.stop();
   }
 
@@ -491,18 +341,13 @@ class runtime {
   boost::asio::signal_set signals_;
   std::chrono::microseconds watchdog_period_{0};
 
-  std::map<std::string, point_route> routes_;  // "device/point" → where it goes
+  reading_router router_;
+  forwarder forwarder_;
   std::map<std::string, drivers::field_bus*> device_bus_;
   std::map<std::string, bool> device_online_;
-  change_filter changes_;
   std::unique_ptr<command_handler> commands_;
   std::vector<std::unique_ptr<drivers::field_bus>> buses_;  // last: stopped and destroyed first
 
-  std::size_t window_ = 40;
-  std::size_t in_flight_ = 0;
-  std::uint64_t published_ = 0;
-  std::uint64_t rejected_ = 0;
-  bool pump_scheduled_ = false;
   bool subscribed_ = false;
   bool subscribing_ = false;
   bool stopping_ = false;
