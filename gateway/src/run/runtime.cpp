@@ -68,6 +68,7 @@ class runtime {
     client_.on_message([this](const mq::publish_packet& m) {
       if (commands_) commands_->on_message(m);
     });
+    for (const auto& warning : config::warnings(configuration_)) log_->warn("configuration: {}", warning);
     forwarder_.attach();
 
     if (options_.commands) {
@@ -254,9 +255,13 @@ class runtime {
     const auto& f = forwarder_.counters();
     const auto dropped = s.dropped_oldest + s.dropped_newest + s.dropped_overflow + f.rejected;
     errors += s.write_errors;
+    // "paused" only while the broker's refusal holds the drain back.
+    const auto paused = forwarder_.paused() ? fmt::format(",\"paused\":{}", json_string(*forwarder_.paused())) : "";
     return fmt::format(
-        "{{\"ts\":\"{}\",\"polled\":{},\"published\":{},\"queued\":{},\"dropped\":{},\"errors\":{},\"buses\":{{{}}}}}",
-        utc_timestamp(wall_clock::now()), polled, f.published, store_.depth(), dropped, errors, buses);
+        "{{\"ts\":\"{}\",\"polled\":{},\"published\":{},\"queued\":{},\"dropped\":{},\"errors\":{},"
+        "\"refused\":{}{},\"buses\":{{{}}}}}",
+        utc_timestamp(wall_clock::now()), polled, f.published, store_.depth(), dropped, errors, f.refused, paused,
+        buses);
   }
 
   // systemd's watchdog, fed from the event loop so a stuck loop is noticed.
