@@ -1,5 +1,7 @@
-// The reading router with a fake clock and a scripted store: routes,
-// payloads and on_change.
+// The reading router with a fake clock and a scripted store: routes and
+// payloads, on_change recorded only once the store accepted the value, the
+// heartbeat that republishes an unchanged value. And the QoS 2 configuration
+// warnings.
 #include "run/reading_router.hpp"
 
 #include <string>
@@ -74,6 +76,102 @@ TEST(ReadingRouter, AnUnchangedOnChangeValueIsNotOffered) {
   EXPECT_EQ(f.offer(value("level", 6)), 1u);
   f.router.forget_device("meter1");
   EXPECT_EQ(f.offer(value("level", 6)), 1u);
+}
+
+TEST(ReadingRouter, AnOnChangeValueTheStoreRefusedIsOfferedAgain) {
+  router_fixture f;
+  EXPECT_EQ(f.offer(value("level", 5)), 1u);
+  EXPECT_EQ(f.offer(value("level", 6), /*refuse=*/true), 1u);  // drop_newest: full
+  EXPECT_EQ(f.offer(value("level", 6)), 1u);                   // still a change
+  EXPECT_EQ(f.offer(value("level", 6)), 0u);
+  ASSERT_EQ(f.accepted.size(), 2u);
+  EXPECT_NE(f.accepted[1].payload.find("\"value\":6"), std::string::npos) << f.accepted[1].payload;
+}
+
+TEST(ReadingRouter, HeartbeatRepublishesAnUnchangedValue) {
+  router_fixture f(", heartbeat: 10s");
+  EXPECT_EQ(f.offer(value("level", 5)), 1u);
+  f.now += 5s;
+  EXPECT_EQ(f.offer(value("level", 5)), 0u);
+  f.now += 5s;
+  EXPECT_EQ(f.offer(value("level", 5)), 1u);  // 10 s since the last one
+  f.now += 1s;
+  EXPECT_EQ(f.offer(value("level", 5)), 0u);
+  f.now += 2s;
+  EXPECT_EQ(f.offer(value("level", 7)), 1u);  // a change restarts the period
+  f.now += 9s;
+  EXPECT_EQ(f.offer(value("level", 7)), 0u);
+  f.now += 1s;
+  EXPECT_EQ(f.offer(value("level", 7)), 1u);
+}
+
+TEST(ReadingRouter, APointHeartbeatOverridesTheDefaultAndZeroTurnsItOff) {
+  router_fixture f(", heartbeat: 10s", ", heartbeat: 0s");
+  EXPECT_EQ(f.offer(value("level", 5)), 1u);
+  f.now += 1h;
+  EXPECT_EQ(f.offer(value("level", 5)), 0u);
+  router_fixture g("", ", heartbeat: 2s");
+  EXPECT_EQ(g.offer(value("level", 5)), 1u);
+  g.now += 2s;
+  EXPECT_EQ(g.offer(value("level", 5)), 1u);
+}
+
+TEST(ReadingRouter, WithoutHeartbeatAnUnchangedValueIsNeverRepublished) {
+  router_fixture f;
+  EXPECT_EQ(f.offer(value("level", 5)), 1u);
+  f.now += 24h;
+  EXPECT_EQ(f.offer(value("level", 5)), 0u);
+}
+
+TEST(ReadingRouter, AHeartbeatRefusedByTheStoreIsTriedAtTheNextReading) {
+  router_fixture f(", heartbeat: 10s");
+  EXPECT_EQ(f.offer(value("level", 5)), 1u);
+  f.now += 10s;
+  EXPECT_EQ(f.offer(value("level", 5), /*refuse=*/true), 1u);
+  f.now += 1s;
+  EXPECT_EQ(f.offer(value("level", 5)), 1u);
+  EXPECT_EQ(f.accepted.size(), 2u);
+}
+
+TEST(ReadingRouter, HeartbeatWithoutOnChangeIsAConfigurationError) {
+  try {
+    config::load_string(R"(buses:
+  - name: tcp1
+    modbus_tcp: { host: 127.0.0.1, port: 1502 }
+    devices:
+      - name: meter1
+        unit: 1
+        points:
+          - { name: volts, table: input, address: 1, type: uint16, heartbeat: 5s }
+)",
+                        "test.yaml");
+    ADD_FAILURE() << "loaded";
+  } catch (const config::config_error& e) {
+    EXPECT_NE(std::string(e.what()).find("'heartbeat' needs 'publish: on_change'"), std::string::npos) << e.what();
+  }
+}
+
+TEST(ConfigWarnings, Qos2WithASessionThatEndsWithTheConnectionWarns) {
+  const auto with = [](const std::string& mqtt) {
+    return config::warnings(config::load_string(R"(mqtt: { host: 127.0.0.1)" + mqtt + R"( }
+buses:
+  - name: tcp1
+    modbus_tcp: { host: 127.0.0.1, port: 1502 }
+    devices:
+      - name: meter1
+        unit: 1
+        points:
+          - { name: volts, table: input, address: 1, type: uint16 }
+)",
+                                                "test.yaml"));
+  };
+  EXPECT_TRUE(with(", qos: 2").empty());
+  EXPECT_TRUE(with(", qos: 1, clean_start: true").empty());
+  ASSERT_EQ(with(", qos: 2, clean_start: true").size(), 1u);
+  EXPECT_NE(with(", qos: 2, clean_start: true")[0].find("clean_start"), std::string::npos);
+  ASSERT_EQ(with(", qos: 2, session_expiry: 0s").size(), 1u);
+  EXPECT_NE(with(", qos: 2, session_expiry: 0s")[0].find("session_expiry"), std::string::npos);
+  EXPECT_TRUE(with(", qos: 2, session_expiry: 0s, protocol: 3.1.1").empty());
 }
 
 }  // namespace

@@ -17,6 +17,7 @@ reading_router::reading_router(const config::configuration& configuration, logge
         route.on_change = point.publish == publish_mode::on_change;
         route.deadband = point.deadband;
         route.single_precision = point.format.type == value_type::float32;
+        route.heartbeat = point.heartbeat.value_or(configuration_.mqtt.heartbeat);
         routes_.emplace(device.name + "/" + point.name, std::move(route));
       }
 }
@@ -34,7 +35,10 @@ void reading_router::route(const std::vector<reading>& readings, const sink& off
       log_->debug("{}: not published: {}", key, r.error.empty() ? "no valid value" : r.error);
       continue;
     }
-    if (route.on_change && !changes_.accept(key, r.value, route.deadband)) continue;
+    const auto now = now_();
+    const bool heartbeat_due =
+        route.heartbeat.count() > 0 && route.published && now - route.last_published >= route.heartbeat;
+    if (route.on_change && !heartbeat_due && !changes_.changed(key, r.value, route.deadband)) continue;
     store::message m;
     m.topic = route.topic;
     m.payload = std::move(*payload);
@@ -42,7 +46,12 @@ void reading_router::route(const std::vector<reading>& readings, const sink& off
     m.retain = route.retain;
     m.ts = r.ts;
     m.source = key;
-    offer(std::move(m));  // a drop is counted and logged by the store
+    // A drop is counted and logged by the store. An on_change value it
+    // refused is not the last published one: the next reading tries again.
+    if (!offer(std::move(m))) continue;
+    if (route.on_change) changes_.remember(key, r.value);
+    route.published = true;
+    route.last_published = now;
   }
 }
 

@@ -1,6 +1,8 @@
 // The reading router: turns a bus's readings into the store messages they
 // publish as (topic, payload, QoS, retain per point), or into nothing (bad
-// quality, an unchanged on_change value). Pure apart from the clock it is given.
+// quality, an unchanged on_change value). An on_change value counts as
+// published only once the store accepted it, and `heartbeat` republishes an
+// unchanged one at least that often. Pure apart from the clock it is given.
 //
 // Threading: single-threaded (the gateway's io_context thread).
 #pragma once
@@ -44,6 +46,9 @@ class reading_router {
     bool on_change = false;
     double deadband = 0;
     bool single_precision = false;  // a float32 register
+    std::chrono::milliseconds heartbeat{0};  // 0: none
+    std::chrono::steady_clock::time_point last_published{};
+    bool published = false;
   };
 
   const config::configuration& configuration_;
