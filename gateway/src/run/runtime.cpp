@@ -85,7 +85,8 @@ class runtime {
                prefix_, configuration_.mqtt.host, configuration_.mqtt.port);
     io_.run();
     // run() returns after the client stopped and every timer was cancelled:
-    // nothing else touches the store now.
+    // nothing else touches the store now. The store was synced when the
+    // shutdown began; this writes what the buses delivered since.
     if (store_.sync() == store::flush_result::failed) log_->error("could not write the store at shutdown");
     log_->info("stopped; {} message{} wait in the store", store_.depth(), store_.depth() == 1 ? "" : "s");
     return 0;
@@ -290,17 +291,21 @@ class runtime {
       } else if (stopping_) {
         log_->warn("second signal: stopping now");
         finish();
-        return;
       } else {
         log_->info("{}: stopping", signo == SIGTERM ? "SIGTERM" : "SIGINT");
         shutdown();
       }
-      wait_signal();
+      // Waiting again only while the shutdown is still under way (for a
+      // second signal): a wait left armed after finish() would keep run()
+      // from ever returning.
+      if (!finished_) wait_signal();
     });
   }
 
-  // Stop polling, say offline (retained, so it replaces "online"), then
-  // DISCONNECT so the broker drops the will; bounded by shutdown_grace.
+  // In this order: write the store (what it accepted is safe whatever comes
+  // next), stop every bus (in parallel: each worker stops after the request
+  // under way), then say offline (retained, so it replaces "online") and
+  // DISCONNECT so the broker drops the will, bounded by shutdown_grace.
   void shutdown() {
     stopping_ = true;
     sd_notify(0, "STOPPING=1");
@@ -308,6 +313,8 @@ class runtime {
     stats_timer_.cancel();
     watchdog_timer_.cancel();
     forwarder_.stop();
+    if (store_.sync() == store::flush_result::failed) log_->error("could not write the store at shutdown");
+    for (auto& bus : buses_) bus->request_stop();
     for (auto& bus : buses_) bus->stop();
     if (!client_.connected()) {
       finish();
