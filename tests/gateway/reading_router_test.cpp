@@ -1,8 +1,9 @@
 // The reading router with a fake clock and a scripted store: routes and
 // payloads, on_change recorded only once the store accepted the value, the
-// heartbeat that republishes an unchanged value. And the QoS 2 configuration
-// warnings.
+// heartbeat that republishes an unchanged value. And the watchdog decision
+// and the QoS 2 configuration warnings.
 #include "run/reading_router.hpp"
+#include "run/watchdog.hpp"
 
 #include <string>
 #include <vector>
@@ -149,6 +150,29 @@ TEST(ReadingRouter, HeartbeatWithoutOnChangeIsAConfigurationError) {
   } catch (const config::config_error& e) {
     EXPECT_NE(std::string(e.what()).find("'heartbeat' needs 'publish: on_change'"), std::string::npos) << e.what();
   }
+}
+
+TEST(Watchdog, FedOnlyWhileEverySourceMovedWithinItsLimit) {
+  const steady::time_point now{std::chrono::hours{1}};
+  std::vector<gateway::progress_source> sources{{"the store", now - 1s, 10s}, {"bus tcp1", now - 2s, 10s}};
+  EXPECT_FALSE(gateway::find_stall(now, sources));
+  sources[1].last = now - 11s;  // a worker stuck in one request
+  const auto stuck = gateway::find_stall(now, sources);
+  ASSERT_TRUE(stuck);
+  EXPECT_EQ(stuck->name, "bus tcp1");
+  EXPECT_EQ(stuck->since, 11s);
+  sources[1].last = now - 10s;  // exactly the limit is not a stall yet
+  EXPECT_FALSE(gateway::find_stall(now, sources));
+  sources[0].last = now - 30s;
+  const auto store = gateway::find_stall(now, sources);
+  ASSERT_TRUE(store);
+  EXPECT_EQ(store->name, "the store");
+}
+
+TEST(Watchdog, StallLimitLeavesRoomForSlowTurnsAndTheWatchdogPeriod) {
+  EXPECT_EQ(gateway::stall_limit(500ms, 400ms), 10s);
+  EXPECT_EQ(gateway::stall_limit(5s, 400ms), 15s);
+  EXPECT_EQ(gateway::stall_limit(500ms, 30s), 30s);
 }
 
 TEST(ConfigWarnings, Qos2WithASessionThatEndsWithTheConnectionWarns) {

@@ -26,6 +26,7 @@
 #include "run/mqtt_options.hpp"
 #include "run/payload.hpp"
 #include "run/reading_router.hpp"
+#include "run/watchdog.hpp"
 
 namespace fieldbridge::gateway {
 
@@ -215,6 +216,7 @@ class runtime {
     flush_timer_.async_wait([this](boost::system::error_code ec) {
       if (ec) return;
       store_.flush();
+      store_progress_ = std::chrono::steady_clock::now();
       arm_flush();
     });
   }
@@ -265,16 +267,37 @@ class runtime {
         buses);
   }
 
-  // systemd's watchdog, fed from the event loop so a stuck loop is noticed.
+  // systemd's watchdog: fed from the event loop, and only while every bus
+  // worker and the store's flush timer made progress recently, so a stuck
+  // worker leads to a restart too (docs/gateway.md).
   void arm_watchdog() {
     std::uint64_t usec = 0;
     if (sd_watchdog_enabled(0, &usec) <= 0 || usec == 0) return;
-    watchdog_period_ = std::chrono::microseconds(usec / 2);
+    const std::chrono::microseconds watchdog(usec);
+    watchdog_period_ = watchdog / 2;
+    store_progress_ = std::chrono::steady_clock::now();
+    store_limit_ = stall_limit(store_.flush_period(), watchdog);
+    for (const auto& bus : buses_) {
+      const auto& spec = bus->spec();
+      bus_limits_.push_back(stall_limit(spec.response_timeout + spec.inter_request_delay, watchdog));
+    }
     feed_watchdog();
   }
 
   void feed_watchdog() {
-    sd_notify(0, "WATCHDOG=1");
+    std::vector<progress_source> sources;
+    sources.push_back({"the store", store_progress_, store_limit_});
+    for (std::size_t i = 0; i < buses_.size(); ++i)
+      sources.push_back({"bus " + buses_[i]->spec().name, buses_[i]->last_progress(), bus_limits_[i]});
+    const auto stuck = find_stall(std::chrono::steady_clock::now(), sources);
+    if (!stuck) {
+      sd_notify(0, "WATCHDOG=1");
+      watchdog_starved_ = false;
+    } else if (!watchdog_starved_) {
+      watchdog_starved_ = true;
+      log_->error("{} made no progress for {} ms: the watchdog is no longer fed, so systemd restarts the service",
+                  stuck->name, stuck->since.count());
+    }
     watchdog_timer_.expires_after(watchdog_period_);
     watchdog_timer_.async_wait([this](boost::system::error_code ec) {
       if (!ec) feed_watchdog();
@@ -352,6 +375,10 @@ class runtime {
   boost::asio::steady_timer grace_timer_;
   boost::asio::signal_set signals_;
   std::chrono::microseconds watchdog_period_{0};
+  std::chrono::steady_clock::time_point store_progress_{};
+  std::chrono::milliseconds store_limit_{0};
+  std::vector<std::chrono::milliseconds> bus_limits_;  // one per buses_ entry
+  bool watchdog_starved_ = false;
 
   reading_router router_;
   forwarder forwarder_;
