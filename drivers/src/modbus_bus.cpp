@@ -351,6 +351,7 @@ void modbus_bus::run() {
     write_result result;
     std::vector<std::uint16_t> words;
     const auto read_point = [&]() {
+      progress_ = steady::now().time_since_epoch().count();  // a write is several requests
       return link.read(unit_of(spec), point.table, point.address, span_count(point), words);
     };
     boost::system::error_code ec = link.open();
@@ -365,6 +366,7 @@ void modbus_bus::run() {
       if (!data.ok()) result.error = data.error;
     }
     if (!ec && data.ok()) {
+      progress_ = steady::now().time_since_epoch().count();
       ec = link.write(unit_of(spec), point.table, point.address, data.words, spec.force_multiple_write);
       if (!ec) {
         ec = read_point();
