@@ -46,6 +46,28 @@ std::string point_topic(const mqtt_settings& mqtt, const device_spec& device, co
 
 bool is_serial_line(const bus_spec& bus) { return std::holds_alternative<serial_line_port>(bus.link); }
 
+std::vector<std::string> warnings(const configuration& configuration) {
+  std::vector<std::string> out;
+  const auto& mqtt = configuration.mqtt;
+  std::size_t qos2 = 0;
+  for (const auto& bus : configuration.buses)
+    for (const auto& device : bus.devices)
+      for (const auto& point : device.points)
+        if (point.qos.value_or(mqtt.qos) == 2) ++qos2;
+  if (qos2 == 0) return out;
+  const char* why = mqtt.clean_start ? "mqtt.clean_start is true"
+                    : mqtt.protocol == mqtt_protocol::v5 && mqtt.session_expiry.count() == 0
+                        ? "mqtt.session_expiry is 0"
+                        : nullptr;
+  if (why != nullptr)
+    out.push_back(fmt::format(
+        "{} QoS 2 point{} but {}: the broker forgets the session at every disconnect, so a message whose "
+        "exchange was cut off is sent again as new and can arrive twice (exactly once holds within one "
+        "connection only); set clean_start: false and a session_expiry that outlasts a restart",
+        qos2, qos2 == 1 ? "" : "s", why));
+  return out;
+}
+
 configuration load_string(std::string_view yaml_text, const std::string& name, const std::string& base_directory) {
   const detail::document doc(name, base_directory);
   std::vector<YAML::Node> documents;

@@ -137,7 +137,8 @@ class schema_loader {
   static inline const std::vector<std::string_view> mqtt_keys{
       "host",     "port",        "protocol",       "client_id", "username",     "password",
       "password_file", "keepalive", "clean_start", "session_expiry", "tls", "topic_prefix",
-      "qos",      "retain",      "payload",        "reconnect", "max_inflight"};
+      "qos",      "retain",      "payload",        "reconnect", "max_inflight",
+      "heartbeat"};
   static inline const std::vector<std::string_view> tls_keys{"ca_file", "cert_file", "key_file", "verify_hostname",
                                                              "insecure_skip_verify"};
   static inline const std::vector<std::string_view> store_keys{"path", "max_size", "on_full", "flush_interval",
@@ -155,9 +156,9 @@ class schema_loader {
       "offline_after", "points"};
   static inline const std::vector<std::string_view> register_point_keys{
       "name", "table", "address", "type", "order", "bit", "length", "scale", "offset", "unit", "qos",
-      "retain", "publish", "deadband", "writable", "min", "max", "map", "mask", "shift", "round"};
+      "retain", "publish", "deadband", "heartbeat", "writable", "min", "max", "map", "mask", "shift", "round"};
   static inline const std::vector<std::string_view> line_point_keys{
-      "name", "pattern", "type", "scale", "offset", "unit", "qos", "retain", "publish", "deadband",
+      "name", "pattern", "type", "scale", "offset", "unit", "qos", "retain", "publish", "deadband", "heartbeat",
       "map", "mask", "shift", "round"};
 
   void load_gateway(const map_reader& map, gateway_settings& gateway) {
@@ -226,6 +227,7 @@ class schema_loader {
       }
     }
     map.read("max_inflight", mqtt.max_inflight, 1, 65535);
+    map.read_duration("heartbeat", mqtt.heartbeat, 0ms, 24h * 365);
   }
 
   std::chrono::seconds whole_seconds(const map_reader& map, std::string_view key, milliseconds value) {
@@ -621,6 +623,12 @@ class schema_loader {
                   fmt::format("'deadband' applies to numeric points, not {}", to_string(point.format.type)));
       point.deadband = map.to_number(*e);
       if (point.deadband < 0) doc_.fail(e->value_location(), "'deadband' cannot be negative");
+    }
+    milliseconds heartbeat{0};
+    if (map.read_duration("heartbeat", heartbeat, 0ms, 24h * 365)) {
+      if (point.publish != publish_mode::on_change)
+        doc_.fail(where(map.find("heartbeat")->key_node), "'heartbeat' needs 'publish: on_change'");
+      point.heartbeat = heartbeat;
     }
   }
 

@@ -149,7 +149,7 @@ void modbus_bus::start() {
   thread_ = std::thread([this] { worker_->run(); });
 }
 
-void modbus_bus::stop() {
+void modbus_bus::request_stop() noexcept {
   {
     std::lock_guard lock(mutex_);
     stopping_ = true;
@@ -157,6 +157,10 @@ void modbus_bus::stop() {
   }
   stop_requested_ = true;
   wake_.notify_all();
+}
+
+void modbus_bus::stop() {
+  request_stop();
   if (thread_.joinable()) thread_.join();
   std::deque<write_job> abandoned;
   {

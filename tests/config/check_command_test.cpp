@@ -163,6 +163,28 @@ TEST(check_command, connect_fails_when_no_broker_listens) {
   EXPECT_NE(result.output.find("fieldbridge/fieldbridge/d/p"), std::string::npos) << result.output;
 }
 
+// Issue 9 item 9: QoS 2 with a session that ends with the connection loads,
+// with a warning that exactly once then holds within one connection only.
+TEST(check_command, qos2_with_clean_start_warns_and_passes) {
+  const test::temp_dir dir;
+  const std::string bus =
+      "buses:\n  - name: b\n    modbus_tcp: { host: 127.0.0.1 }\n    devices:\n"
+      "      - { name: d, unit: 1, points: [ { name: p, table: holding, address: 0, qos: 2 } ] }\n";
+  const auto clean = dir.write_file("clean.yaml", "mqtt: { host: 127.0.0.1, clean_start: true }\n" + bus);
+  auto result = run_command({fieldbridge_binary(), "check", "-c", clean.string()});
+  EXPECT_EQ(result.exit_code, 0) << result.output;
+  EXPECT_NE(result.output.find("warning: 1 QoS 2 point but mqtt.clean_start is true"), std::string::npos)
+      << result.output;
+  const auto expiry = dir.write_file("expiry.yaml", "mqtt: { host: 127.0.0.1, session_expiry: 0 }\n" + bus);
+  result = run_command({fieldbridge_binary(), "check", "-c", expiry.string()});
+  EXPECT_EQ(result.exit_code, 0) << result.output;
+  EXPECT_NE(result.output.find("mqtt.session_expiry is 0"), std::string::npos) << result.output;
+  const auto fine = dir.write_file("fine.yaml", "mqtt: { host: 127.0.0.1 }\n" + bus);
+  result = run_command({fieldbridge_binary(), "check", "-c", fine.string()});
+  EXPECT_EQ(result.exit_code, 0) << result.output;
+  EXPECT_EQ(result.output.find("warning"), std::string::npos) << result.output;
+}
+
 TEST(check_command, missing_file) {
   const auto result = run_command({fieldbridge_binary(), "check", "-c", "/nonexistent/fieldbridge.yaml"});
   EXPECT_EQ(result.exit_code, 1);

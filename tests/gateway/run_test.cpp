@@ -3,6 +3,8 @@
 // tests count readings by the simulator's per-read counter register, so a
 // lost reading shows as a gap and a duplicate as a repeat.
 #include <signal.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -50,6 +52,8 @@ struct gateway_settings {
   bool only_counter = false;  // the fault tests publish the counter alone
   std::string poll_interval = "100ms";
   std::string max_size = "256MiB";
+  std::uint16_t broker_port = 0;  // 0: the fixture's mosquitto
+  std::string reconnect = "{ min: 50ms, max: 200ms }";
 };
 
 // A subscriber: mosquitto_sub with a persistent session (-c), so messages
@@ -132,7 +136,7 @@ mqtt:
   qos: {}
   payload: {}
   keepalive: 5s
-  reconnect: {{ min: 50ms, max: 200ms }}
+  reconnect: {}
 store: {{ path: {}, flush_interval: {}, max_size: {} }}
 buses:
   - name: tcp1
@@ -144,7 +148,8 @@ buses:
         poll_interval: {}
         points:{}
 )",
-                                  broker_.port(), prefix, s.qos, s.payload, (dir_ / "queue.db").string(),
+                                  s.broker_port != 0 ? s.broker_port : broker_.port(), prefix, s.qos, s.payload,
+                                  s.reconnect, (dir_ / "queue.db").string(),
                                   s.flush_interval, s.max_size, sim_port_, s.poll_interval, points);
     return config_ = dir_.write_file("gateway.yaml", yaml);
   }
@@ -235,7 +240,7 @@ TEST_F(GatewayRun, ReadingsArriveOnTheirTopicsAsJson) {
   EXPECT_EQ(sub.payloads(t + "status"), std::vector<std::string>{"online"});
 
   const auto stats = sub.payloads(prefix + std::string("/stats")).front();
-  EXPECT_TRUE(matches(stats, R"(\{"ts":.*"polled":\d+,"published":\d+,"queued":\d+,"dropped":0,"errors":\d+,"buses":\{"tcp1":\{"polls":\d+,.*"devices":1,"online":1\}\}\})"))
+  EXPECT_TRUE(matches(stats, R"(\{"ts":.*"polled":\d+,"published":\d+,"queued":\d+,"dropped":0,"errors":\d+,"refused":0,"buses":\{"tcp1":\{"polls":\d+,.*"devices":1,"online":1\}\}\})"))
       << stats;
 }
 
@@ -357,6 +362,111 @@ TEST_F(GatewayRun, SigtermPublishesOfflineAndExitsZero) {
   EXPECT_TRUE(wait_until([&] { return sub.payloads(std::string(prefix) + "/status").size() == 2; }, 5s));
   EXPECT_EQ(sub.payloads(std::string(prefix) + "/status"), (std::vector<std::string>{"online", "offline"}));
   EXPECT_EQ(retained(std::string(prefix) + "/status"), "offline");
+}
+
+// A TCP listener on 127.0.0.1 that accepts one connection and then says only
+// what the test tells it to: a broker that is up but silent.
+class silent_listener {
+ public:
+  silent_listener() {
+    listen_fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t length = sizeof(address);
+    if (listen_fd_ < 0 || ::bind(listen_fd_, reinterpret_cast<const sockaddr*>(&address), sizeof(address)) != 0 ||
+        ::listen(listen_fd_, 4) != 0 ||
+        ::getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&address), &length) != 0)
+      ADD_FAILURE() << "cannot listen on 127.0.0.1";
+    port_ = ntohs(address.sin_port);
+  }
+  ~silent_listener() {
+    if (client_fd_ >= 0) ::close(client_fd_);
+    if (listen_fd_ >= 0) ::close(listen_fd_);
+  }
+  silent_listener(const silent_listener&) = delete;
+  silent_listener& operator=(const silent_listener&) = delete;
+
+  std::uint16_t port() const { return port_; }
+  // Accepts the client and reads its first bytes (the CONNECT), within `timeout`.
+  bool accept_and_read(std::chrono::milliseconds timeout) {
+    pollfd p{listen_fd_, POLLIN, 0};
+    if (::poll(&p, 1, static_cast<int>(timeout.count())) != 1) return false;
+    client_fd_ = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
+    if (client_fd_ < 0) return false;
+    pollfd c{client_fd_, POLLIN, 0};
+    if (::poll(&c, 1, static_cast<int>(timeout.count())) != 1) return false;
+    char buffer[512];
+    return ::recv(client_fd_, buffer, sizeof(buffer), 0) > 0;
+  }
+  void send(const std::vector<unsigned char>& bytes) {
+    if (::send(client_fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(bytes.size()))
+      ADD_FAILURE() << "send to the gateway failed";
+  }
+
+ private:
+  int listen_fd_ = -1;
+  int client_fd_ = -1;
+  std::uint16_t port_ = 0;
+};
+
+// Sends SIGTERM and returns how long the gateway took to exit (nullopt: not
+// within `bound`), with its exit status in `status`.
+std::optional<std::chrono::milliseconds> time_sigterm(child_process& gw, std::chrono::milliseconds bound,
+                                                      std::optional<int>& status) {
+  const auto start = std::chrono::steady_clock::now();
+  gw.signal(SIGTERM);
+  status = gw.wait(bound);
+  if (!status) return std::nullopt;
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start);
+}
+
+// Issue 9 item 1: SIGTERM while the client waits to reconnect (nothing
+// listens on the broker port) used to hang for good.
+TEST_F(GatewayRun, SigtermWhileTheBrokerIsDownExitsWithinTwoSeconds) {
+  gateway_settings s;
+  s.broker_port = free_tcp_port();
+  s.reconnect = "{ min: 10s, max: 30s }";  // the first failure leaves it in the back-off wait
+  write_config(s);
+  auto gw = start_gateway();
+  ASSERT_TRUE(wait_until([&] { return gw.log().find("mqtt: ") != std::string::npos; }, 10s)) << gw.log();
+  std::optional<int> status;
+  const auto took = time_sigterm(gw, 2s, status);
+  ASSERT_TRUE(took) << "no exit within 2 s of SIGTERM with the broker down:\n" << gw.log();
+  EXPECT_EQ(*status, 0) << gw.log();
+  EXPECT_NE(gw.log().find("stopped;"), std::string::npos) << gw.log();
+}
+
+// Connected by TCP, CONNECT sent, no CONNACK ever.
+TEST_F(GatewayRun, SigtermWhileTheBrokerNeverAnswersConnackExitsInTime) {
+  silent_listener broker;
+  gateway_settings s;
+  s.broker_port = broker.port();
+  write_config(s);
+  auto gw = start_gateway();
+  ASSERT_TRUE(broker.accept_and_read(10s)) << gw.log();
+  std::optional<int> status;
+  const auto took = time_sigterm(gw, 6s, status);
+  ASSERT_TRUE(took) << "no exit within 5 s + 1 s of SIGTERM while waiting for CONNACK:\n" << gw.log();
+  EXPECT_EQ(*status, 0) << gw.log();
+}
+
+// CONNACK, then silence: 'offline' is never acknowledged, so the shutdown
+// grace (5 s) bounds the wait.
+TEST_F(GatewayRun, SigtermWhileConnectedToASilentBrokerExitsAfterTheGrace) {
+  silent_listener broker;
+  gateway_settings s;
+  s.broker_port = broker.port();
+  write_config(s);
+  auto gw = start_gateway();
+  ASSERT_TRUE(broker.accept_and_read(10s)) << gw.log();
+  broker.send({0x20, 0x03, 0x00, 0x00, 0x00});  // MQTT 5 CONNACK: no session, success, no properties
+  ASSERT_TRUE(wait_until([&] { return gw.log().find("mqtt: connected") != std::string::npos; }, 10s)) << gw.log();
+  std::optional<int> status;
+  const auto took = time_sigterm(gw, 6s, status);
+  ASSERT_TRUE(took) << "no exit within 5 s + 1 s of SIGTERM with a silent broker:\n" << gw.log();
+  EXPECT_EQ(*status, 0) << gw.log();
+  EXPECT_NE(gw.log().find("did not acknowledge 'offline'"), std::string::npos) << gw.log();
 }
 
 // A datagram socket standing in for systemd's NOTIFY_SOCKET.

@@ -96,6 +96,9 @@ int run_check(const check_options& options, const command_context& context) {
     return exit_failure;
   }
   print_point_map(configuration);
+  // Warnings do not fail the check: the configuration runs, just not as it may seem.
+  for (const auto& warning : config::warnings(configuration))
+    fmt::print(stderr, "{}: warning: {}\n", configuration.source_path, warning);
   if (!options.connect) return exit_ok;
   std::fflush(stdout);
   // check logs at the command line's --log-level, not the file's gateway.log_level.

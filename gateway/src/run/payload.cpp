@@ -28,19 +28,21 @@ std::optional<double> as_number(const point_value& value) {
 }  // namespace
 
 bool change_filter::accept(const std::string& key, const point_value& value, double deadband) {
-  auto it = last_.find(key);
-  if (it == last_.end()) {
-    last_.emplace(key, value);
-    return true;
-  }
-  bool changed = false;
+  if (!changed(key, value, deadband)) return false;
+  remember(key, value);
+  return true;
+}
+
+bool change_filter::changed(const std::string& key, const point_value& value, double deadband) const {
+  const auto it = last_.find(key);
+  if (it == last_.end()) return true;
   const auto now = as_number(value);
   const auto before = as_number(it->second);
-  if (now && before && deadband > 0) changed = std::fabs(*now - *before) > deadband;
-  else changed = !(value == it->second);
-  if (changed) it->second = value;
-  return changed;
+  if (now && before && deadband > 0) return std::fabs(*now - *before) > deadband;
+  return !(value == it->second);
 }
+
+void change_filter::remember(const std::string& key, const point_value& value) { last_[key] = value; }
 
 void change_filter::forget_prefix(const std::string& prefix) {
   for (auto it = last_.lower_bound(prefix); it != last_.end() && it->first.compare(0, prefix.size(), prefix) == 0;)

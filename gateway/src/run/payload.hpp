@@ -25,6 +25,11 @@ class change_filter {
  public:
   // True when `value` should be published; it then becomes the last value.
   bool accept(const std::string& key, const point_value& value, double deadband);
+  // The two halves of accept(), for an owner that records a value only once
+  // it was really published (the store took it): whether `value` differs
+  // from the last one, and making it the last one.
+  bool changed(const std::string& key, const point_value& value, double deadband) const;
+  void remember(const std::string& key, const point_value& value);
   // Forgets every key that starts with `prefix`, so the first value after a
   // device comes back online is published whatever it is.
   void forget_prefix(const std::string& prefix);

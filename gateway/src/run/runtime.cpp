@@ -22,18 +22,17 @@
 #include "fieldbridge/drivers/bus.hpp"
 #include "fieldbridge/mqtt/client.hpp"
 #include "fieldbridge/store/queue.hpp"
+#include "run/forwarder.hpp"
 #include "run/mqtt_options.hpp"
 #include "run/payload.hpp"
+#include "run/reading_router.hpp"
+#include "run/watchdog.hpp"
 
 namespace fieldbridge::gateway {
 
 namespace {
 
 namespace mq = fieldbridge::mqtt;
-
-// The client numbers its own messages (status, stats, replies) from 2^63 up;
-// tokens below are store message ids.
-constexpr mq::message_token client_tokens = mq::message_token{1} << 63;
 
 store::settings store_settings_from(const config::store_settings& s) {
   store::settings out;
@@ -43,29 +42,9 @@ store::settings store_settings_from(const config::store_settings& s) {
                                                                   : store::overflow_policy::drop_newest;
   out.flush_interval = s.flush_interval;
   out.drain = s.drain == config::drain_order::fifo ? store::drain_order::fifo : store::drain_order::live_first;
+  out.hot_path = s.hot_path;
   return out;
 }
-
-// A stored message as the client publishes it.
-mq::publish_packet to_packet(store::message&& m) {
-  mq::publish_packet p;
-  p.topic = std::move(m.topic);
-  p.payload.assign(m.payload.begin(), m.payload.end());
-  p.qos = static_cast<mq::qos>(m.qos > 2 ? 2 : m.qos);
-  p.retain = m.retain;
-  return p;
-}
-
-// What a reading of one point turns into.
-struct point_route {
-  std::string topic;
-  std::string unit;
-  std::uint8_t qos = 1;
-  bool retain = false;
-  bool on_change = false;
-  double deadband = 0;
-  bool single_precision = false;  // a float32 register
-};
 
 class runtime {
  public:
@@ -80,22 +59,10 @@ class runtime {
         stats_timer_(io_),
         watchdog_timer_(io_),
         grace_timer_(io_),
-        signals_(io_, SIGINT, SIGTERM) {
+        signals_(io_, SIGINT, SIGTERM),
+        router_(configuration_, log_),
+        forwarder_(io_, client_, store_, log_, forwarder_settings()) {
     signals_.add(SIGHUP);
-    window_ = static_cast<std::size_t>(configuration_.mqtt.max_inflight) * 2;
-    for (const auto& bus : configuration_.buses)
-      for (const auto& device : bus.devices)
-        for (const auto& point : device.points) {
-          point_route route;
-          route.topic = config::point_topic(configuration_.mqtt, device, point);
-          route.unit = point.unit;
-          route.qos = point.qos.value_or(configuration_.mqtt.qos);
-          route.retain = point.retain.value_or(configuration_.mqtt.retain);
-          route.on_change = point.publish == publish_mode::on_change;
-          route.deadband = point.deadband;
-          route.single_precision = point.format.type == value_type::float32;
-          routes_.emplace(device.name + "/" + point.name, std::move(route));
-        }
   }
 
   int run() {
@@ -103,20 +70,8 @@ class runtime {
     client_.on_message([this](const mq::publish_packet& m) {
       if (commands_) commands_->on_message(m);
     });
-    mq::durable_hooks hooks;
-    hooks.packet_id_assigned = [this](mq::message_token token, std::uint16_t packet_id, mq::qos q) {
-      // QoS 1 needs no state (at least once); for QoS 2 the id must be on
-      // disk before the PUBLISH leaves, so a restart resends it, not a copy.
-      if (q == mq::qos::exactly_once && token < client_tokens &&
-          !store_.record_publish_sent(static_cast<store::message_id>(token), packet_id))
-        log_->error("message {}: its QoS 2 state is not on disk; a crash now could send it twice", token);
-    };
-    hooks.pubrec_received = [this](mq::message_token token, std::uint16_t) {
-      if (token < client_tokens && !store_.record_pubrel_sent(static_cast<store::message_id>(token)))
-        log_->error("message {}: its QoS 2 state is not on disk; a crash now could send it twice", token);
-    };
-    client_.set_durable_hooks(std::move(hooks));
-    restore_qos2();
+    for (const auto& warning : config::warnings(configuration_)) log_->warn("configuration: {}", warning);
+    forwarder_.attach();
 
     if (options_.commands) {
       commands_ = options_.commands(command_context{configuration_, make_write_function(), make_publish_function(), log_});
@@ -132,7 +87,8 @@ class runtime {
                prefix_, configuration_.mqtt.host, configuration_.mqtt.port);
     io_.run();
     // run() returns after the client stopped and every timer was cancelled:
-    // nothing else touches the store now.
+    // nothing else touches the store now. The store was synced when the
+    // shutdown began; this writes what the buses delivered since.
     if (store_.sync() == store::flush_result::failed) log_->error("could not write the store at shutdown");
     log_->info("stopped; {} message{} wait in the store", store_.depth(), store_.depth() == 1 ? "" : "s");
     return 0;
@@ -150,32 +106,10 @@ class runtime {
     return options;
   }
 
-  // QoS 2 exchanges that a previous run left under way go back to the client
-  // with their packet ids and states, before the first connect.
-  void restore_qos2() {
-    std::vector<mq::restored_message> restored;
-    for (const auto& e : store_.resumed()) {
-      mq::restored_message m;
-      m.token = static_cast<mq::message_token>(e.id);
-      m.packet_id = e.packet_id;
-      m.state = e.state == store::qos2_state::pubrel_sent ? mq::outgoing_state::pubrel_sent
-                                                          : mq::outgoing_state::publish_sent;
-      m.message = to_packet(store::message(e.msg));
-      restored.push_back(std::move(m));
-    }
-    if (restored.empty()) return;
-    const auto count = restored.size();
-    const auto ec = client_.restore(std::move(restored), [this](mq::message_token token, const mq::publish_result& r) {
-      on_published(static_cast<store::message_id>(token), r);
-    });
-    if (ec) {
-      // The client refused them: send them again as new messages rather than lose them.
-      log_->error("could not resume {} QoS 2 message(s): {}; they are sent again", count, ec.message());
-      for (const auto& e : store_.resumed()) store_.undelivered(e.id);
-      return;
-    }
-    in_flight_ += count;
-    log_->info("resuming {} QoS 2 message(s) from the last run", count);
+  forwarder_options forwarder_settings() const {
+    forwarder_options o;
+    o.window = static_cast<std::size_t>(configuration_.mqtt.max_inflight) * 2;
+    return o;
   }
 
   void start_buses() {
@@ -194,91 +128,8 @@ class runtime {
   // --- readings → store → client ---
 
   void on_readings(std::vector<reading> readings) {
-    for (auto& r : readings) {
-      const auto key = r.device + "/" + r.point;
-      const auto route = routes_.find(key);
-      if (route == routes_.end()) continue;
-      auto payload = reading_payload(r, route->second.unit, configuration_.mqtt.payload,
-                                     route->second.single_precision);
-      if (!payload) {
-        // Bad quality: no number is better than a wrong one; the device's
-        // status topic and the stats say what is wrong.
-        log_->debug("{}: not published: {}", key, r.error.empty() ? "no valid value" : r.error);
-        continue;
-      }
-      if (route->second.on_change && !changes_.accept(key, r.value, route->second.deadband)) continue;
-      store::message m;
-      m.topic = route->second.topic;
-      m.payload = std::move(*payload);
-      m.qos = route->second.qos;
-      m.retain = route->second.retain;
-      m.ts = r.ts;
-      m.source = key;
-      store_.append(std::move(m));  // a drop is counted and logged by the store
-    }
-    schedule_pump();
-  }
-
-  // Coalesces the many triggers of one loop turn into one pump.
-  void schedule_pump() {
-    if (pump_scheduled_) return;
-    pump_scheduled_ = true;
-    boost::asio::post(io_, [this] {
-      pump_scheduled_ = false;
-      pump();
-    });
-  }
-
-  // Hands the client what the store has, while connected, keeping at most
-  // twice the in-flight window with it so a completion finds the next
-  // message already queued. While disconnected the store is the queue.
-  void pump() {
-    if (stopping_ || !client_.connected()) return;
-    while (in_flight_ < window_) {
-      auto batch = store_.take(window_ - in_flight_);
-      if (batch.empty()) break;
-      for (auto& e : batch) {
-        ++in_flight_;
-        const auto id = e.id;
-        client_.publish(to_packet(std::move(e.msg)), [this, id](const mq::publish_result& r) { on_published(id, r); },
-                        static_cast<mq::message_token>(id));
-      }
-    }
-  }
-
-  void on_published(store::message_id id, const mq::publish_result& r) {
-    if (in_flight_ > 0) --in_flight_;
-    switch (r.outcome) {
-      case mq::publish_outcome::delivered:
-        store_.complete(id);
-        ++published_;
-        break;
-      case mq::publish_outcome::session_lost:
-        if (r.past_pubrec) {
-          // The broker had it (PUBREC) before it forgot the session: a resend
-          // could duplicate a QoS 2 message, so it counts as delivered.
-          store_.reject(id);
-          ++published_;
-        } else {
-          store_.undelivered(id);
-        }
-        break;
-      case mq::publish_outcome::not_written:
-        // QoS 0 whose connection died before its write completed: the store
-        // still has it, and what the store accepted is not lost.
-        store_.undelivered(id);
-        break;
-      case mq::publish_outcome::failed:
-        store_.reject(id);
-        ++rejected_;
-        log_->warn("message {} dropped: the broker cannot take it ({}{})", id, r.error.message(),
-                   r.code == mq::reason_code::success ? "" : fmt::format(", reason 0x{:02x}", static_cast<unsigned>(r.code)));
-        break;
-      case mq::publish_outcome::aborted:
-        // Stopping: it stays in the store and goes out again after a restart.
-        return;
-    }
-    schedule_pump();
+    router_.route(readings, [this](store::message m) { return store_.append(std::move(m)).has_value(); });
+    forwarder_.schedule_pump();
   }
 
   // --- status ---
@@ -305,7 +156,7 @@ class runtime {
     // reconnect that finds no session; only a first attempt that failed is
     // tried again here.
     subscribe_commands();
-    schedule_pump();
+    forwarder_.schedule_pump();
   }
 
   void subscribe_commands() {
@@ -331,7 +182,7 @@ class runtime {
     if (known != device_online_.end() && known->second == e.online) return;
     device_online_[e.device] = e.online;
     log_->debug("{}: {} {}", e.device, e.online ? "online" : "offline", e.reason);
-    if (!e.online) changes_.forget_prefix(e.device + "/");
+    if (!e.online) router_.forget_device(e.device);
     // While disconnected the change waits: the next connect sends every status.
     if (!stopping_ && client_.connected())
       publish_direct(prefix_ + "/" + e.device + "/status", e.online ? "online" : "offline", mq::qos::at_least_once, true);
@@ -366,6 +217,7 @@ class runtime {
     flush_timer_.async_wait([this](boost::system::error_code ec) {
       if (ec) return;
       store_.flush();
+      store_progress_ = std::chrono::steady_clock::now();
       arm_flush();
     });
   }
@@ -404,23 +256,49 @@ class runtime {
           json_string(bus->spec().name), polls, good + bad, good, bad, timeouts, exceptions, other, devices, online);
     }
     const auto& s = store_.stats();
-    const auto dropped = s.dropped_oldest + s.dropped_newest + s.dropped_overflow + rejected_;
+    const auto& f = forwarder_.counters();
+    const auto dropped = s.dropped_oldest + s.dropped_newest + s.dropped_overflow + f.rejected;
     errors += s.write_errors;
+    // "paused" only while the broker's refusal holds the drain back.
+    const auto paused = forwarder_.paused() ? fmt::format(",\"paused\":{}", json_string(*forwarder_.paused())) : "";
     return fmt::format(
-        "{{\"ts\":\"{}\",\"polled\":{},\"published\":{},\"queued\":{},\"dropped\":{},\"errors\":{},\"buses\":{{{}}}}}",
-        utc_timestamp(wall_clock::now()), polled, published_, store_.depth(), dropped, errors, buses);
+        "{{\"ts\":\"{}\",\"polled\":{},\"published\":{},\"queued\":{},\"dropped\":{},\"errors\":{},"
+        "\"refused\":{}{},\"buses\":{{{}}}}}",
+        utc_timestamp(wall_clock::now()), polled, f.published, store_.depth(), dropped, errors, f.refused, paused,
+        buses);
   }
 
-  // systemd's watchdog, fed from the event loop so a stuck loop is noticed.
+  // systemd's watchdog: fed from the event loop, and only while every bus
+  // worker and the store's flush timer made progress recently, so a stuck
+  // worker leads to a restart too (docs/gateway.md).
   void arm_watchdog() {
     std::uint64_t usec = 0;
     if (sd_watchdog_enabled(0, &usec) <= 0 || usec == 0) return;
-    watchdog_period_ = std::chrono::microseconds(usec / 2);
+    const std::chrono::microseconds watchdog(usec);
+    watchdog_period_ = watchdog / 2;
+    store_progress_ = std::chrono::steady_clock::now();
+    store_limit_ = stall_limit(store_.flush_period(), watchdog);
+    for (const auto& bus : buses_) {
+      const auto& spec = bus->spec();
+      bus_limits_.push_back(stall_limit(spec.response_timeout + spec.inter_request_delay, watchdog));
+    }
     feed_watchdog();
   }
 
   void feed_watchdog() {
-    sd_notify(0, "WATCHDOG=1");
+    std::vector<progress_source> sources;
+    sources.push_back({"the store", store_progress_, store_limit_});
+    for (std::size_t i = 0; i < buses_.size(); ++i)
+      sources.push_back({"bus " + buses_[i]->spec().name, buses_[i]->last_progress(), bus_limits_[i]});
+    const auto stuck = find_stall(std::chrono::steady_clock::now(), sources);
+    if (!stuck) {
+      sd_notify(0, "WATCHDOG=1");
+      watchdog_starved_ = false;
+    } else if (!watchdog_starved_) {
+      watchdog_starved_ = true;
+      log_->error("{} made no progress for {} ms: the watchdog is no longer fed, so systemd restarts the service",
+                  stuck->name, stuck->since.count());
+    }
     watchdog_timer_.expires_after(watchdog_period_);
     watchdog_timer_.async_wait([this](boost::system::error_code ec) {
       if (!ec) feed_watchdog();
@@ -437,23 +315,30 @@ class runtime {
       } else if (stopping_) {
         log_->warn("second signal: stopping now");
         finish();
-        return;
       } else {
         log_->info("{}: stopping", signo == SIGTERM ? "SIGTERM" : "SIGINT");
         shutdown();
       }
-      wait_signal();
+      // Waiting again only while the shutdown is still under way (for a
+      // second signal): a wait left armed after finish() would keep run()
+      // from ever returning.
+      if (!finished_) wait_signal();
     });
   }
 
-  // Stop polling, say offline (retained, so it replaces "online"), then
-  // DISCONNECT so the broker drops the will; bounded by shutdown_grace.
+  // In this order: write the store (what it accepted is safe whatever comes
+  // next), stop every bus (in parallel: each worker stops after the request
+  // under way), then say offline (retained, so it replaces "online") and
+  // DISCONNECT so the broker drops the will, bounded by shutdown_grace.
   void shutdown() {
     stopping_ = true;
     sd_notify(0, "STOPPING=1");
     flush_timer_.cancel();
     stats_timer_.cancel();
     watchdog_timer_.cancel();
+    forwarder_.stop();
+    if (store_.sync() == store::flush_result::failed) log_->error("could not write the store at shutdown");
+    for (auto& bus : buses_) bus->request_stop();
     for (auto& bus : buses_) bus->stop();
     if (!client_.connected()) {
       finish();
@@ -474,6 +359,7 @@ class runtime {
     finished_ = true;
     grace_timer_.cancel();
     signals_.cancel();
+    forwarder_.stop();
     client_.stop();
   }
 
@@ -490,19 +376,18 @@ class runtime {
   boost::asio::steady_timer grace_timer_;
   boost::asio::signal_set signals_;
   std::chrono::microseconds watchdog_period_{0};
+  std::chrono::steady_clock::time_point store_progress_{};
+  std::chrono::milliseconds store_limit_{0};
+  std::vector<std::chrono::milliseconds> bus_limits_;  // one per buses_ entry
+  bool watchdog_starved_ = false;
 
-  std::map<std::string, point_route> routes_;  // "device/point" → where it goes
+  reading_router router_;
+  forwarder forwarder_;
   std::map<std::string, drivers::field_bus*> device_bus_;
   std::map<std::string, bool> device_online_;
-  change_filter changes_;
   std::unique_ptr<command_handler> commands_;
   std::vector<std::unique_ptr<drivers::field_bus>> buses_;  // last: stopped and destroyed first
 
-  std::size_t window_ = 40;
-  std::size_t in_flight_ = 0;
-  std::uint64_t published_ = 0;
-  std::uint64_t rejected_ = 0;
-  bool pump_scheduled_ = false;
   bool subscribed_ = false;
   bool subscribing_ = false;
   bool stopping_ = false;

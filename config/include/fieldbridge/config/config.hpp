@@ -44,6 +44,9 @@ struct mqtt_settings {
   std::chrono::milliseconds reconnect_min{500};
   std::chrono::milliseconds reconnect_max{30000};
   std::uint16_t max_inflight = 20;
+  // An unchanged on_change value is published again at least this often
+  // (at its first reading after the period); 0: never. Per point: heartbeat.
+  std::chrono::milliseconds heartbeat{0};
 };
 
 enum class overflow_policy : std::uint8_t { drop_oldest, drop_newest };
@@ -79,6 +82,13 @@ std::string point_topic(const mqtt_settings& mqtt, const device_spec& device, co
 
 // Whether the bus reads text lines (serial_line) rather than Modbus registers.
 bool is_serial_line(const bus_spec& bus);
+
+// Settings that load but do not do what they seem to promise, in words (one
+// line each), for `fieldbridge check` and the start of `fieldbridge run`:
+// QoS 2 points with a session that does not outlive the connection
+// (clean_start: true, or session_expiry: 0 on MQTT 5), where exactly once
+// cannot hold across a reconnect or restart.
+std::vector<std::string> warnings(const configuration& configuration);
 
 // A configuration mistake, located in the source text. what() is the full
 // "FILE:LINE:COL: message" line.

@@ -69,6 +69,7 @@ struct point_spec {
   std::optional<bool> retain;         // overrides mqtt.retain
   publish_mode publish = publish_mode::always;
   double deadband = 0.0;              // for publish_mode::on_change
+  std::optional<milliseconds> heartbeat;  // overrides mqtt.heartbeat; 0: none
   bool writable = false;
   std::optional<double> min;
   std::optional<double> max;

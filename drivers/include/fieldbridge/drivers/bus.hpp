@@ -97,6 +97,16 @@ class field_bus {
 
   virtual void start() = 0;
   virtual void stop() = 0;
+  // Asks the bus to stop without waiting for it: a worker finishes the
+  // request under way and stops before the next one. stop() then waits. So a
+  // gateway with several buses stops them in parallel: request_stop() on
+  // each, then stop() on each.
+  virtual void request_stop() noexcept {}
+  // When the bus's worker last went round its loop (a request done, or a
+  // wait for the next poll, which is bounded so an idle worker shows it is
+  // alive too). The gateway feeds systemd's watchdog only while this is
+  // recent. Any thread.
+  virtual std::chrono::steady_clock::time_point last_progress() const noexcept = 0;
   // Validates against the point's spec (writable, type, min/max) without
   // touching the bus; valid writes jump ahead of polls. After the write the
   // point is read back and `handler` gets the read-back value.
@@ -104,10 +114,6 @@ class field_bus {
                      write_handler handler) = 0;
   virtual std::vector<std::pair<std::string, device_counters>> counters() const = 0;
   virtual const bus_spec& spec() const noexcept = 0;
-  // When the bus last showed it is alive: its worker stamps this on every
-  // loop turn, also while idle (at least once a second), so a watchdog can
-  // tell a stuck worker from a quiet bus. Any thread.
-  virtual std::chrono::steady_clock::time_point last_progress() const noexcept = 0;
 };
 
 // The right bus for the spec's link: a Modbus worker thread for RTU, TCP and

@@ -25,6 +25,7 @@ class modbus_bus final : public field_bus {
 
   void start() override;
   void stop() override;
+  void request_stop() noexcept override;
   void write(std::string_view device, std::string_view point, point_value value,
              write_handler handler) override;
   std::vector<std::pair<std::string, device_counters>> counters() const override;

@@ -1,0 +1,245 @@
+// The forwarder against a scripted fake broker on the test's own io_context
+// and a real SQLite store: refusal classes (a refusal that may pass keeps
+// every message, in order; one about the message rejects only it), a
+// session lost after PUBREC, and a restore() that fails.
+#include "run/forwarder.hpp"
+
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "client_recorder.hpp"
+#include "fake_broker.hpp"
+#include "temp_dir.hpp"
+
+namespace fieldbridge::test {
+namespace {
+
+using namespace std::chrono_literals;
+namespace mq = fieldbridge::mqtt;
+using gateway::forwarder;
+using gateway::forwarder_options;
+
+store::settings memory_store() {
+  store::settings s;
+  s.path = ":memory:";
+  s.flush_interval = 0ms;
+  return s;
+}
+
+store::message message(const std::string& payload, std::uint8_t qos = 1, const std::string& topic = "t/x") {
+  store::message m;
+  m.topic = topic;
+  m.payload = payload;
+  m.qos = qos;
+  m.ts = wall_clock::now();
+  m.source = "dev/point";
+  return m;
+}
+
+forwarder_options fast_pause() {
+  forwarder_options o;
+  o.window = 4;
+  o.pause_min = 20ms;
+  o.pause_max = 80ms;
+  return o;
+}
+
+class Forwarder : public ::testing::Test {
+ protected:
+  // The payloads the broker acknowledged with success, in order.
+  std::vector<std::string> accepted_;
+  boost::asio::io_context io_;
+  logger_ptr log_ = make_null_logger();
+};
+
+TEST_F(Forwarder, NotAuthorizedKeepsEveryMessageInOrderAndPausesTheDrain) {
+  int refusals_left = 6;  // more than one window, so a resend is refused too
+  fake_broker broker(io_, [&](fake_connection& c, const mq::packet& p) {
+    if (std::holds_alternative<mq::connect_packet>(p)) {
+      c.send(connack());
+    } else if (const auto* publish = std::get_if<mq::publish_packet>(&p)) {
+      if (refusals_left > 0) {
+        --refusals_left;
+        c.send(mq::puback_packet{publish->packet_id, mq::reason_code::not_authorized, {}});
+      } else {
+        accepted_.push_back(text_of(publish->payload));
+        c.send(mq::puback_packet{publish->packet_id, {}, {}});
+      }
+    }
+  });
+  store::queue store(memory_store(), log_);
+  std::vector<std::string> expected;
+  for (int i = 0; i < 10; ++i) {
+    expected.push_back("m" + std::to_string(i));
+    ASSERT_TRUE(store.append(message(expected.back())));
+  }
+  mq::client client(io_, loopback_options(broker.port(), mq::protocol_version::v5), log_);
+  forwarder fwd(io_, client, store, log_, fast_pause());
+  bool saw_pause = false;
+  client.on_connection([&](const mq::connection_event& e) {
+    if (e.connected) fwd.schedule_pump();
+  });
+  fwd.attach();
+  client.start();
+  ASSERT_TRUE(run_until(io_, [&] {
+    saw_pause = saw_pause || fwd.paused().has_value();
+    return store.depth() == 0;
+  }, 10s)) << "depth " << store.depth();
+  EXPECT_EQ(accepted_, expected);
+  EXPECT_EQ(store.stats().rejected, 0u);
+  EXPECT_EQ(fwd.counters().rejected, 0u);
+  EXPECT_EQ(fwd.counters().refused, 6u);
+  EXPECT_GE(fwd.counters().pauses, 2u);  // the first resend was refused again
+  EXPECT_TRUE(saw_pause);
+  EXPECT_FALSE(fwd.paused());
+  fwd.stop();
+  client.stop();
+  broker.shutdown();
+  io_.run();
+}
+
+TEST_F(Forwarder, TopicNameInvalidRejectsThatMessageOnly) {
+  fake_broker broker(io_, [&](fake_connection& c, const mq::packet& p) {
+    if (std::holds_alternative<mq::connect_packet>(p)) {
+      c.send(connack());
+    } else if (const auto* publish = std::get_if<mq::publish_packet>(&p)) {
+      const bool bad = publish->topic == "t/bad";
+      if (!bad) accepted_.push_back(text_of(publish->payload));
+      c.send(mq::puback_packet{publish->packet_id, bad ? mq::reason_code::topic_name_invalid : mq::reason_code::success, {}});
+    }
+  });
+  store::queue store(memory_store(), log_);
+  ASSERT_TRUE(store.append(message("a")));
+  ASSERT_TRUE(store.append(message("b", 1, "t/bad")));
+  ASSERT_TRUE(store.append(message("c")));
+  mq::client client(io_, loopback_options(broker.port(), mq::protocol_version::v5), log_);
+  forwarder fwd(io_, client, store, log_, fast_pause());
+  client.on_connection([&](const mq::connection_event& e) {
+    if (e.connected) fwd.schedule_pump();
+  });
+  fwd.attach();
+  client.start();
+  ASSERT_TRUE(run_until(io_, [&] { return store.depth() == 0; }, 10s));
+  EXPECT_EQ(accepted_, (std::vector<std::string>{"a", "c"}));
+  EXPECT_EQ(store.stats().rejected, 1u);
+  EXPECT_EQ(fwd.counters().rejected, 1u);
+  EXPECT_EQ(fwd.counters().refused, 0u);
+  EXPECT_EQ(fwd.counters().pauses, 0u);
+  client.stop();
+  broker.shutdown();
+  io_.run();
+}
+
+TEST(RefusalClass, OnlyReasonsAboutTheMessageRejectIt) {
+  using gateway::classify_refusal;
+  using gateway::refusal_class;
+  const auto broker_said = [](mq::reason_code code) {
+    mq::publish_result r;
+    r.outcome = mq::publish_outcome::failed;
+    r.error = mq::make_error_code(code);
+    r.code = code;
+    return classify_refusal(r);
+  };
+  for (const auto code : {mq::reason_code::topic_name_invalid, mq::reason_code::packet_too_large,
+                          mq::reason_code::payload_format_invalid})
+    EXPECT_EQ(broker_said(code), refusal_class::message) << static_cast<int>(code);
+  for (const auto code : {mq::reason_code::unspecified_error, mq::reason_code::implementation_specific_error,
+                          mq::reason_code::not_authorized, mq::reason_code::server_busy,
+                          mq::reason_code::quota_exceeded, static_cast<mq::reason_code>(0xA5)})
+    EXPECT_EQ(broker_said(code), refusal_class::connection) << static_cast<int>(code);
+  mq::publish_result too_large;
+  too_large.outcome = mq::publish_outcome::failed;
+  too_large.error = mq::make_error_code(mq::errc::message_too_large);
+  too_large.code = mq::reason_code::packet_too_large;
+  EXPECT_EQ(classify_refusal(too_large), refusal_class::message);
+}
+
+// The broker sends PUBREC, then drops the line on PUBREL and comes back
+// without the session: the broker had the message, so it is complete
+// (delivered), neither rejected nor sent again.
+TEST_F(Forwarder, SessionLostAfterPubrecCountsAsDelivered) {
+  int publishes = 0;
+  fake_broker broker(io_, [&](fake_connection& c, const mq::packet& p) {
+    if (std::holds_alternative<mq::connect_packet>(p)) {
+      c.send(connack(false));
+    } else if (const auto* publish = std::get_if<mq::publish_packet>(&p)) {
+      ++publishes;
+      c.send(mq::pubrec_packet{publish->packet_id, {}, {}});
+    } else if (const auto* pubrel = std::get_if<mq::pubrel_packet>(&p)) {
+      if (c.index() == 0) c.close();
+      else c.send(mq::pubcomp_packet{pubrel->packet_id, {}, {}});
+    }
+  });
+  store::queue store(memory_store(), log_);
+  ASSERT_TRUE(store.append(message("q2", 2)));
+  auto options = loopback_options(broker.port(), mq::protocol_version::v5);
+  options.session_expiry = 600s;
+  mq::client client(io_, options, log_);
+  forwarder fwd(io_, client, store, log_, fast_pause());
+  client.on_connection([&](const mq::connection_event& e) {
+    if (e.connected) fwd.schedule_pump();
+  });
+  fwd.attach();
+  client.start();
+  ASSERT_TRUE(run_until(io_, [&] { return store.depth() == 0; }, 10s));
+  EXPECT_EQ(publishes, 1);
+  EXPECT_EQ(store.stats().rejected, 0u);
+  EXPECT_EQ(store.stats().completed, 1u);
+  EXPECT_EQ(fwd.counters().published, 1u);
+  client.stop();
+  broker.shutdown();
+  io_.run();
+}
+
+// A previous run left two QoS 2 exchanges that restore() refuses (the same
+// packet id twice): the one past PUBREC is complete, the other goes out
+// again as a new PUBLISH.
+TEST_F(Forwarder, FailedRestoreCompletesWhatWasPastPubrecAndResendsTheRest) {
+  temp_dir dir("fieldbridge-forwarder");
+  store::settings s;
+  s.path = dir / "queue.db";
+  s.flush_interval = 0ms;
+  {
+    store::queue previous(s, log_);
+    ASSERT_TRUE(previous.append(message("past-pubrec", 2)));
+    ASSERT_TRUE(previous.append(message("publish-sent", 2)));
+    auto taken = previous.take(2);
+    ASSERT_EQ(taken.size(), 2u);
+    ASSERT_TRUE(previous.record_publish_sent(taken[0].id, 7));
+    ASSERT_TRUE(previous.record_pubrel_sent(taken[0].id));
+    ASSERT_TRUE(previous.record_publish_sent(taken[1].id, 7));
+    previous.sync();
+  }
+  fake_broker broker(io_, [&](fake_connection& c, const mq::packet& p) {
+    if (std::holds_alternative<mq::connect_packet>(p)) {
+      c.send(connack());
+    } else if (const auto* publish = std::get_if<mq::publish_packet>(&p)) {
+      accepted_.push_back(text_of(publish->payload));
+      c.send(mq::pubrec_packet{publish->packet_id, {}, {}});
+    } else if (const auto* pubrel = std::get_if<mq::pubrel_packet>(&p)) {
+      c.send(mq::pubcomp_packet{pubrel->packet_id, {}, {}});
+    }
+  });
+  store::queue store(s, log_);
+  ASSERT_EQ(store.resumed().size(), 2u);
+  mq::client client(io_, loopback_options(broker.port(), mq::protocol_version::v5), log_);
+  forwarder fwd(io_, client, store, log_, fast_pause());
+  client.on_connection([&](const mq::connection_event& e) {
+    if (e.connected) fwd.schedule_pump();
+  });
+  fwd.attach();
+  EXPECT_EQ(store.depth(), 1u);  // past PUBREC: complete at once
+  client.start();
+  ASSERT_TRUE(run_until(io_, [&] { return store.depth() == 0; }, 10s));
+  EXPECT_EQ(accepted_, (std::vector<std::string>{"publish-sent"}));
+  EXPECT_EQ(store.stats().rejected, 0u);
+  EXPECT_EQ(fwd.counters().published, 2u);
+  client.stop();
+  broker.shutdown();
+  io_.run();
+}
+
+}  // namespace
+}  // namespace fieldbridge::test
