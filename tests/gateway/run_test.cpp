@@ -137,7 +137,7 @@ mqtt:
   payload: {}
   keepalive: 5s
   reconnect: {}
-store: {{ path: {}, flush_interval: {}, max_size: {} }}
+store: {{ path: {}, hot_path: {}, flush_interval: {}, max_size: {} }}
 buses:
   - name: tcp1
     modbus_tcp: {{ host: 127.0.0.1, port: {} }}
@@ -149,7 +149,7 @@ buses:
         points:{}
 )",
                                   s.broker_port != 0 ? s.broker_port : broker_.port(), prefix, s.qos, s.payload,
-                                  s.reconnect, (dir_ / "queue.db").string(),
+                                  s.reconnect, (dir_ / "queue.db").string(), dir_.path().string(),
                                   s.flush_interval, s.max_size, sim_port_, s.poll_interval, points);
     return config_ = dir_.write_file("gateway.yaml", yaml);
   }
