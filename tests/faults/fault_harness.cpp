@@ -122,7 +122,7 @@ std::uint64_t counter_device::freeze() {
 sequence_subscriber::sequence_subscriber(std::uint16_t broker_port, int qos, const std::filesystem::path& log,
                                          const std::string& id)
     : process_({"mosquitto_sub", "-h", "127.0.0.1", "-p", std::to_string(broker_port), "-q", std::to_string(qos),
-                "-c", "-i", id, "-v", "-t", std::string(topic_prefix) + "/#"},
+                "-c", "-i", id, "-F", "%t %m %p", "-t", std::string(topic_prefix) + "/#"},
                log),
       tail_(log) {
   const auto marker = std::string(topic_prefix) + "/_subscriber/" + id;
@@ -130,7 +130,7 @@ sequence_subscriber::sequence_subscriber(std::uint16_t broker_port, int qos, con
                               "-t", marker, "-m", "ready"},
                              10s);
   if (r.exit_code != 0) throw std::runtime_error("mosquitto_pub: " + r.output);
-  if (!wait_until([&] { return process_.log().find(marker + " ready") != std::string::npos; }, 10s))
+  if (!wait_until([&] { return process_.log().find(marker + " 1 ready") != std::string::npos; }, 10s))
     throw std::runtime_error("mosquitto_sub did not subscribe:\n" + process_.log());
 }
 
@@ -140,14 +140,20 @@ void sequence_subscriber::poll() {
   const auto topic = sequence_topic() + " ";
   for (const auto& line : tail_.new_lines()) {
     if (line.rfind(topic, 0) != 0) continue;
+    // "<topic> <message id> <value>"
     const auto text = line.substr(topic.size());
     char* end = nullptr;
-    const auto value = std::strtoull(text.c_str(), &end, 10);
-    if (end == text.c_str() || *end != '\0') {
-      ADD_FAILURE() << "not a counter value: " << line;
+    const auto id = std::strtoull(text.c_str(), &end, 10);
+    const char* rest = end;
+    const auto value = std::strtoull(rest, &end, 10);
+    if (end == rest || *end != '\0') {
+      ADD_FAILURE() << "not '<message id> <counter value>': " << line;
       continue;
     }
     values_.push_back(value);
+    if (const auto known = last_value_of_id_.find(id); known != last_value_of_id_.end() && known->second == value)
+      ++redeliveries_;
+    last_value_of_id_[id] = value;
     if (value >= seen_.size()) seen_.resize(value + 1024, false);
     if (!seen_[value]) {
       seen_[value] = true;
@@ -159,6 +165,11 @@ void sequence_subscriber::poll() {
 const std::vector<std::uint64_t>& sequence_subscriber::values() {
   poll();
   return values_;
+}
+
+std::uint64_t sequence_subscriber::broker_redeliveries() {
+  poll();
+  return redeliveries_;
 }
 
 std::uint64_t sequence_subscriber::distinct_since(std::uint64_t from) {
@@ -179,7 +190,7 @@ bool sequence_subscriber::has_all(std::uint64_t n) {
 // ------------------------------------------------------------ counting
 
 sequence_report count_sequence(const std::string& name, const std::vector<std::uint64_t>& received,
-                               std::uint64_t expected, int excusing_events) {
+                               std::uint64_t expected, const std::set<std::uint64_t>& excused) {
   sequence_report r;
   r.name = name;
   r.expected = expected;
@@ -196,21 +207,20 @@ sequence_report count_sequence(const std::string& name, const std::vector<std::u
     if (!any || v > highest) highest = v;
     any = true;
   }
-  // Missing numbers in runs; an isolated one can be a read in flight at a
-  // kill (at most one per excusing event), a longer run cannot.
-  std::vector<std::pair<std::uint64_t, std::uint64_t>> runs;  // first, length
+  std::vector<std::pair<std::uint64_t, std::uint64_t>> runs;  // missing: first, length
   for (std::uint64_t v = 0; v < expected; ++v) {
     if (seen.count(v)) continue;
     ++r.missing;
+    if (excused.count(v)) {
+      ++r.in_flight;
+      continue;
+    }
     if (!runs.empty() && runs.back().first + runs.back().second == v) {
       ++runs.back().second;
     } else {
       runs.emplace_back(v, 1);
     }
   }
-  std::uint64_t excusable = static_cast<std::uint64_t>(std::max(excusing_events, 0));
-  for (const auto& [first, length] : runs)
-    if (length == 1 && r.in_flight < excusable) ++r.in_flight;
   r.lost = r.missing - r.in_flight;
   for (std::size_t i = 0; i < runs.size() && i < 10; ++i) {
     r.detail += runs[i].second == 1 ? fmt::format(" {}", runs[i].first)
@@ -224,11 +234,28 @@ sequence_report count_sequence(const std::string& name, const std::vector<std::u
   return r;
 }
 
+std::string arrival_runs(const std::vector<std::uint64_t>& received, std::size_t max_runs) {
+  std::string out;
+  std::size_t runs = 0;
+  for (std::size_t i = 0; i < received.size();) {
+    std::size_t j = i;
+    while (j + 1 < received.size() && received[j + 1] == received[j] + 1) ++j;
+    if (runs++ == max_runs) {
+      out += " ...";
+      break;
+    }
+    out += i == j ? fmt::format(" {}", received[i]) : fmt::format(" {}-{}", received[i], received[j]);
+    i = j + 1;
+  }
+  return out;
+}
+
 std::string sequence_report::line() const {
   return fmt::format(
-      "FAULTS {} polled={} received={} lost={} in_flight={} duplicates={} reordered={} broker_kills={} "
-      "daemon_kills={} sigterms={} hot_path={}{}",
-      name, expected, received, lost, in_flight, duplicates, reordered, broker_kills, daemon_kills, sigterms,
+      "FAULTS {} polled={} received={} lost={} in_flight={} duplicates={} broker_redeliveries={} reordered={} "
+      "broker_kills={} daemon_kills={} sigterms={} hot_path={}{}",
+      name, expected, received, lost, in_flight, duplicates, broker_redeliveries, reordered, broker_kills,
+      daemon_kills, sigterms,
       hot_path_supported() ? "on" : "off", detail.empty() ? "" : " gaps:" + detail);
 }
 

@@ -9,8 +9,10 @@
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
+#include <map>
 #include <optional>
 #include <random>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -70,12 +72,17 @@ class counter_device {
 };
 
 // mosquitto_sub with a persistent session (-c): every counter value that
-// arrives on sequence_topic(), in arrival order.
+// arrives on sequence_topic(), in arrival order, with the broker's message
+// id. A SIGKILLed mosquitto restarts from its last persistence snapshot and
+// sends again what it had already delivered, under the same message id:
+// broker_redeliveries() counts those repeats (same id, same value), which
+// no gateway can prevent.
 class sequence_subscriber {
  public:
   sequence_subscriber(std::uint16_t broker_port, int qos, const std::filesystem::path& log, const std::string& id);
   ~sequence_subscriber();
   const std::vector<std::uint64_t>& values();
+  std::uint64_t broker_redeliveries();
   // Numbers received so far that are >= `from` (not counting repeats).
   std::uint64_t distinct_since(std::uint64_t from);
   // Whether every number 0..n-1 arrived.
@@ -89,27 +96,34 @@ class sequence_subscriber {
   std::vector<std::uint64_t> values_;
   std::vector<bool> seen_;
   std::uint64_t distinct_ = 0;
+  std::map<std::uint64_t, std::uint64_t> last_value_of_id_;
+  std::uint64_t redeliveries_ = 0;
 };
 
 // What a case counts. `expected` numbers 0..expected-1 were handed to the
-// gateway; a read in flight when the gateway died (or was told to stop)
-// never reached its store, so each such event excuses one isolated missing
-// number ("in flight"); every other missing number is lost.
+// gateway. A read in flight when the gateway died or was told to stop never
+// reached its store: the numbers in `excused` are exactly those (the last
+// one the device answered before the kill or SIGTERM, and any it answered
+// until the next start), so a missing one counts as "in flight"; every
+// other missing number is lost.
 struct sequence_report {
   std::string name;
   std::uint64_t expected = 0;
   std::uint64_t received = 0;   // messages, repeats included
   std::uint64_t missing = 0;    // numbers that never arrived
-  std::uint64_t in_flight = 0;  // of those, excused as the read in flight at an excusing event
+  std::uint64_t in_flight = 0;  // of those, excused: read in flight at a kill or stop
   std::uint64_t lost = 0;       // missing - in_flight
   std::uint64_t duplicates = 0; // messages that repeated a number already received
+  std::uint64_t broker_redeliveries = 0;  // of those, repeated by a restarted broker (same message id)
   std::uint64_t reordered = 0;  // first arrivals of a number after a larger one
   int broker_kills = 0, daemon_kills = 0, sigterms = 0;
   std::string detail;           // the first gaps, for the failure message
   std::string line() const;     // one summary line ("FAULTS name ...")
 };
 sequence_report count_sequence(const std::string& name, const std::vector<std::uint64_t>& received,
-                               std::uint64_t expected, int excusing_events);
+                               std::uint64_t expected, const std::set<std::uint64_t>& excused);
+// The arrival order as runs ("0-69 50-69 70-120"), for a failure message.
+std::string arrival_runs(const std::vector<std::uint64_t>& received, std::size_t max_runs = 40);
 // Prints the report and appends it to $FIELDBRIDGE_FAULTS_REPORT when set.
 void publish_report(const sequence_report& report);
 

@@ -13,7 +13,9 @@
 //   FIELDBRIDGE_FAULTS_HOT_PATH (auto | on | off, see fault_harness.hpp).
 #include <signal.h>
 
+#include <cstdlib>
 #include <filesystem>
+#include <set>
 #include <string>
 #include <thread>
 
@@ -32,7 +34,7 @@ std::string tail(const std::string& text, std::size_t bytes = 3000) {
 }
 
 class Faults : public ::testing::Test {
- protected:
+ public:  // also used by the helpers shared between cases
   Faults() : broker_(fault_broker_options()) {}
 
   gateway_settings settings(int qos) const {
@@ -50,9 +52,19 @@ class Faults : public ::testing::Test {
     config_ = dir_.write_file("gateway.yaml", gateway_yaml(s));
   }
 
-  // (Re)starts the gateway on the configuration and its store.
+  // (Re)starts the gateway on the configuration and its store. The reads
+  // answered since the last one stopped (the one in flight) are excused.
   void start() {
+    if (down_since_) {
+      for (auto v = *down_since_; v < device_.answered(); ++v) excused_.insert(v);
+      down_since_.reset();
+    }
     gateway_ = start_gateway(config_, dir_ / fmt::format("gateway-{}.log", ++starts_));
+  }
+  // The gateway is about to stop: the last read answered may be in flight.
+  void stopping() {
+    const auto answered = device_.answered();
+    if (!down_since_) down_since_ = answered == 0 ? 0 : answered - 1;
   }
 
   std::string gateway_log() const { return gateway_.log(); }
@@ -92,9 +104,9 @@ class Faults : public ::testing::Test {
   // Stops the device, waits until everything it handed out arrived or the
   // deadline, and counts. `excusing` = daemon kills and stops, each of
   // which may cost the one read then in flight.
-  sequence_report finish(const std::string& name, sequence_subscriber& sub, int excusing) {
+  sequence_report finish(const std::string& name, sequence_subscriber& sub) {
     const auto expected = device_.freeze();
-    wait_until([&] { return count_sequence(name, sub.values(), expected, excusing).lost == 0; }, 30s, 50ms);
+    wait_until([&] { return count_sequence(name, sub.values(), expected, excused_).lost == 0; }, 30s, 50ms);
     // Then until nothing more comes for a second (late repeats count too).
     auto seen = sub.values().size();
     auto quiet_since = std::chrono::steady_clock::now();
@@ -106,24 +118,43 @@ class Faults : public ::testing::Test {
       }
       return std::chrono::steady_clock::now() - quiet_since >= 1s;
     }, 10s, 50ms);
-    auto report = count_sequence(name, sub.values(), expected, excusing);
+    auto report = count_sequence(name, sub.values(), expected, excused_);
+    if (std::getenv("FIELDBRIDGE_FAULTS_VERBOSE") != nullptr)
+    {
+      std::cout << "arrival order:" << arrival_runs(sub.values(), 400) << "\n";
+      const auto log = broker_.log();
+      auto count = [&](const std::string& what) {
+        std::size_t n = 0;
+        for (auto at = log.find(what); at != std::string::npos; at = log.find(what, at + 1)) ++n;
+        return n;
+      };
+      std::cout << "broker log: PUBLISH received from the gateway " << count("Received PUBLISH from fieldbridge-gw")
+                << " (dup flag " << count("Received PUBLISH from fieldbridge-gw (d1") << "), sent to the subscriber "
+                << count("Sending PUBLISH to faults-sub") << " (dup flag " << count("Sending PUBLISH to faults-sub (d1")
+                << ")\n";
+    }
     report.broker_kills = broker_kills_;
     report.daemon_kills = daemon_kills_;
     report.sigterms = sigterms_;
+    report.broker_redeliveries = sub.broker_redeliveries();
+    last_arrivals_ = sub.values();
     publish_report(report);
     return report;
   }
 
-  void expect_clean(const sequence_report& r, int qos) {
+  void expect_clean(const sequence_report& r, int qos) const {
     EXPECT_GT(r.expected, 0u);
     EXPECT_EQ(r.lost, 0u) << r.line() << "\n" << logs();
-    EXPECT_EQ(r.reordered, 0u) << r.line();
+    EXPECT_EQ(r.reordered, 0u) << r.line() << "\narrival order:" << arrival_runs(last_arrivals_);
+    // Exactly once at QoS 2: no number twice, save what a SIGKILLed broker
+    // itself repeats from its stale snapshot (same message id).
     if (qos == 2) {
-      EXPECT_EQ(r.duplicates, 0u) << r.line();
+      EXPECT_EQ(r.duplicates - r.broker_redeliveries, 0u) << r.line();
     }
   }
 
   void kill_daemon() {
+    stopping();
     gateway_.kill_hard();
     ++daemon_kills_;
   }
@@ -139,6 +170,7 @@ class Faults : public ::testing::Test {
     std::chrono::milliseconds took{};
   };
   stop_outcome terminate(std::chrono::milliseconds bound) {
+    stopping();
     const auto start = std::chrono::steady_clock::now();
     gateway_.signal(SIGTERM);
     ++sigterms_;
@@ -168,6 +200,9 @@ class Faults : public ::testing::Test {
   std::filesystem::path config_;
   child_process gateway_;
   int starts_ = 0;
+  std::optional<std::uint64_t> down_since_;
+  std::set<std::uint64_t> excused_;
+  std::vector<std::uint64_t> last_arrivals_;
   int broker_kills_ = 0, daemon_kills_ = 0, sigterms_ = 0;
 };
 
@@ -177,26 +212,47 @@ class FaultsAtQos : public Faults, public ::testing::WithParamInterface<int> {};
 
 std::string qos_name(const ::testing::TestParamInfo<int>& info) { return fmt::format("Qos{}", info.param); }
 
-// mosquitto SIGKILLed mid-stream and restarted on the same port with its
+// mosquitto stopped mid-stream and restarted on the same port with its
 // persistence: the gateway reconnects and resends what was not acknowledged.
+// SIGKILL is the fault of the issue; mosquitto then restarts from its last
+// persistence snapshot (it has no per-message sync), so it repeats and can
+// even lose what it had acknowledged. The SIGTERM variant (mosquitto saves
+// at exit) shows the gateway's part without that.
+void broker_restarts(Faults& f, sequence_subscriber& sub, int qos, bool hard, int restarts) {
+  auto random = seeded_random(fmt::format("broker-{}-qos{}", hard ? "kill" : "term", qos));
+  f.write_config(f.settings(qos));
+  f.start();
+  ASSERT_TRUE(f.progress(sub, 10));
+  for (int i = 0; i < restarts; ++i) {
+    ASSERT_TRUE(f.progress(sub, std::uniform_int_distribution<std::uint64_t>(3, 25)(random)));
+    f.jitter(random);
+    if (hard) {
+      f.kill_broker();
+    } else {
+      f.broker_.stop();
+      ++f.broker_kills_;
+    }
+    // Down for 0 to 30 polls.
+    ASSERT_TRUE(f.polled(std::uniform_int_distribution<std::uint64_t>(0, 30)(random)));
+    f.broker_.start();
+  }
+  ASSERT_TRUE(f.progress(sub, 10));
+}
+
 TEST_P(FaultsAtQos, BrokerSigkilledAndRestarted) {
   const int qos = GetParam();
-  const auto kills = env_count("FIELDBRIDGE_FAULTS_BROKER_KILLS", 3);
-  auto random = seeded_random(fmt::format("broker-kill-qos{}", qos));
   sequence_subscriber sub(broker_.port(), qos, dir_ / "sub.log", "faults-sub");
-  write_config(settings(qos));
-  start();
-  ASSERT_TRUE(progress(sub, 10));
-  for (int i = 0; i < kills; ++i) {
-    ASSERT_TRUE(progress(sub, std::uniform_int_distribution<std::uint64_t>(3, 25)(random)));
-    jitter(random);
-    kill_broker();
-    // Down for 0 to 30 polls.
-    ASSERT_TRUE(polled(std::uniform_int_distribution<std::uint64_t>(0, 30)(random)));
-    broker_.start();
-  }
-  ASSERT_TRUE(progress(sub, 10));
-  expect_clean(finish(fmt::format("broker-sigkill-qos{}", qos), sub, daemon_kills_), qos);
+  broker_restarts(*this, sub, qos, true, env_count("FIELDBRIDGE_FAULTS_BROKER_KILLS", 3));
+  if (HasFatalFailure()) return;
+  expect_clean(finish(fmt::format("broker-sigkill-qos{}", qos), sub), qos);
+}
+
+TEST_P(FaultsAtQos, BrokerStoppedAndRestarted) {
+  const int qos = GetParam();
+  sequence_subscriber sub(broker_.port(), qos, dir_ / "sub.log", "faults-sub");
+  broker_restarts(*this, sub, qos, false, env_count("FIELDBRIDGE_FAULTS_BROKER_KILLS", 3));
+  if (HasFatalFailure()) return;
+  expect_clean(finish(fmt::format("broker-sigterm-qos{}", qos), sub), qos);
 }
 
 // The daemon SIGKILLed at random moments with the default flush_interval
@@ -216,7 +272,7 @@ TEST_P(FaultsAtQos, DaemonSigkilledAndRestartedOnItsStore) {
     start();
   }
   ASSERT_TRUE(progress(sub, 10));
-  expect_clean(finish(fmt::format("daemon-sigkill-qos{}", qos), sub, daemon_kills_), qos);
+  expect_clean(finish(fmt::format("daemon-sigkill-qos{}", qos), sub), qos);
 }
 
 // Broker kills, daemon kills, and the daemon killed while the broker is
@@ -254,7 +310,7 @@ TEST_P(FaultsAtQos, BrokerAndDaemonKillsInterleaved) {
     }
   }
   ASSERT_TRUE(progress(sub, 10));
-  expect_clean(finish(fmt::format("interleaved-qos{}", qos), sub, daemon_kills_), qos);
+  expect_clean(finish(fmt::format("interleaved-qos{}", qos), sub), qos);
 }
 
 INSTANTIATE_TEST_SUITE_P(Stream, FaultsAtQos, ::testing::Values(1, 2), qos_name);
@@ -282,7 +338,7 @@ TEST_F(Faults, DiskFullThenSpaceBack) {
   ASSERT_TRUE(polled(100));
   broker_.start();
   ASSERT_TRUE(progress(sub, 10));
-  expect_clean(finish("disk-full", sub, daemon_kills_), 1);
+  expect_clean(finish("disk-full", sub), 1);
 }
 
 // The same, and the daemon is SIGKILLed while the disk is full: what it
@@ -306,7 +362,7 @@ TEST_F(Faults, DiskFullThenSigkillThenSpaceBack) {
   ASSERT_TRUE(polled(50));
   broker_.start();
   ASSERT_TRUE(progress(sub, 10));
-  expect_clean(finish("disk-full-sigkill", sub, daemon_kills_), 1);
+  expect_clean(finish("disk-full-sigkill", sub), 1);
 }
 
 // A cleanup job removes the store file (and its -wal, -shm) while the
@@ -332,7 +388,7 @@ TEST_F(Faults, StoreFileDeletedWhileRunning) {
   ASSERT_TRUE(polled(20));
   broker_.start();
   ASSERT_TRUE(progress(sub, 10));
-  expect_clean(finish("store-deleted", sub, daemon_kills_ + sigterms_), 1);
+  expect_clean(finish("store-deleted", sub), 1);
 }
 
 // -------------------------------------------------------- SIGTERM bounded
@@ -355,7 +411,7 @@ TEST_F(Faults, SigtermInBackoffAfterTheBrokerWentAway) {
   broker_.start();
   start();
   ASSERT_TRUE(progress(sub, 10));
-  expect_clean(finish("sigterm-backoff-gone", sub, daemon_kills_ + sigterms_), 1);
+  expect_clean(finish("sigterm-backoff-gone", sub), 1);
 }
 
 // Back-off with a broker never reached since the start (port closed).
@@ -372,7 +428,7 @@ TEST_F(Faults, SigtermInBackoffWithTheBrokerNeverReached) {
   broker_.start();
   start();
   ASSERT_TRUE(progress(sub, 10));
-  expect_clean(finish("sigterm-backoff-never", sub, daemon_kills_ + sigterms_), 1);
+  expect_clean(finish("sigterm-backoff-never", sub), 1);
 }
 
 // Connecting: TCP accepted, CONNECT sent, no CONNACK ever.
@@ -389,7 +445,7 @@ TEST_F(Faults, SigtermWhileWaitingForConnack) {
   write_config(settings(1));  // the real broker now, same store
   start();
   ASSERT_TRUE(progress(sub, 10));
-  expect_clean(finish("sigterm-connack-wait", sub, daemon_kills_ + sigterms_), 1);
+  expect_clean(finish("sigterm-connack-wait", sub), 1);
 }
 
 // TLS handshake: the port accepts, the ClientHello goes unanswered.
@@ -408,7 +464,7 @@ TEST_F(Faults, SigtermDuringTheTlsHandshake) {
   write_config(settings(1));
   start();
   ASSERT_TRUE(progress(sub, 10));
-  expect_clean(finish("sigterm-tls-handshake", sub, daemon_kills_ + sigterms_), 1);
+  expect_clean(finish("sigterm-tls-handshake", sub), 1);
 }
 
 // Connected, the broker answering.
@@ -420,7 +476,7 @@ TEST_F(Faults, SigtermWhileConnected) {
   expect_bounded(terminate(broker_silent_bound), broker_silent_bound, "connected");
   start();
   ASSERT_TRUE(progress(sub, 10));
-  expect_clean(finish("sigterm-connected", sub, daemon_kills_ + sigterms_), 1);
+  expect_clean(finish("sigterm-connected", sub), 1);
 }
 
 // Draining: connected, messages in flight, the broker stops acknowledging
@@ -438,7 +494,7 @@ TEST_F(Faults, SigtermWhileDrainingToASilentBroker) {
   expect_bounded(outcome, broker_silent_bound, "draining (broker silent)");
   start();
   ASSERT_TRUE(progress(sub, 10));
-  expect_clean(finish("sigterm-draining", sub, daemon_kills_ + sigterms_), 1);
+  expect_clean(finish("sigterm-draining", sub), 1);
 }
 
 }  // namespace
