@@ -190,7 +190,8 @@ bool sequence_subscriber::has_all(std::uint64_t n) {
 // ------------------------------------------------------------ counting
 
 sequence_report count_sequence(const std::string& name, const std::vector<std::uint64_t>& received,
-                               std::uint64_t expected, const std::set<std::uint64_t>& excused) {
+                               std::uint64_t expected, const std::set<std::uint64_t>& excused,
+                               const std::set<std::uint64_t>& near_stop) {
   sequence_report r;
   r.name = name;
   r.expected = expected;
@@ -215,6 +216,7 @@ sequence_report count_sequence(const std::string& name, const std::vector<std::u
       ++r.in_flight;
       continue;
     }
+    if (near_stop.count(v)) ++r.lost_near_stop;
     if (!runs.empty() && runs.back().first + runs.back().second == v) {
       ++runs.back().second;
     } else {
@@ -252,9 +254,9 @@ std::string arrival_runs(const std::vector<std::uint64_t>& received, std::size_t
 
 std::string sequence_report::line() const {
   return fmt::format(
-      "FAULTS {} polled={} received={} lost={} in_flight={} duplicates={} broker_redeliveries={} reordered={} "
-      "broker_kills={} daemon_kills={} sigterms={} hot_path={}{}",
-      name, expected, received, lost, in_flight, duplicates, broker_redeliveries, reordered, broker_kills,
+      "FAULTS {} polled={} received={} lost={} lost_near_stop={} in_flight={} duplicates={} broker_redeliveries={} "
+      "reordered={} broker_kills={} daemon_kills={} sigterms={} hot_path={}{}",
+      name, expected, received, lost, lost_near_stop, in_flight, duplicates, broker_redeliveries, reordered, broker_kills,
       daemon_kills, sigterms,
       hot_path_supported() ? "on" : "off", detail.empty() ? "" : " gaps:" + detail);
 }

@@ -113,6 +113,10 @@ struct sequence_report {
   std::uint64_t missing = 0;    // numbers that never arrived
   std::uint64_t in_flight = 0;  // of those, excused: read in flight at a kill or stop
   std::uint64_t lost = 0;       // missing - in_flight
+  // Of the lost, those among the 3 reads answered before the excused one
+  // of a kill or stop: a reading still queued for the store then (not yet
+  // accepted) looks the same from outside as one the store lost.
+  std::uint64_t lost_near_stop = 0;
   std::uint64_t duplicates = 0; // messages that repeated a number already received
   std::uint64_t broker_redeliveries = 0;  // of those, repeated by a restarted broker (same message id)
   std::uint64_t reordered = 0;  // first arrivals of a number after a larger one
@@ -121,7 +125,8 @@ struct sequence_report {
   std::string line() const;     // one summary line ("FAULTS name ...")
 };
 sequence_report count_sequence(const std::string& name, const std::vector<std::uint64_t>& received,
-                               std::uint64_t expected, const std::set<std::uint64_t>& excused);
+                               std::uint64_t expected, const std::set<std::uint64_t>& excused,
+                               const std::set<std::uint64_t>& near_stop = {});
 // The arrival order as runs ("0-69 50-69 70-120"), for a failure message.
 std::string arrival_runs(const std::vector<std::uint64_t>& received, std::size_t max_runs = 40);
 // Prints the report and appends it to $FIELDBRIDGE_FAULTS_REPORT when set.
