@@ -239,6 +239,8 @@ void broker_restarts(Faults& f, sequence_subscriber& sub, int qos, bool hard, in
   for (int i = 0; i < restarts; ++i) {
     ASSERT_TRUE(f.progress(sub, std::uniform_int_distribution<std::uint64_t>(3, 25)(random)));
     f.jitter(random);
+    std::cout << "broker " << (hard ? "kill" : "stop") << " " << i << " after read " << f.device_.answered()
+              << std::endl;
     if (hard) {
       f.kill_broker();
     } else {
@@ -301,7 +303,10 @@ TEST_P(FaultsAtQos, BrokerAndDaemonKillsInterleaved) {
   for (int i = 0; i < events; ++i) {
     ASSERT_TRUE(progress(sub, std::uniform_int_distribution<std::uint64_t>(2, 30)(random)));
     jitter(random);
-    switch (std::uniform_int_distribution<int>(0, 2)(random)) {
+    const int kind = std::uniform_int_distribution<int>(0, 2)(random);
+    std::cout << "event " << i << ": " << (kind == 0 ? "broker kill" : kind == 1 ? "daemon kill" : "both")
+              << " after read " << device_.answered() << std::endl;
+    switch (kind) {
       case 0:
         kill_broker();
         ASSERT_TRUE(polled(std::uniform_int_distribution<std::uint64_t>(0, 30)(random)));
