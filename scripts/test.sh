@@ -5,7 +5,7 @@
 #
 #   scripts/test.sh                 everything
 #   FIELDBRIDGE_SANITIZE=0 scripts/test.sh   skip the sanitizer pass
-#   FIELDBRIDGE_FUZZ_SECONDS=0 scripts/test.sh   skip the MQTT decoder fuzz smoke run (60 s)
+#   FIELDBRIDGE_FUZZ_SECONDS=0 scripts/test.sh   skip the fuzz smoke runs (45 s per target)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -36,23 +36,31 @@ if [[ "${FIELDBRIDGE_SANITIZE:-1}" != 0 ]]; then
     build_and_test build-sanitize -DCMAKE_BUILD_TYPE=Debug -DFIELDBRIDGE_SANITIZE=ON
 fi
 
-fuzz_seconds=${FIELDBRIDGE_FUZZ_SECONDS:-60}
+# Each fuzz target gets this long (two targets: 2 x 45 s = 90 s in CI).
+fuzz_seconds=${FIELDBRIDGE_FUZZ_SECONDS:-45}
 if [[ "$fuzz_seconds" != 0 ]]; then
-  echo "== fuzz the MQTT decoder for ${fuzz_seconds}s (build-fuzz/, clang + libFuzzer)"
+  echo "== fuzz the MQTT decoder and the hostile broker for ${fuzz_seconds}s each (build-fuzz/, clang + libFuzzer)"
   CC=clang CXX=clang++ cmake -S . -B build-fuzz -G Ninja -DFIELDBRIDGE_BUILD_FUZZ=ON \
     -DFIELDBRIDGE_BUILD_TESTS=OFF >/dev/null
-  cmake --build build-fuzz --target mqtt_decoder_fuzz -j"$jobs"
-  # libFuzzer adds what it finds to the first corpus directory: work on a copy.
-  corpus=$(mktemp -d)
-  trap 'rm -rf "$corpus"' EXIT
-  cp tests/fuzz/corpus/mqtt_decoder/* "$corpus"/
-  if ! build-fuzz/tests/fuzz/mqtt_decoder_fuzz -max_total_time="$fuzz_seconds" -max_len=512 \
-      -print_final_stats=1 -artifact_prefix=build-fuzz/ "$corpus" >build-fuzz/fuzz.log 2>&1; then
-    tail -n 40 build-fuzz/fuzz.log
-    echo "fuzz: the MQTT decoder target failed; the input that did it is in build-fuzz/" >&2
-    exit 1
-  fi
-  grep -E '^(Done|stat::number_of_executed_units|stat::new_units_added)' build-fuzz/fuzz.log || true
+  cmake --build build-fuzz --target mqtt_decoder_fuzz mqtt_broker_fuzz -j"$jobs"
+  # libFuzzer adds what it finds to the first corpus directory: work on copies.
+  corpus_root=$(mktemp -d)
+  trap 'rm -rf "$corpus_root"' EXIT
+  run_fuzzer() {
+    local name=$1 seeds=$2 max_len=$3
+    mkdir -p "$corpus_root/$name"
+    cp "tests/fuzz/corpus/$seeds"/* "$corpus_root/$name"/
+    if ! "build-fuzz/tests/fuzz/$name" -max_total_time="$fuzz_seconds" -max_len="$max_len" -rss_limit_mb=2048 \
+        -print_final_stats=1 -artifact_prefix=build-fuzz/ "$corpus_root/$name" >"build-fuzz/$name.log" 2>&1; then
+      tail -n 40 "build-fuzz/$name.log"
+      echo "fuzz: $name failed; the input that did it is in build-fuzz/" >&2
+      exit 1
+    fi
+    echo "$name:"
+    grep -E '^(Done|stat::number_of_executed_units|stat::new_units_added|stat::peak_rss_mb)' "build-fuzz/$name.log" || true
+  }
+  run_fuzzer mqtt_decoder_fuzz mqtt_decoder 512
+  run_fuzzer mqtt_broker_fuzz mqtt_broker 2048
 fi
 
 # One closing line over every ctest pass ("N passed, N failed"); a failing

@@ -1,6 +1,7 @@
 // Polling throughput against `fieldbridge simulate`: 1,000 points over 10
 // units, the request planner on versus one request per point, side by side;
-// and, on an RTU line, the share of the line's capacity that polling uses.
+// Modbus TCP beside RTU over TCP with the same plan; and, on an RTU line,
+// the share of the line's capacity that polling uses.
 // run.sh starts the simulator (and the pty pair) and passes the link here.
 #include <algorithm>
 #include <chrono>
@@ -111,20 +112,54 @@ std::uint64_t wire_bytes_per_cycle(const fb::bus_spec& spec) {
 int usage() {
   std::fprintf(stderr,
                "usage: drivers_polling_bench tcp HOST PORT SECONDS\n"
-               "       drivers_polling_bench rtu DEVICE BAUD SECONDS\n");
+               "       drivers_polling_bench rtu DEVICE BAUD SECONDS\n"
+               "       drivers_polling_bench tcp-vs-rtu-tcp HOST TCP_PORT RTU_TCP_PORT SECONDS\n");
   return 2;
+}
+
+run_result median_of(std::vector<run_result> runs) {
+  std::sort(runs.begin(), runs.end(), [](const run_result& a, const run_result& b) {
+    return a.readings / a.seconds < b.readings / b.seconds;
+  });
+  return runs[runs.size() / 2];
+}
+
+// The same 1,000-point plan over Modbus TCP and over RTU over TCP (an
+// unpaced simulator: the transport and framing, not a serial line), in
+// alternating rounds so that the machine's load hits both alike.
+int tcp_vs_rtu_tcp(const std::string& host, std::uint16_t tcp_port, std::uint16_t rtu_tcp_port,
+                   std::chrono::milliseconds duration) {
+  const auto tcp = make_spec(fb::modbus_tcp_endpoint{host, tcp_port});
+  const auto box = make_spec(fb::modbus_rtu_tcp_endpoint{host, rtu_tcp_port});
+  constexpr int rounds = 3;
+  std::vector<run_result> tcp_runs, box_runs;
+  for (int round = 0; round < rounds; ++round) {
+    tcp_runs.push_back(poll_for(tcp, drivers::planning::merged, duration / (2 * rounds)));
+    print_row("tcp", tcp_runs.back());
+    box_runs.push_back(poll_for(box, drivers::planning::merged, duration / (2 * rounds)));
+    print_row("rtu_tcp", box_runs.back());
+  }
+  fmt::print("median of {} rounds (planner on):\n", rounds);
+  print_row("tcp", median_of(tcp_runs));
+  print_row("rtu_tcp", median_of(box_runs));
+  return 0;
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc != 5) return usage();
+  if (argc != 5 && argc != 6) return usage();
   const std::string kind = argv[1];
-  const auto duration = std::chrono::milliseconds{std::atoi(argv[4]) * 1000};
+  const auto duration = std::chrono::milliseconds{std::atoi(argv[argc - 1]) * 1000};
   fmt::print("{} points on {} units; columns: seconds run, points per second, Modbus requests per poll\n"
              "cycle of the whole bus, share of readings with good quality\n",
              unit_points().size() * units, units);
   fmt::print("{:<16}{:>10}{:>14}{:>18}{:>13}\n", "planning", "seconds", "points/s", "requests/cycle", "good");
+  if (kind == "tcp-vs-rtu-tcp" && argc == 6) {
+    return tcp_vs_rtu_tcp(argv[2], static_cast<std::uint16_t>(std::atoi(argv[3])),
+                          static_cast<std::uint16_t>(std::atoi(argv[4])), duration);
+  }
+  if (argc != 5) return usage();
   if (kind == "tcp") {
     fb::modbus_tcp_endpoint endpoint;
     endpoint.host = argv[2];

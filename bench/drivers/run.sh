@@ -2,7 +2,10 @@
 # Polling benchmark of the field drivers against `fieldbridge simulate`:
 #   1. Modbus TCP on loopback: 1,000 points on 10 units, planner on vs. one
 #      request per point, side by side;
-#   2. Modbus RTU over a socat pty pair paced at 19200 baud: the share of the
+#   2. Modbus TCP beside Modbus RTU over TCP (the simulator's rtu_tcp mode,
+#      a serial device server without a line behind it): the same plan,
+#      requests per cycle and points/s, in alternating rounds;
+#   3. Modbus RTU over a socat pty pair paced at 19200 baud: the share of the
 #      line's theoretical capacity that polling uses (target >= 80 %).
 # Usage: bench/drivers/run.sh [BUILD_DIR] [SECONDS]   (default build-bench, 10)
 # Builds with -DFIELDBRIDGE_BUILD_BENCH=ON when BUILD_DIR has no bench yet.
@@ -52,6 +55,14 @@ pids+=($!)
 wait_for_line "$work/tcp.log" "listening on"
 echo "== Modbus TCP, 127.0.0.1:$port"
 "$bench" tcp 127.0.0.1 "$port" "$seconds"
+
+box_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+printf 'rtu_tcp: { host: 127.0.0.1, port: %s }\n%s\n' "$box_port" "$units" > "$work/box.yaml"
+"$fieldbridge" simulate -c "$work/box.yaml" > "$work/box.log" 2>&1 &
+pids+=($!)
+wait_for_line "$work/box.log" "listening on"
+echo "== Modbus TCP (127.0.0.1:$port) beside RTU over TCP (127.0.0.1:$box_port), planner on"
+"$bench" tcp-vs-rtu-tcp 127.0.0.1 "$port" "$box_port" "$seconds"
 
 socat pty,raw,echo=0,link="$work/sim" pty,raw,echo=0,link="$work/gw" 2>"$work/socat.log" &
 pids+=($!)

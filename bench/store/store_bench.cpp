@@ -1,4 +1,4 @@
-// store_bench [--count N] [--dir DIR] [--flush-ms MS]
+// store_bench [--count N] [--dir DIR] [--flush-ms MS] [--hot-dir DIR]
 //
 // One run, four rows: raw SQLite inserting N rows in one transaction (the
 // physical limit), the store appending N messages with the consumer offline
@@ -6,8 +6,12 @@
 // window of 20 in flight, as the MQTT client keeps), and the drain of the
 // offline backlog to a completion callback. Bytes written come from
 // /proc/self/io write_bytes (bytes this process dirtied for the storage
-// layer), so they include the WAL, checkpoints and SQLite's own pages.
+// layer), so they include the WAL, checkpoints and SQLite's own pages; the
+// hot tier lives on tmpfs (--hot-dir, default /dev/shm), which has no
+// storage layer, so its bytes are counted by the store itself. The
+// keeping-up row runs twice, with and without the hot tier, for its CPU cost.
 #include <sqlite3.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -52,16 +56,24 @@ store::message sample(long n) {
 struct result {
   double seconds = 0;
   std::uint64_t bytes = 0;
+  double cpu_seconds = 0;  // this process, user + system
 };
+
+double process_cpu_seconds() {
+  timespec ts{};
+  ::clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) / 1e9;
+}
 
 // Measures `work` in wall time and bytes written, after an fsync-free start.
 result measure(const std::function<void()>& work) {
   ::sync();
   const auto bytes0 = write_bytes();
+  const auto cpu0 = process_cpu_seconds();
   const auto t0 = steady::now();
   work();
   const auto t1 = steady::now();
-  return {std::chrono::duration<double>(t1 - t0).count(), write_bytes() - bytes0};
+  return {std::chrono::duration<double>(t1 - t0).count(), write_bytes() - bytes0, process_cpu_seconds() - cpu0};
 }
 
 void check(int rc, sqlite3* db, const char* what) {
@@ -134,13 +146,15 @@ int main(int argc, char** argv) {
   long count = 1'000'000;
   std::filesystem::path dir = std::filesystem::temp_directory_path();
   long flush_ms = 1000;
+  std::string hot_dir = "/dev/shm";
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string flag = argv[i];
     if (flag == "--count") count = std::atol(argv[i + 1]);
     else if (flag == "--dir") dir = argv[i + 1];
     else if (flag == "--flush-ms") flush_ms = std::atol(argv[i + 1]);
+    else if (flag == "--hot-dir") hot_dir = argv[i + 1];
     else {
-      std::fprintf(stderr, "usage: store_bench [--count N] [--dir DIR] [--flush-ms MS]\n");
+      std::fprintf(stderr, "usage: store_bench [--count N] [--dir DIR] [--flush-ms MS] [--hot-dir DIR]\n");
       return 2;
     }
   }
@@ -150,6 +164,8 @@ int main(int argc, char** argv) {
   store::settings options;
   options.flush_interval = std::chrono::milliseconds(flush_ms);
   options.max_size = 1ull << 40;  // measure the store, not the cap
+  options.hot_path = hot_dir;
+  std::uint64_t offline_hot = 0;
 
   const auto raw = measure([&] { raw_sqlite(work / "raw.db", count); });
 
@@ -169,6 +185,7 @@ int main(int argc, char** argv) {
       }
       q.sync();
     });
+    offline_hot = q.hot_bytes_written();
     // The backlog drains to a completion callback, 20 in flight at a time.
     long delivered = 0;
     const std::function<void(const store::envelope&)> on_complete = [&](const store::envelope&) { ++delivered; };
@@ -187,13 +204,14 @@ int main(int argc, char** argv) {
     if (delivered != count) std::fprintf(stderr, "drained %ld of %ld\n", delivered, count);
   }
 
-  options.path = work / "healthy.db";
-  result healthy;
-  {
+  // The MQTT client's window of 20 completes each message 20 appends later.
+  const auto keep_up = [&](const std::filesystem::path& path, const std::string& hot, std::uint64_t& hot_written) {
+    options.path = path;
+    options.hot_path = hot;
     store::queue q(options, log);
-    healthy = measure([&] {
+    const auto r = measure([&] {
       flush_timer timer(q);
-      std::deque<store::message_id> in_flight;  // the MQTT client's window
+      std::deque<store::message_id> in_flight;
       for (long n = 1; n <= count; ++n) {
         q.append(sample(n));
         for (const auto& e : q.take(20 - in_flight.size())) in_flight.push_back(e.id);
@@ -206,10 +224,15 @@ int main(int argc, char** argv) {
       for (const auto id : in_flight) q.complete(id);
       q.sync();
     });
-    std::printf("healthy consumer: %llu of %ld messages written, %llu commits\n",
+    hot_written = q.hot_bytes_written();
+    std::printf("healthy consumer, hot tier %s: %llu of %ld messages written, %llu commits\n", hot.c_str(),
                 static_cast<unsigned long long>(q.stats().written), count,
                 static_cast<unsigned long long>(q.stats().commits));
-  }
+    return r;
+  };
+  std::uint64_t healthy_hot = 0, no_hot = 0;
+  const auto healthy = keep_up(work / "healthy.db", hot_dir, healthy_hot);
+  const auto healthy_cold = keep_up(work / "healthy-nohot.db", "none", no_hot);
   std::filesystem::remove_all(work);
 
   std::printf("store benchmark: %ld messages (%zu-byte topic, ~%zu-byte payload), flush_interval %ld ms, in %s\n",
@@ -218,9 +241,16 @@ int main(int argc, char** argv) {
   print_row("raw SQLite, one transaction", count, raw, "rows/s");
   print_row("store append, consumer offline", count, offline, "appends/s");
   print_row("store append, consumer keeping up", count, healthy, "appends/s");
+  print_row("store append, keeping up, hot tier off", count, healthy_cold, "appends/s");
   print_row("store drain to a completion callback", count, drain, "messages/s");
   std::printf("store/raw append rate: %.2f (target >= 0.5); keeping up: %.2f B/reading (target < 10)\n",
               raw.seconds / offline.seconds, static_cast<double>(healthy.bytes) / static_cast<double>(count));
+  const auto per = [&](double x) { return x / static_cast<double>(count); };
+  std::printf("hot tier (%s): %.1f B/reading to RAM keeping up, %.1f B/reading offline; CPU %.2f us/reading keeping up "
+              "(%.2f with the hot tier, %.2f without)\n",
+              hot_dir.c_str(), per(static_cast<double>(healthy_hot)), per(static_cast<double>(offline_hot)),
+              per(healthy.cpu_seconds - healthy_cold.cpu_seconds) * 1e6, per(healthy.cpu_seconds) * 1e6,
+              per(healthy_cold.cpu_seconds) * 1e6);
   std::printf("longest append()+flush() call with the consumer offline (a commit of up to %zu rows): %.1f ms\n",
               options.max_batch, std::chrono::duration<double, std::milli>(longest_call).count());
   return 0;

@@ -141,20 +141,24 @@ class schema_loader {
   static inline const std::vector<std::string_view> tls_keys{"ca_file", "cert_file", "key_file", "verify_hostname",
                                                              "insecure_skip_verify"};
   static inline const std::vector<std::string_view> store_keys{"path", "max_size", "on_full", "flush_interval",
-                                                               "drain"};
-  static inline const std::vector<std::string_view> link_keys{"modbus_rtu", "modbus_tcp", "serial_line"};
+                                                               "drain", "hot_path"};
+  static inline const std::vector<std::string_view> link_keys{"modbus_rtu", "modbus_tcp", "modbus_rtu_tcp",
+                                                              "serial_line"};
   static inline const std::vector<std::string_view> modbus_bus_keys{
-      "name", "modbus_rtu", "modbus_tcp", "serial_line", "timeout", "byte_timeout", "inter_request_delay", "devices"};
-  static inline const std::vector<std::string_view> line_bus_keys{"name", "modbus_rtu", "modbus_tcp", "serial_line",
-                                                                  "points"};
+      "name", "modbus_rtu", "modbus_tcp", "modbus_rtu_tcp", "serial_line", "timeout", "byte_timeout",
+      "inter_request_delay", "devices"};
+  static inline const std::vector<std::string_view> line_bus_keys{"name", "modbus_rtu", "modbus_tcp",
+                                                                  "modbus_rtu_tcp", "serial_line",
+                                                                  "silence_timeout", "points"};
   static inline const std::vector<std::string_view> device_keys{
       "name", "unit", "poll_interval", "max_registers", "max_bits", "max_gap", "force_multiple_write",
       "offline_after", "points"};
   static inline const std::vector<std::string_view> register_point_keys{
       "name", "table", "address", "type", "order", "bit", "length", "scale", "offset", "unit", "qos",
-      "retain", "publish", "deadband", "writable", "min", "max"};
+      "retain", "publish", "deadband", "writable", "min", "max", "map", "mask", "shift", "round"};
   static inline const std::vector<std::string_view> line_point_keys{
-      "name", "pattern", "type", "scale", "offset", "unit", "qos", "retain", "publish", "deadband"};
+      "name", "pattern", "type", "scale", "offset", "unit", "qos", "retain", "publish", "deadband",
+      "map", "mask", "shift", "round"};
 
   void load_gateway(const map_reader& map, gateway_settings& gateway) {
     if (map.find("name") != nullptr) gateway.name = read_name(map);
@@ -278,6 +282,11 @@ class schema_loader {
                     {{"drop_oldest", overflow_policy::drop_oldest}, {"drop_newest", overflow_policy::drop_newest}});
     map.read_duration("flush_interval", store.flush_interval, 0ms, 1min);
     map.read_choice("drain", store.drain, {{"fifo", drain_order::fifo}, {"live_first", drain_order::live_first}});
+    if (const auto* e = map.find("hot_path"); e != nullptr) {
+      const auto text = map.to_string(*e);
+      store.hot_path = text == "none" ? text : map.doc().resolve(text);
+      if (store.hot_path.empty()) map.doc().fail(e->value_location(), "hot_path must be a directory or none");
+    }
   }
 
   // --- buses, devices, points --------------------------------------------
@@ -298,9 +307,11 @@ class schema_loader {
                       {"byte_timeout", "it applies to Modbus buses only"},
                       {"inter_request_delay", "it applies to Modbus buses only"}})
         : map_reader(doc_, node, what, modbus_bus_keys,
-                     {{"points", "the points of a Modbus bus belong to one of its 'devices'"}});
+                     {{"points", "the points of a Modbus bus belong to one of its 'devices'"},
+                      {"silence_timeout", "it applies to serial_line buses; Modbus devices use 'offline_after'"}});
     if (links.empty())
-      doc_.fail(node, fmt::format("{} needs a link: one of modbus_rtu, modbus_tcp or serial_line", what));
+      doc_.fail(node, fmt::format("{} needs a link: one of modbus_rtu, modbus_tcp, modbus_rtu_tcp or serial_line",
+                                  what));
     if (links.size() > 1)
       doc_.fail(links[1], fmt::format("{} has two links, '{}' and '{}'; give exactly one", what,
                                       links[0].Scalar(), links[1].Scalar()));
@@ -318,6 +329,12 @@ class schema_loader {
       tcp.host = settings.to_string(settings.require("host"));
       settings.read("port", tcp.port, 1, 65535);
       bus.link = tcp;
+    } else if (link.key == "modbus_rtu_tcp") {
+      modbus_rtu_tcp_endpoint box;
+      const map_reader settings(doc_, map.expect_map(link), link_what, {"host", "port"});
+      box.host = settings.to_string(settings.require("host"));
+      settings.read("port", box.port, 1, 65535);
+      bus.link = box;
     } else {
       bus.link = read_serial_port<serial_line_port>(doc_, map.expect_map(link), link_what);
     }
@@ -327,6 +344,7 @@ class schema_loader {
       device.name = bus.name;
       device.unit = 0;
       check_unique(device_names_, "device", device.name, map.require("name"));
+      map.read_duration("silence_timeout", bus.silence_timeout, 0ms, 24h);
       load_points(map, device, /*line_points=*/true);
       bus.devices.push_back(std::move(device));
       return bus;
@@ -482,6 +500,7 @@ class schema_loader {
                 fmt::format("{} at address {} spans {} registers and runs past the last address 65535",
                             to_string(format.type), point.address, span));
     read_scaling(map, point);
+    read_transform(map, point);
     map.read("writable", point.writable);
     if (point.writable && (point.table == register_table::discrete_input || point.table == register_table::input_register))
       doc_.fail(map.find("writable")->value_location(),
@@ -521,6 +540,57 @@ class schema_loader {
     }
     read_type(map, point.format.type);
     read_scaling(map, point);
+    read_transform(map, point);
+  }
+
+  // map, mask, shift, round: applied after decoding and scale/offset.
+  void read_transform(const map_reader& map, point_spec& point) {
+    auto& t = point.transform;
+    const auto type = point.format.type;
+    const bool integer = is_numeric(type) && type != value_type::float32 && type != value_type::float64;
+    for (const char* key : {"mask", "shift"}) {
+      const auto* e = map.find(key);
+      if (e == nullptr) continue;
+      if (!integer)
+        doc_.fail(where(e->key_node), fmt::format("'{}' picks bits of an integer; {} points are not integers", key,
+                                                  to_string(type)));
+      if (point.format.scale != 1.0 || point.format.offset != 0.0)
+        doc_.fail(where(e->key_node),
+                  fmt::format("'{}' picks bits of the raw integer; it cannot be combined with scale or offset", key));
+    }
+    const int bits = std::min(63, 16 * register_count(point.format));
+    if (const auto* e = map.find("mask")) {
+      const auto widest = bits >= 63 ? INT64_MAX : (std::int64_t{1} << bits) - 1;
+      t.mask = static_cast<std::uint64_t>(map.to_integer(*e, 1, widest));
+    }
+    std::int64_t shift = 0;
+    if (map.read("shift", shift, 0, bits - 1)) t.shift = static_cast<std::uint8_t>(shift);
+    if (const auto* e = map.find("round")) {
+      if (!is_numeric(type))
+        doc_.fail(where(e->key_node), fmt::format("'round' applies to numeric points, not {}", to_string(type)));
+      t.round = static_cast<std::uint8_t>(map.to_integer(*e, 0, 15));
+    }
+    if (const auto* e = map.find("map")) {
+      if (type == value_type::string)
+        doc_.fail(where(e->key_node), "'map' names numbers; string points are text already");
+      const auto& node = map.expect_map(*e);
+      if (node.size() == 0) doc_.fail(e->value_location(), "'map' needs at least one 'number: name' entry");
+      for (const auto& pair : node) {
+        const entry key{"map", pair.first, pair.first};
+        const entry label{"map", pair.first, pair.second};
+        const auto number = map.to_integer(key, INT64_MIN + 1, INT64_MAX);
+        auto name = map.to_string(label);
+        for (const auto& [known_number, known_name] : t.map) {
+          if (known_number == number)
+            doc_.fail(where(pair.first), fmt::format("'map' lists {} twice", number));
+          if (known_name == name)
+            doc_.fail(where(pair.second),
+                      fmt::format("'map' names {} and {} both '{}'; a command could not say which", known_number,
+                                  number, name));
+        }
+        t.map.emplace_back(number, std::move(name));
+      }
+    }
   }
 
   void read_scaling(const map_reader& map, point_spec& point) {

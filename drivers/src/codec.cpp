@@ -299,8 +299,104 @@ encoded encode(const point_value& value, const point_spec& point,
   return encoded{reorder(big_endian, format.order), {}};
 }
 
-std::string check_write(const point_spec& point, const point_value& value) {
+namespace {
+
+// A value as the integer a map looks up: bools as 0/1, doubles only when whole.
+std::optional<std::int64_t> map_key(const point_value& value) {
+  if (const auto* b = std::get_if<bool>(&value)) return *b ? 1 : 0;
+  if (const auto* i = std::get_if<std::int64_t>(&value)) return *i;
+  if (const auto* u = std::get_if<std::uint64_t>(&value)) {
+    if (*u <= static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())) return static_cast<std::int64_t>(*u);
+    return std::nullopt;
+  }
+  if (const auto* d = std::get_if<double>(&value)) {
+    if (std::isfinite(*d) && std::trunc(*d) == *d && std::fabs(*d) < 9.2e18) return static_cast<std::int64_t>(*d);
+  }
+  return std::nullopt;
+}
+
+std::string labels(const point_transform& t) {
+  std::string out;
+  for (const auto& [key, label] : t.map) out += fmt::format("{}{}", out.empty() ? "" : ", ", label);
+  return out;
+}
+
+}  // namespace
+
+decoded apply_transform(decoded value, const point_spec& point) {
+  const auto& t = point.transform;
+  if (!value.good() || t.empty()) return value;
+  if (t.packs_bits()) {
+    // The config allows mask/shift on unscaled integer types only.
+    if (const auto* i = std::get_if<std::int64_t>(&value.value)) {
+      value.value = t.mask ? point_value{(static_cast<std::uint64_t>(*i) & *t.mask) >> t.shift}
+                           : point_value{*i >> t.shift};
+    } else if (const auto* u = std::get_if<std::uint64_t>(&value.value)) {
+      value.value = point_value{(*u & t.mask.value_or(~std::uint64_t{0})) >> t.shift};
+    }
+  }
+  if (t.round) {
+    if (const auto* d = std::get_if<double>(&value.value)) {
+      const double factor = std::pow(10.0, *t.round);
+      const double rounded = std::round(*d * factor) / factor;
+      if (std::isfinite(rounded)) value.value = rounded;
+    }
+  }
+  if (!t.map.empty()) {
+    const auto key = map_key(value.value);
+    const auto found = key ? std::find_if(t.map.begin(), t.map.end(), [&](const auto& e) { return e.first == *key; })
+                           : t.map.end();
+    if (found == t.map.end()) {
+      value.q = quality::bad;
+      value.error = fmt::format("value {} is not in the map", to_text(value.value));
+    } else {
+      value.value = point_value{found->second};
+    }
+  }
+  return value;
+}
+
+decoded decode_point(std::span<const std::uint16_t> words, const point_spec& point) {
+  return apply_transform(decode(words, point.format), point);
+}
+
+parsed invert_transform(const point_value& value, const point_spec& point) {
+  const auto& t = point.transform;
+  if (t.packs_bits()) {
+    return parsed{value, fmt::format("point '{}' is a field of a packed register (mask/shift) and cannot be written on its own",
+                                     point.name)};
+  }
+  if (t.map.empty()) return parsed{value, {}};
+  const auto* text = std::get_if<std::string>(&value);
+  if (text == nullptr) return parsed{value, fmt::format("expected one of: {}", labels(t))};
+  const auto found = std::find_if(t.map.begin(), t.map.end(), [&](const auto& e) { return e.second == *text; });
+  if (found == t.map.end()) return parsed{value, fmt::format("'{}' is not one of: {}", *text, labels(t))};
+  if (point.format.type == value_type::boolean || point.format.bit || point.table == register_table::coil) {
+    return parsed{point_value{found->first != 0}, {}};
+  }
+  return parsed{point_value{found->first}, {}};
+}
+
+std::string describe_transform(const point_transform& t) {
+  std::vector<std::string> parts;
+  if (!t.map.empty()) {
+    std::string entries;
+    for (const auto& [key, label] : t.map) entries += fmt::format("{}{}: {}", entries.empty() ? "" : ", ", key, label);
+    parts.push_back("map {" + entries + "}");
+  }
+  if (t.mask) parts.push_back(fmt::format("mask 0x{:04X}", *t.mask));
+  if (t.shift != 0) parts.push_back(fmt::format("shift {}", t.shift));
+  if (t.round) parts.push_back(fmt::format("round {}", *t.round));
+  std::string out;
+  for (const auto& p : parts) out += (out.empty() ? "" : ", ") + p;
+  return out;
+}
+
+std::string check_write(const point_spec& point, const point_value& user_value) {
   if (!point.writable) return fmt::format("point '{}' is not writable", point.name);
+  const parsed raw = invert_transform(user_value, point);
+  if (!raw.ok()) return raw.error;
+  const point_value& value = raw.value;
   // The kinds are kept apart here, not in encode(): the command line parses
   // "1" for a coil as true itself, but a command of 1 for a switch or of
   // true for a setpoint is more likely a mistake than a wish.

@@ -8,6 +8,7 @@
 
 #include "fieldbridge/drivers/codec.hpp"
 #include "fieldbridge/drivers/rtu_timing.hpp"
+#include "rtu_tcp_transport.hpp"
 
 namespace fieldbridge::drivers {
 namespace {
@@ -19,6 +20,78 @@ void set_timeout(modbus_t* ctx, milliseconds timeout,
   const auto ms = static_cast<std::uint32_t>(timeout.count());
   setter(ctx, ms / 1000, (ms % 1000) * 1000);
 }
+
+// libmodbus's RTU and TCP backends.
+class libmodbus_transport final : public modbus_transport {
+ public:
+  libmodbus_transport(modbus_ptr ctx, bool rs485) : ctx_(std::move(ctx)), rs485_(rs485) {}
+
+  boost::system::error_code open() override {
+    if (modbus_connect(ctx_.get()) == -1) {
+      const auto ec = last_error();
+      modbus_close(ctx_.get());
+      return ec ? ec : make_error_code(modbus_errc::not_connected);
+    }
+    if (rs485_ && modbus_rtu_set_serial_mode(ctx_.get(), MODBUS_RTU_RS485) == -1) {
+      modbus_close(ctx_.get());
+      return modbus_errc::rs485_unsupported;
+    }
+    return {};
+  }
+
+  void close() noexcept override { modbus_close(ctx_.get()); }
+
+  boost::system::error_code read(std::uint8_t unit, register_table table, std::uint16_t address,
+                                 std::span<std::uint16_t> out) override {
+    if (modbus_set_slave(ctx_.get(), unit) == -1) return modbus_errc::invalid_request;
+    const int count = static_cast<int>(out.size());
+    int rc = -1;
+    if (table == register_table::coil || table == register_table::discrete_input) {
+      std::vector<std::uint8_t> buffer(out.size());
+      rc = table == register_table::coil ? modbus_read_bits(ctx_.get(), address, count, buffer.data())
+                                         : modbus_read_input_bits(ctx_.get(), address, count, buffer.data());
+      if (rc != -1) {
+        for (std::size_t i = 0; i < out.size(); ++i) out[i] = buffer[i] != 0 ? 1 : 0;
+      }
+    } else {
+      rc = table == register_table::holding_register
+               ? modbus_read_registers(ctx_.get(), address, count, out.data())
+               : modbus_read_input_registers(ctx_.get(), address, count, out.data());
+    }
+    return rc == -1 ? last_error() : boost::system::error_code{};
+  }
+
+  boost::system::error_code write(std::uint8_t unit, write_function function, std::uint16_t address,
+                                  std::span<const std::uint16_t> words) override {
+    if (modbus_set_slave(ctx_.get(), unit) == -1) return modbus_errc::invalid_request;
+    const int count = static_cast<int>(words.size());
+    int rc = -1;
+    switch (function) {
+      case write_function::write_single_coil:
+        rc = modbus_write_bit(ctx_.get(), address, words[0] != 0 ? 1 : 0);
+        break;
+      case write_function::write_single_register:
+        rc = modbus_write_register(ctx_.get(), address, words[0]);
+        break;
+      case write_function::write_multiple_coils: {
+        std::vector<std::uint8_t> buffer(words.size());
+        for (std::size_t i = 0; i < words.size(); ++i) buffer[i] = words[i] != 0 ? 1 : 0;
+        rc = modbus_write_bits(ctx_.get(), address, count, buffer.data());
+        break;
+      }
+      case write_function::write_multiple_registers:
+        rc = modbus_write_registers(ctx_.get(), address, count, words.data());
+        break;
+    }
+    return rc == -1 ? last_error() : boost::system::error_code{};
+  }
+
+  void discard_pending() noexcept override { modbus_flush(ctx_.get()); }
+
+ private:
+  modbus_ptr ctx_;
+  bool rs485_ = false;
+};
 
 }  // namespace
 
@@ -32,27 +105,35 @@ link_timeouts timeouts_of(const bus_spec& bus) {
 }
 
 modbus_link::modbus_link(const bus_link& link, link_timeouts timeouts) : timeouts_(timeouts) {
+  const auto with_timeouts = [&](modbus_ptr ctx) {
+    set_timeout(ctx.get(), timeouts_.response, &modbus_set_response_timeout);
+    if (timeouts_.byte.count() > 0) set_timeout(ctx.get(), timeouts_.byte, &modbus_set_byte_timeout);
+    return ctx;
+  };
   std::visit(
-      [this](const auto& l) {
+      [&](const auto& l) {
         using T = std::decay_t<decltype(l)>;
         if constexpr (std::is_same_v<T, modbus_rtu_line>) {
           rtu_ = true;
-          rs485_ = l.rs485;
-          ctx_.reset(modbus_new_rtu(l.device.c_str(), static_cast<int>(l.baud), l.parity,
-                                    l.data_bits, l.stop_bits));
-          if (!ctx_) throw std::invalid_argument("bad Modbus RTU line settings for " + l.device);
+          modbus_ptr ctx(modbus_new_rtu(l.device.c_str(), static_cast<int>(l.baud), l.parity, l.data_bits,
+                                        l.stop_bits));
+          if (!ctx) throw std::invalid_argument("bad Modbus RTU line settings for " + l.device);
+          transport_ = std::make_unique<libmodbus_transport>(with_timeouts(std::move(ctx)), l.rs485);
           gap_ = request_gap(l, timeouts_.inter_request_delay);
         } else if constexpr (std::is_same_v<T, modbus_tcp_endpoint>) {
-          ctx_.reset(modbus_new_tcp_pi(l.host.c_str(), std::to_string(l.port).c_str()));
-          if (!ctx_) throw std::invalid_argument("bad Modbus TCP endpoint " + l.host);
+          modbus_ptr ctx(modbus_new_tcp_pi(l.host.c_str(), std::to_string(l.port).c_str()));
+          if (!ctx) throw std::invalid_argument("bad Modbus TCP endpoint " + l.host);
+          transport_ = std::make_unique<libmodbus_transport>(with_timeouts(std::move(ctx)), false);
+          gap_ = timeouts_.inter_request_delay;
+        } else if constexpr (std::is_same_v<T, modbus_rtu_tcp_endpoint>) {
+          rtu_ = true;
+          transport_ = make_rtu_tcp_transport(l, timeouts_);
           gap_ = timeouts_.inter_request_delay;
         } else {
           throw std::invalid_argument("a serial_line bus is not a Modbus link");
         }
       },
       link);
-  set_timeout(ctx_.get(), timeouts_.response, &modbus_set_response_timeout);
-  if (timeouts_.byte.count() > 0) set_timeout(ctx_.get(), timeouts_.byte, &modbus_set_byte_timeout);
 }
 
 modbus_link::modbus_link(modbus_link&&) noexcept = default;
@@ -61,22 +142,14 @@ modbus_link::~modbus_link() = default;
 
 boost::system::error_code modbus_link::open() {
   if (open_) return {};
-  if (modbus_connect(ctx_.get()) == -1) {
-    const auto ec = last_error();
-    modbus_close(ctx_.get());
-    return ec ? ec : make_error_code(modbus_errc::not_connected);
-  }
-  if (rtu_ && rs485_ && modbus_rtu_set_serial_mode(ctx_.get(), MODBUS_RTU_RS485) == -1) {
-    modbus_close(ctx_.get());
-    return modbus_errc::rs485_unsupported;
-  }
+  if (const auto ec = transport_->open()) return ec;
   open_ = true;
   last_activity_ = std::chrono::steady_clock::now();
   return {};
 }
 
 void modbus_link::close() noexcept {
-  if (ctx_) modbus_close(ctx_.get());
+  if (transport_) transport_->close();
   open_ = false;
 }
 
@@ -97,7 +170,7 @@ void modbus_link::after_request(const boost::system::error_code& ec) {
     close();
   } else if (!is_exception(ec)) {
     // A late or garbled answer must not be taken for the next one.
-    modbus_flush(ctx_.get());
+    transport_->discard_pending();
   }
 }
 
@@ -110,24 +183,9 @@ boost::system::error_code modbus_link::read(std::uint8_t unit, register_table ta
     return modbus_errc::invalid_request;
   }
   if (const auto ec = open()) return ec;
-  if (modbus_set_slave(ctx_.get(), unit) == -1) return modbus_errc::invalid_request;
   out.assign(count, 0);
   before_request();
-  int rc = -1;
-  if (bits) {
-    std::vector<std::uint8_t> buffer(count);
-    rc = table == register_table::coil
-             ? modbus_read_bits(ctx_.get(), address, count, buffer.data())
-             : modbus_read_input_bits(ctx_.get(), address, count, buffer.data());
-    if (rc != -1) {
-      for (std::size_t i = 0; i < count; ++i) out[i] = buffer[i] != 0 ? 1 : 0;
-    }
-  } else {
-    rc = table == register_table::holding_register
-             ? modbus_read_registers(ctx_.get(), address, count, out.data())
-             : modbus_read_input_registers(ctx_.get(), address, count, out.data());
-  }
-  const auto ec = rc == -1 ? last_error() : boost::system::error_code{};
+  const auto ec = transport_->read(unit, table, address, out);
   after_request(ec);
   return ec;
 }
@@ -144,28 +202,8 @@ boost::system::error_code modbus_link::write(std::uint8_t unit, register_table t
     return modbus_errc::invalid_request;
   }
   if (const auto ec = open()) return ec;
-  if (modbus_set_slave(ctx_.get(), unit) == -1) return modbus_errc::invalid_request;
-  const int count = static_cast<int>(words.size());
   before_request();
-  int rc = -1;
-  switch (*function) {
-    case write_function::write_single_coil:
-      rc = modbus_write_bit(ctx_.get(), address, words[0] != 0 ? 1 : 0);
-      break;
-    case write_function::write_single_register:
-      rc = modbus_write_register(ctx_.get(), address, words[0]);
-      break;
-    case write_function::write_multiple_coils: {
-      std::vector<std::uint8_t> buffer(words.size());
-      for (std::size_t i = 0; i < words.size(); ++i) buffer[i] = words[i] != 0 ? 1 : 0;
-      rc = modbus_write_bits(ctx_.get(), address, count, buffer.data());
-      break;
-    }
-    case write_function::write_multiple_registers:
-      rc = modbus_write_registers(ctx_.get(), address, count, words.data());
-      break;
-  }
-  const auto ec = rc == -1 ? last_error() : boost::system::error_code{};
+  const auto ec = transport_->write(unit, *function, address, words);
   after_request(ec);
   return ec;
 }

@@ -1,7 +1,5 @@
 #include "fieldbridge/drivers/serial_line.hpp"
 
-#include "fieldbridge/drivers/modbus_bus.hpp"
-
 #include <mutex>
 #include <stdexcept>
 #include <string>
@@ -37,7 +35,7 @@ std::vector<line_parser::match> line_parser::parse(std::string_view line) const 
     const point_spec& point = points_[i];
     const std::string text = m[1].str();
     if (point.format.type == value_type::string) {
-      out.push_back(match{i, decoded{point_value{text}, quality::good, {}}});
+      out.push_back(match{i, apply_transform(decoded{point_value{text}, quality::good, {}}, point)});
       continue;
     }
     const parsed value = parse_value(text, point.format);
@@ -62,7 +60,7 @@ std::vector<line_parser::match> line_parser::parse(std::string_view line) const 
     }
     register_format format = point.format;
     format.bit.reset();
-    out.push_back(match{i, decode(words.words, format)});
+    out.push_back(match{i, apply_transform(decode(words.words, format), point)});
   }
   return out;
 }
@@ -84,6 +82,7 @@ struct serial_line_bus::state : std::enable_shared_from_this<serial_line_bus::st
         logger(std::move(l)),
         port(executor),
         timer(executor),
+        silence_timer(executor),
         buffer(max_line_length),
         retry(policy) {}
 
@@ -96,6 +95,7 @@ struct serial_line_bus::state : std::enable_shared_from_this<serial_line_bus::st
   logger_ptr logger;
   boost::asio::serial_port port;
   boost::asio::steady_timer timer;
+  boost::asio::steady_timer silence_timer;  // silence_timeout: no matching line for that long
   boost::asio::streambuf buffer;
   backoff retry;
   bool running = false;
@@ -131,7 +131,21 @@ struct serial_line_bus::state : std::enable_shared_from_this<serial_line_bus::st
     retry.reset();
     set_status(true, {});
     buffer.consume(buffer.size());
+    watch_silence();
     read_next();
+  }
+
+  // (Re)arms the silence deadline: a sensor that prints nothing matching
+  // for silence_timeout is offline while its port stays open.
+  void watch_silence() {
+    if (spec.silence_timeout.count() <= 0) return;
+    silence_timer.expires_after(spec.silence_timeout);
+    silence_timer.async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
+      if (ec || !self->running || !self->port.is_open()) return;
+      const auto reason = fmt::format("no matching line for {} ms", self->spec.silence_timeout.count());
+      self->logger->warn("bus {}: {}", self->spec.name, reason);
+      self->set_status(false, reason);
+    });
   }
 
   void configure() {
@@ -154,6 +168,7 @@ struct serial_line_bus::state : std::enable_shared_from_this<serial_line_bus::st
   }
 
   void reopen_later(std::string reason) {
+    silence_timer.cancel();
     const auto delay = retry.next();
     logger->warn("bus {}: {} (retry in {} ms)", spec.name, reason, delay.count());
     set_status(false, std::move(reason));
@@ -216,7 +231,14 @@ struct serial_line_bus::state : std::enable_shared_from_this<serial_line_bus::st
       logger->debug("bus {}: line matches no point: '{}'", spec.name, line);
       return;
     }
-    if (handlers.on_readings) handlers.on_readings(std::move(readings));
+    // The status goes out before the readings it explains.
+    if (reported == false) logger->info("bus {}: {} speaks again", spec.name, device_name);
+    set_status(true, {});
+    watch_silence();
+    // Posted like the status, so the two arrive in the order they were made.
+    if (handlers.on_readings) {
+      boost::asio::post(executor_, [h = handlers.on_readings, r = std::move(readings)]() mutable { h(std::move(r)); });
+    }
   }
 };
 
@@ -241,6 +263,7 @@ void serial_line_bus::stop() {
   if (!state_->running) return;
   state_->running = false;
   state_->timer.cancel();
+  state_->silence_timer.cancel();
   boost::system::error_code ignored;
   state_->port.close(ignored);
 }
@@ -259,14 +282,10 @@ std::vector<std::pair<std::string, device_counters>> serial_line_bus::counters()
 
 const bus_spec& serial_line_bus::spec() const noexcept { return state_->spec; }
 
-std::unique_ptr<field_bus> make_bus(bus_spec spec, boost::asio::any_io_executor executor,
-                                    bus_handlers handlers, logger_ptr logger, backoff_policy policy) {
-  if (std::holds_alternative<serial_line_port>(spec.link)) {
-    return std::make_unique<serial_line_bus>(std::move(spec), std::move(executor), std::move(handlers),
-                                             std::move(logger), policy);
-  }
-  return std::make_unique<modbus_bus>(std::move(spec), std::move(executor), std::move(handlers),
-                                      std::move(logger), policy);
+// The bus runs on the main loop, which has no worker of its own to get
+// stuck: whoever can ask is proof that the loop turns.
+std::chrono::steady_clock::time_point serial_line_bus::last_progress() const noexcept {
+  return std::chrono::steady_clock::now();
 }
 
 }  // namespace fieldbridge::drivers

@@ -42,12 +42,13 @@ snapshot inspect(const std::filesystem::path& path) {
   // One read transaction, so the figures agree with each other.
   if ((rc = sqlite::exec(db.get(), "BEGIN")) != SQLITE_OK) throw fail(rc, "cannot start reading");
   sqlite::statement totals(db.get(),
-      "SELECT count(*), coalesce(sum(size), 0), min(ts), max(ts) FROM messages");
+      "SELECT count(*), coalesce(sum(size), 0), min(ts), max(ts), coalesce(max(id), 0) FROM messages");
   if ((rc = totals.step()) != SQLITE_ROW) throw fail(rc, "cannot read the queue");
   result.depth = static_cast<std::uint64_t>(totals.column_int64(0));
   result.bytes = static_cast<std::uint64_t>(totals.column_int64(1));
   if (!totals.column_is_null(2)) result.oldest = from_unix_ms(totals.column_int64(2));
   if (!totals.column_is_null(3)) result.newest = from_unix_ms(totals.column_int64(3));
+  result.last_id = totals.column_int64(4);
   totals.reset();
   if (result.schema_version >= 2) {
     sqlite::statement qos2(db.get(), "SELECT count(*) FROM messages WHERE qos2_state != 0");

@@ -1,12 +1,19 @@
 #include "fieldbridge/store/queue.hpp"
 
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <map>
 #include <string>
 #include <string_view>
 #include <unordered_map>
 #include <unordered_set>
 
+#include <fmt/chrono.h>
+
+#include "hot_log.hpp"
 #include "rate_limit.hpp"
 #include "schema.hpp"
 #include "sqlite.hpp"
@@ -27,6 +34,17 @@ constexpr unsigned live_per_backlog = 3;
 // Rows read from the database per query while taking or dropping.
 constexpr std::int64_t read_chunk = 256;
 
+// Rows per transaction while the disk fails: a disk that just ran out of
+// space gets small writes, not the whole buffer at once.
+constexpr std::size_t failing_chunk_rows = 256;
+
+// Hot tier: compact when the file holds more than twice what is live, plus
+// this much slack (so a healthy stream compacts a few times per second at
+// most).
+constexpr std::uint64_t hot_slack = 256 * 1024;
+// Bytes a removal record of a written row costs in the hot tier.
+constexpr std::uint64_t hot_remove_bytes = 17;
+
 // The columns row_envelope() reads, in its order.
 constexpr std::string_view select_rows =
     "SELECT id, ts, topic, payload, qos, retain, source, size, packet_id, qos2_state FROM messages ";
@@ -46,6 +64,15 @@ void for_each_counter(const counters& c, F&& f) {
   f("commits", c.commits);
   f("write_errors", c.write_errors);
   f("quarantined", c.quarantined);
+  f("recreated", c.recreated);
+  f("recovered", c.recovered);
+  f("checkpoints", c.checkpoints);
+}
+
+std::uint64_t derive_wal_bound(const settings& s) {
+  if (s.wal_limit != 0 && s.wal_limit < s.max_size) return s.wal_limit;
+  const auto bound = std::clamp<std::uint64_t>(s.max_size / 8, 64 * 1024, 16ull * 1024 * 1024);
+  return std::min(bound, s.max_size / 2);
 }
 
 }  // namespace
@@ -69,6 +96,7 @@ struct disk_flight {
   std::uint64_t size = 0;
   std::uint16_t packet_id = 0;  // as the row holds it
   qos2_state state = qos2_state::none;
+  std::string topic;            // for live_first's per-topic order
 };
 
 struct queue::impl {
@@ -77,8 +105,18 @@ struct queue::impl {
   settings options;
   logger_ptr log;
   counters stats;
+  std::uint64_t wal_bound = 0;
+  std::uint64_t budget = 0;  // max_size less the WAL's bound: for messages
   sqlite::connection db;
   sqlite::statement insert, remove, read_from, oldest_from, set_qos2, upsert_stat;
+  // The file the connection has open, to notice it deleted or replaced.
+  dev_t file_dev = 0;
+  ino_t file_ino = 0;
+  bool file_known = false;
+  hot_log hot;
+  // live_first: written rows not in flight, per topic. A live message waits
+  // while its topic has older ones there.
+  std::unordered_map<std::string, std::uint64_t> backlog_topics;
 
   std::map<message_id, pending_entry> pending;
   std::uint64_t pending_bytes = 0;
@@ -94,17 +132,32 @@ struct queue::impl {
   std::uint64_t bytes = 0;
   bool disk_failing = false;
   unsigned live_streak = 0;
+  std::optional<message_id> waiting_from;  // live_first: the first pending entry that waits for its topic
   std::vector<envelope> resumed;
-  log_rate_limit drop_log, overflow_log, write_error_log;
+  log_rate_limit drop_log, overflow_log, write_error_log, file_log;
 
   std::uint64_t disk_available() const { return disk_rows - doomed.size() - disk_in_flight.size(); }
   bool disk_row_available(message_id id) const { return !doomed.contains(id) && !disk_in_flight.contains(id); }
 
+  void prepare();
+  void remember_file();
+  void configure_wal();
+  void recover_hot(const std::filesystem::path& file);
   void load();
+  bool file_replaced() const;
+  void recreate_file();
+  void bound_wal();
+  void maybe_compact(bool force);
+  void report_suppressed(steady::time_point now);
+  void hot_failed();
+  void backlog_add(const std::string& topic);
+  void backlog_remove(const std::string& topic);
+  bool live_first() const { return options.drain == drain_order::live_first; }
+  flush_result write_chunk(std::map<message_id, pending_entry>::iterator end);
   envelope row_envelope(const sqlite::statement& row) const;
   // In-flight bookkeeping for a row read into `e`.
   static disk_flight flight_of(const sqlite::statement& row, const envelope& e) {
-    return disk_flight{static_cast<std::uint64_t>(row.column_int64(7)), e.packet_id, e.state};
+    return disk_flight{static_cast<std::uint64_t>(row.column_int64(7)), e.packet_id, e.state, e.msg.topic};
   }
   std::size_t take_from_disk(std::size_t n, std::vector<envelope>& out);
   std::vector<std::map<message_id, pending_entry>::iterator> live_candidates(std::size_t n);
@@ -114,24 +167,134 @@ struct queue::impl {
   void forget(std::uint64_t size) { --count; bytes -= size; }
   bool remove_message(message_id id);
   flush_result write(std::map<message_id, pending_entry>::iterator end);
+  std::map<message_id, pending_entry> recovered_pending;  // hot tier entries SQLite refused at open
   bool update_qos2(message_id id, std::uint16_t packet_id, qos2_state state);
   void log_drop(log_rate_limit& limit, std::string_view what);
 };
 
 queue::impl::impl(settings s, logger_ptr l) : options(std::move(s)), log(std::move(l)) {
+  wal_bound = derive_wal_bound(options);
+  budget = options.max_size - wal_bound;
   auto opened = open_queue_database(options.path, log);
   db = std::move(opened.db);
   if (opened.quarantined) stats.quarantined = 1;
+  prepare();
+  remember_file();
+  configure_wal();
+  const auto file = hot_file_for(options.path, options.hot_path);
+  if (file) recover_hot(*file);
+  load();
+  if (file) {
+    std::string error;
+    if (!hot.start(*file, error)) {
+      // What the old log held is in the database now (unless it refused, then
+      // in memory below): a stale log must not be replayed over later ids.
+      if (recovered_pending.empty()) ::unlink(file->c_str());
+      log->error("store: no hot tier ({}); a kill -9 may lose up to flush_interval ({} ms) of readings", error,
+                 options.flush_interval.count());
+    } else if (!is_ram_filesystem(file->parent_path())) {
+      log->warn("store: the hot tier {} is not on tmpfs or ramfs: every reading is written to that disk "
+                "(set store.hot_path to a tmpfs directory, or none)",
+                file->string());
+    }
+  }
+  // Messages the database would not take at open stay in memory and in the
+  // fresh hot log; those it already holds as rows are rows.
+  const message_id first_unwritten = next_id;
+  for (auto& [id, entry] : recovered_pending) {
+    if (id < first_unwritten) continue;
+    pending_bytes += entry.size;
+    ++count;
+    bytes += entry.size;
+    if (entry.state != qos2_state::none) {
+      entry.in_flight = true;
+      resumed.push_back(envelope{id, entry.msg, entry.packet_id, entry.state});
+    }
+    next_id = std::max(next_id, id + 1);
+    pending_cursor = std::min(pending_cursor, id);
+    pending.emplace(id, std::move(entry));
+  }
+  recovered_pending.clear();
+  if (!pending.empty()) {
+    pending_cursor = pending.begin()->first;
+    maybe_compact(true);
+  }
+}
+
+void queue::impl::prepare() {
   insert = sqlite::statement(db.get(),
       "INSERT INTO messages(id, ts, topic, payload, qos, retain, source, size, packet_id, qos2_state) "
       "VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
   remove = sqlite::statement(db.get(), "DELETE FROM messages WHERE id = ?");
   read_from = sqlite::statement(db.get(), std::string(select_rows) + "WHERE id >= ? ORDER BY id LIMIT ?");
-  oldest_from = sqlite::statement(db.get(), "SELECT id, size FROM messages WHERE id >= ? ORDER BY id LIMIT ?");
+  oldest_from = sqlite::statement(db.get(), "SELECT id, size, topic FROM messages WHERE id >= ? ORDER BY id LIMIT ?");
   set_qos2 = sqlite::statement(db.get(), "UPDATE messages SET packet_id = ?, qos2_state = ? WHERE id = ?");
   upsert_stat = sqlite::statement(db.get(),
       "INSERT INTO stats(name, value) VALUES(?, ?) ON CONFLICT(name) DO UPDATE SET value = excluded.value");
-  load();
+}
+
+void queue::impl::remember_file() {
+  struct stat st {};
+  file_known = options.path != ":memory:" && !options.path.empty() && ::stat(options.path.c_str(), &st) == 0;
+  file_dev = st.st_dev;
+  file_ino = st.st_ino;
+}
+
+void queue::impl::configure_wal() {
+  if (!file_known) return;
+  // The checkpoint policy is ours (bound_wal() after each commit), and a
+  // checkpointed WAL is cut back to half the bound when it restarts.
+  const auto limit = std::to_string(wal_bound / 2);
+  sqlite::exec(db.get(), ("PRAGMA journal_size_limit = " + limit).c_str());
+  sqlite::exec(db.get(), "PRAGMA wal_autocheckpoint = 0");
+}
+
+// Replays the hot tier's log of the previous run into the database, in one
+// transaction, before anything else reads it. Rows already written win over
+// the log (their later QoS 2 changes were committed to the database);
+// removals apply to both. Replaying twice gives the same database.
+void queue::impl::recover_hot(const std::filesystem::path& file) {
+  auto replay = hot_log::replay(file);
+  if (replay.torn) {
+    log->warn("store: the hot tier {} ends in a torn or damaged record after {} whole ones; ignored the rest",
+              file.string(), replay.records);
+  }
+  if (replay.messages.empty() && replay.removed_written.empty()) return;
+  sqlite::statement add(db.get(),
+      "INSERT OR IGNORE INTO messages(id, ts, topic, payload, qos, retain, source, size, packet_id, qos2_state) "
+      "VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+  sqlite::transaction tx(db.get());
+  int rc = tx.begin();
+  std::uint64_t added = 0;
+  for (auto it = replay.removed_written.begin(); rc == SQLITE_OK && it != replay.removed_written.end(); ++it) {
+    const int done = remove.bind(1, *it).run();
+    rc = done == SQLITE_DONE ? SQLITE_OK : done;
+  }
+  for (auto it = replay.messages.begin(); rc == SQLITE_OK && it != replay.messages.end(); ++it) {
+    const auto& [id, h] = *it;
+    const auto& m = h.msg;
+    add.bind(1, id).bind(2, to_unix_ms(m.ts)).bind(3, m.topic).bind_blob(4, m.payload).bind(5, m.qos)
+        .bind(6, m.retain ? 1 : 0).bind(7, m.source).bind(8, static_cast<std::int64_t>(message_bytes(m)))
+        .bind(9, h.packet_id).bind(10, static_cast<std::int64_t>(h.state));
+    const int done = add.run();
+    rc = done == SQLITE_DONE ? SQLITE_OK : done;
+    if (rc == SQLITE_OK) added += static_cast<std::uint64_t>(sqlite3_changes(db.get()));
+  }
+  if (rc == SQLITE_OK) rc = tx.commit();
+  if (rc == SQLITE_OK) {
+    stats.recovered = added;
+    log->info("store: recovered {} message(s) from the hot tier {} ({} removal(s))", added, file.string(),
+              replay.removed_written.size());
+    return;
+  }
+  log->error("{}; keeping the hot tier's {} message(s) in memory and in the hot tier",
+             sqlite::describe(db.get(), rc, "store: cannot write what the hot tier recovered"),
+             replay.messages.size());
+  for (auto& [id, h] : replay.messages) {
+    const auto size = message_bytes(h.msg);
+    recovered_pending.emplace(id, pending_entry{std::move(h.msg), size, steady::now(), h.packet_id, h.state});
+  }
+  stats.recovered = replay.messages.size();
 }
 
 void queue::impl::load() {
@@ -145,6 +308,12 @@ void queue::impl::load() {
   next_id = totals.column_int64(2) + 1;
   disk_cursor = pending_cursor = drop_cursor = next_id;
   if (disk_rows > 0) disk_cursor = drop_cursor = 0;
+  if (live_first()) {
+    sqlite::statement topics(db.get(), "SELECT topic, count(*) FROM messages WHERE qos2_state = 0 GROUP BY topic");
+    while (topics.step() == SQLITE_ROW) {
+      backlog_topics[topics.column_text(0)] = static_cast<std::uint64_t>(topics.column_int64(1));
+    }
+  }
 
   sqlite::statement in_flight(db.get(), std::string(select_rows) + "WHERE qos2_state != 0 ORDER BY id");
   while (in_flight.step() == SQLITE_ROW) {
@@ -179,6 +348,53 @@ void queue::impl::log_drop(log_rate_limit& limit, std::string_view what) {
   }
 }
 
+// The last burst of a rate-limited event, which no later event would report.
+void queue::impl::report_suppressed(steady::time_point now) {
+  if (const auto n = drop_log.pending_report(now)) {
+    log->warn("store: store full: {} more message(s) dropped or refused since the last report (depth {}, {} of "
+              "max_size {} bytes)",
+              *n, count, bytes, options.max_size);
+  }
+  if (const auto n = overflow_log.pending_report(now)) {
+    log->warn("store: disk failing and memory_limit reached: {} more message(s) dropped or refused since the last "
+              "report",
+              *n);
+  }
+  if (const auto n = write_error_log.pending_report(now)) {
+    log->error("store: {} more failed write(s) since the last report; {} messages ({} bytes) in memory", *n,
+               pending.size(), pending_bytes);
+  }
+  if (const auto n = file_log.pending_report(now)) {
+    log->error("store: {} more failed attempt(s) to recreate {}", *n, options.path.string());
+  }
+}
+
+void queue::impl::backlog_add(const std::string& topic) {
+  if (live_first()) ++backlog_topics[topic];
+}
+
+void queue::impl::backlog_remove(const std::string& topic) {
+  if (!live_first()) return;
+  if (auto it = backlog_topics.find(topic); it != backlog_topics.end() && --it->second == 0) backlog_topics.erase(it);
+}
+
+void queue::impl::hot_failed() {
+  log->error("store: {}; the hot tier is off: a kill -9 may now lose up to flush_interval ({} ms) of readings",
+             hot.last_error(), options.flush_interval.count());
+}
+
+// Rewrites the hot tier with only what is still only in memory, when the
+// file holds mostly records that no longer matter (or when forced).
+void queue::impl::maybe_compact(bool force) {
+  if (!hot.active()) return;
+  const auto live = pending_bytes + doomed.size() * hot_remove_bytes;
+  if (!force && hot.bytes() <= 2 * live + hot_slack) return;
+  if (!hot.rewrite(pending, doomed)) {
+    hot.discard();
+    hot_failed();
+  }
+}
+
 // Written rows in id order from disk_cursor, skipping those in flight or
 // doomed. All written rows are older than every pending entry.
 std::size_t queue::impl::take_from_disk(std::size_t n, std::vector<envelope>& out) {
@@ -193,6 +409,7 @@ std::size_t queue::impl::take_from_disk(std::size_t n, std::vector<envelope>& ou
       disk_cursor = id + 1;
       if (!disk_row_available(id)) continue;
       auto e = row_envelope(read_from);
+      backlog_remove(e.msg.topic);
       disk_in_flight.emplace(id, flight_of(read_from, e));
       out.push_back(std::move(e));
       ++taken;
@@ -207,11 +424,22 @@ std::size_t queue::impl::take_from_disk(std::size_t n, std::vector<envelope>& ou
   return taken;
 }
 
+// Pending messages to hand out next. live_first passes over those whose
+// topic still has older messages in the backlog: they wait their turn, so a
+// topic never gets an older value after a newer one.
 std::vector<std::map<message_id, pending_entry>::iterator> queue::impl::live_candidates(std::size_t n) {
   std::vector<std::map<message_id, pending_entry>::iterator> found;
+  std::optional<message_id> first_waiting;
+  waiting_from.reset();
   for (auto it = pending.lower_bound(pending_cursor); it != pending.end() && found.size() < n; ++it) {
-    if (!it->second.in_flight) found.push_back(it);
+    if (it->second.in_flight) continue;
+    if (!backlog_topics.empty() && backlog_topics.contains(it->second.msg.topic)) {
+      if (!first_waiting) first_waiting = it->first;
+      continue;
+    }
+    found.push_back(it);
   }
+  if (first_waiting) waiting_from = *first_waiting;
   return found;
 }
 
@@ -219,6 +447,7 @@ void queue::impl::hand_out(std::map<message_id, pending_entry>::iterator it, std
   auto& entry = it->second;
   entry.in_flight = true;
   pending_cursor = it->first + 1;
+  if (waiting_from) pending_cursor = std::min(pending_cursor, *waiting_from);
   out.push_back(envelope{it->first, entry.msg, entry.packet_id, entry.state});
 }
 
@@ -227,6 +456,7 @@ bool queue::impl::drop_oldest_pending() {
     if (it->second.in_flight) continue;
     pending_bytes -= it->second.size;
     forget(it->second.size);
+    if (hot.active() && !hot.remove(it->first)) hot_failed();
     pending.erase(it);
     return true;
   }
@@ -247,6 +477,8 @@ bool queue::impl::drop_oldest_one() {
       if (!disk_row_available(id)) continue;
       doomed.insert(id);
       forget(static_cast<std::uint64_t>(oldest_from.column_int64(1)));
+      backlog_remove(oldest_from.column_text(2));
+      if (hot.active() && !hot.remove(id)) hot_failed();
       dropped = true;
     }
     oldest_from.reset();
@@ -256,8 +488,119 @@ bool queue::impl::drop_oldest_one() {
   return drop_oldest_pending();
 }
 
+// Writes pending messages up to `end` and the deletions, in transactions of
+// at most a quarter of the WAL's bound (and a few hundred rows while the
+// disk fails), then bounds the WAL and compacts the hot tier.
 flush_result queue::impl::write(std::map<message_id, pending_entry>::iterator end) {
-  if (pending.begin() == end && doomed.empty()) return flush_result::nothing_to_write;
+  if (pending.begin() == end && doomed.empty()) {
+    maybe_compact(false);
+    return flush_result::nothing_to_write;
+  }
+  flush_result result = flush_result::nothing_to_write;
+  do {
+    const std::uint64_t max_bytes = std::max<std::uint64_t>(wal_bound / 4, 1);
+    std::size_t rows = 0;
+    std::uint64_t chunk_bytes = 0;
+    auto chunk_end = pending.begin();
+    while (chunk_end != end && (rows == 0 || (chunk_bytes + chunk_end->second.size <= max_bytes &&
+                                              (!disk_failing || rows < failing_chunk_rows)))) {
+      chunk_bytes += chunk_end->second.size;
+      ++rows;
+      ++chunk_end;
+    }
+    result = write_chunk(chunk_end);
+  } while (result == flush_result::committed && pending.begin() != end);
+  if (result == flush_result::committed) bound_wal();
+  maybe_compact(false);
+  return result;
+}
+
+// Whether the path no longer names the file the connection has open (it was
+// deleted, or another file was put there).
+bool queue::impl::file_replaced() const {
+  if (!file_known) return false;
+  struct stat st {};
+  if (::stat(options.path.c_str(), &st) != 0) return errno == ENOENT;
+  return st.st_dev != file_dev || st.st_ino != file_ino;
+}
+
+// Makes the store again at its path from the still-open connection (VACUUM
+// INTO copies every committed row, QoS 2 state and counter, with the same
+// ids), moving a foreign file aside, and reopens it. All in-memory state
+// stays valid since the rows are the same. On failure it tries again at the
+// next flush.
+void queue::impl::recreate_file() {
+  const auto path = options.path;
+  const bool foreign = std::filesystem::exists(path);
+  log->error("store: {} was {} while open; recreating it with the {} messages not yet acknowledged",
+             path.string(), foreign ? "replaced by another file" : "deleted", count);
+  const std::filesystem::path fresh = path.string() + ".recreating";
+  std::error_code ec;
+  std::filesystem::remove(fresh, ec);
+  sqlite::statement copy(db.get(), "VACUUM INTO ?");
+  if (const int rc = copy.bind(1, fresh.string()).run(); rc != SQLITE_DONE) {
+    if (const auto n = file_log.event()) {
+      log->error("{} ({} attempt(s) since the last report); retrying at the next flush",
+                 sqlite::describe(db.get(), rc, "store: cannot recreate " + path.string()), *n);
+    }
+    std::filesystem::remove(fresh, ec);
+    return;
+  }
+  copy = sqlite::statement();
+  if (foreign) {
+    const auto now = fmt::gmtime(std::chrono::system_clock::to_time_t(std::chrono::system_clock::now()));
+    auto aside = std::filesystem::path(fmt::format("{}.replaced-{:%Y%m%dT%H%M%S}Z", path.string(), now));
+    for (int n = 2; std::filesystem::exists(aside); ++n) {
+      aside = fmt::format("{}.replaced-{:%Y%m%dT%H%M%S}Z-{}", path.string(), now, n);
+    }
+    std::filesystem::rename(path, aside, ec);
+    if (ec) {
+      log->error("store: cannot move {} aside to {}: {}; retrying at the next flush", path.string(), aside.string(),
+                 ec.message());
+      std::filesystem::remove(fresh, ec);
+      return;
+    }
+    log->error("store: moved the file found at {} to {}", path.string(), aside.string());
+  }
+  // Close the old connection first: it checkpoints into the old file and
+  // removes its -wal and -shm by name, before the new file takes the name.
+  for (auto* st : {&insert, &remove, &read_from, &oldest_from, &set_qos2, &upsert_stat}) *st = sqlite::statement();
+  db.reset();
+  std::filesystem::rename(fresh, path, ec);
+  auto where = path;
+  if (ec) {
+    // Never seen; the rows are safe in the copy, which serves until restart.
+    log->critical("store: cannot rename {} to {}: {}; using {} until the next start", fresh.string(), path.string(),
+                  ec.message(), fresh.string());
+    where = fresh;
+  }
+  auto opened = open_queue_database(where, log);
+  db = std::move(opened.db);
+  prepare();
+  remember_file();
+  configure_wal();
+  ++stats.recreated;
+  log->error("store: recreated {} with {} written messages; {} still in memory follow at the next writes",
+             path.string(), disk_rows - doomed.size(), pending.size());
+}
+
+// After a commit: a WAL past half its bound is checkpointed and truncated.
+// A reader in the middle of a transaction makes that wait (busy_timeout)
+// and then fail; it is retried after the next commit.
+void queue::impl::bound_wal() {
+  if (!file_known) return;
+  struct stat st {};
+  const auto wal = options.path.string() + "-wal";
+  if (::stat(wal.c_str(), &st) != 0 || static_cast<std::uint64_t>(st.st_size) <= wal_bound / 2) return;
+  const int rc = sqlite3_wal_checkpoint_v2(db.get(), nullptr, SQLITE_CHECKPOINT_TRUNCATE, nullptr, nullptr);
+  if (rc == SQLITE_OK) {
+    ++stats.checkpoints;
+  } else {
+    log->debug("{}", sqlite::describe(db.get(), rc, "store: WAL checkpoint postponed"));
+  }
+}
+
+flush_result queue::impl::write_chunk(std::map<message_id, pending_entry>::iterator end) {
   counters after = stats;
   ++after.commits;
   // SQLITE_OK for a statement that completed, else its error code.
@@ -306,7 +649,11 @@ flush_result queue::impl::write(std::map<message_id, pending_entry>::iterator en
   if (written > 0) disk_cursor = std::min(disk_cursor, pending.begin()->first);
   for (auto it = pending.begin(); it != end;) {
     auto& entry = it->second;
-    if (entry.in_flight) disk_in_flight.emplace(it->first, disk_flight{entry.size, entry.packet_id, entry.state});
+    if (entry.in_flight) {
+      disk_in_flight.emplace(it->first, disk_flight{entry.size, entry.packet_id, entry.state, entry.msg.topic});
+    } else {
+      backlog_add(entry.msg.topic);
+    }
     pending_bytes -= entry.size;
     it = pending.erase(it);
   }
@@ -318,10 +665,12 @@ flush_result queue::impl::write(std::map<message_id, pending_entry>::iterator en
 
 bool queue::impl::update_qos2(message_id id, std::uint16_t packet_id, qos2_state state) {
   if (auto it = pending.find(id); it != pending.end()) {
-    // Not written yet: the state is written with the row, and a crash before
-    // then loses the message itself, so nothing can be sent twice.
+    // Not written yet: the state goes to the hot tier before the packet
+    // leaves, and is written with the row. Without a hot tier a crash loses
+    // the message itself, so nothing can be sent twice either.
     it->second.packet_id = packet_id;
     it->second.state = state;
+    if (hot.active() && !hot.set_qos2(id, packet_id, state)) hot_failed();
     return true;
   }
   auto flight = disk_in_flight.find(id);
@@ -344,16 +693,21 @@ bool queue::impl::update_qos2(message_id id, std::uint16_t packet_id, qos2_state
 queue::queue(settings options, logger_ptr log) : impl_(std::make_unique<impl>(std::move(options), std::move(log))) {}
 
 queue::~queue() {
-  if (impl_->pending.empty() && impl_->doomed.empty()) return;
-  if (impl_->write(impl_->pending.end()) == flush_result::failed) {
-    impl_->log->error("store: {} messages still in memory are lost at close", impl_->pending.size());
+  auto& s = *impl_;
+  if (s.write(s.pending.end()) != flush_result::failed) {
+    s.hot.discard();  // nothing is only in memory any more
+  } else if (s.hot.active()) {
+    s.log->error("store: {} messages the disk did not take stay in the hot tier {} for the next start",
+                 s.pending.size(), s.hot.path().string());
+  } else {
+    s.log->error("store: {} messages still in memory are lost at close", s.pending.size());
   }
 }
 
 std::optional<message_id> queue::append(message m) {
   auto& s = *impl_;
   const auto size = message_bytes(m);
-  while (s.bytes + size > s.options.max_size && s.count > 0) {
+  while (s.bytes + size > s.budget && s.count > 0) {
     if (s.options.on_full == overflow_policy::drop_newest) {
       ++s.stats.dropped_newest;
       s.log_drop(s.drop_log, "store full: refused (drop_newest)");
@@ -375,6 +729,9 @@ std::optional<message_id> queue::append(message m) {
     s.log_drop(s.overflow_log, "disk failing and memory_limit reached: dropped the oldest");
   }
   const message_id id = s.next_id++;
+  if (s.hot.active()) {
+    if (!s.hot.add(id, m, 0, qos2_state::none)) s.hot_failed();
+  }
   s.pending.emplace_hint(s.pending.end(), id, pending_entry{std::move(m), size, steady::now()});
   s.pending_bytes += size;
   ++s.count;
@@ -383,6 +740,8 @@ std::optional<message_id> queue::append(message m) {
   if (!s.disk_failing && (s.options.flush_interval.count() == 0 || s.pending.size() >= s.options.max_batch ||
                           s.pending_bytes >= s.options.memory_limit / 2)) {
     sync();
+  } else if (s.hot.active() && s.hot.bytes() > 2 * s.pending_bytes + s.options.memory_limit + hot_slack) {
+    s.maybe_compact(false);  // bounded between flushes, too
   }
   return id;
 }
@@ -424,12 +783,16 @@ bool queue::impl::remove_message(message_id id) {
     forget(it->second.size);
     pending.erase(it);
     ++stats.never_written;
+    if (hot.active() && !hot.remove(id)) hot_failed();
     return true;
   }
   if (auto it = disk_in_flight.find(id); it != disk_in_flight.end()) {
     forget(it->second.size);
     disk_in_flight.erase(it);
     doomed.insert(id);
+    // Until the deletion commits, the hot tier remembers it, so a kill -9
+    // does not publish it again.
+    if (hot.active() && !hot.remove(id)) hot_failed();
     return true;
   }
   return false;
@@ -447,14 +810,14 @@ void queue::undelivered(message_id id) {
   auto& s = *impl_;
   if (auto it = s.pending.find(id); it != s.pending.end() && it->second.in_flight) {
     it->second.in_flight = false;
-    it->second.packet_id = 0;
-    it->second.state = qos2_state::none;
+    if (it->second.state != qos2_state::none) s.update_qos2(id, 0, qos2_state::none);
     s.pending_cursor = std::min(s.pending_cursor, id);
     ++s.stats.redelivered;
     return;
   }
   if (auto it = s.disk_in_flight.find(id); it != s.disk_in_flight.end()) {
     if (it->second.state != qos2_state::none) s.update_qos2(id, 0, qos2_state::none);
+    s.backlog_add(it->second.topic);
     s.disk_in_flight.erase(id);
     s.disk_cursor = std::min(s.disk_cursor, id);
     s.drop_cursor = std::min(s.drop_cursor, id);
@@ -481,10 +844,13 @@ const std::vector<envelope>& queue::resumed() const noexcept { return impl_->res
 
 flush_result queue::flush(std::chrono::steady_clock::time_point now) {
   auto& s = *impl_;
+  if (s.file_replaced()) s.recreate_file();
   const auto due = now - flush_period();
   auto end = s.pending.begin();
   while (end != s.pending.end() && end->second.accepted <= due) ++end;
-  return s.write(end);
+  const auto result = s.write(end);
+  s.report_suppressed(now);
+  return result;
 }
 
 flush_result queue::sync() { return impl_->write(impl_->pending.end()); }
@@ -495,6 +861,13 @@ std::chrono::milliseconds queue::flush_period() const noexcept {
   return interval.count() == 0 ? std::chrono::milliseconds(1000) : interval / 2;
 }
 std::uint64_t queue::depth() const noexcept { return impl_->count; }
+std::optional<std::filesystem::path> queue::hot_file() const {
+  if (!impl_->hot.active()) return std::nullopt;
+  return impl_->hot.path();
+}
+std::uint64_t queue::hot_bytes() const noexcept { return impl_->hot.bytes(); }
+std::uint64_t queue::hot_bytes_written() const noexcept { return impl_->hot.written(); }
+std::uint64_t queue::wal_bound() const noexcept { return impl_->wal_bound; }
 std::uint64_t queue::bytes() const noexcept { return impl_->bytes; }
 std::uint64_t queue::pending() const noexcept { return impl_->pending.size(); }
 bool queue::disk_failing() const noexcept { return impl_->disk_failing; }

@@ -1,6 +1,6 @@
 // Rate limiting for log lines about repeated events (drops, write errors):
 // the first event logs at once, later ones at most once per period, with
-// the number that happened in between.
+// the number that happened in between; pending_report() gives the rest.
 #pragma once
 
 #include <chrono>
@@ -19,6 +19,16 @@ class log_rate_limit {
   std::optional<std::uint64_t> event(clock::time_point now = clock::now()) {
     ++unreported_;
     if (last_ && now - *last_ < period_) return std::nullopt;
+    last_ = now;
+    const auto n = unreported_;
+    unreported_ = 0;
+    return n;
+  }
+
+  // The events held back since the last report, once a report is due; for a
+  // periodic caller, so the last burst of events is reported too.
+  std::optional<std::uint64_t> pending_report(clock::time_point now = clock::now()) {
+    if (unreported_ == 0 || (last_ && now - *last_ < period_)) return std::nullopt;
     last_ = now;
     const auto n = unreported_;
     unreported_ = 0;

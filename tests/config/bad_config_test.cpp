@@ -147,7 +147,7 @@ std::vector<bad_config> rows() {
 
       // --- buses ------------------------------------------------------------
       {"bus_without_link", "buses:\n  - name: b\n    devices: []\n",
-       "2:5: bus 'b' needs a link: one of modbus_rtu, modbus_tcp or serial_line"},
+       "2:5: bus 'b' needs a link: one of modbus_rtu, modbus_tcp, modbus_rtu_tcp or serial_line"},
       {"bus_link_typo", "buses:\n  - name: b\n    modbus_rut: {}\n",
        "3:5: unknown key 'modbus_rut' in bus 'b'; did you mean 'modbus_rtu'?"},
       {"bus_two_links", "buses:\n  - name: b\n    modbus_rtu: { device: /dev/x }\n    modbus_tcp: { host: h }\n",
@@ -329,6 +329,24 @@ std::vector<bad_config> rows() {
        "        unit: 1\n        max_registers: 2\n        points:\n"
        "          - { name: p, table: holding, address: 0, type: float64 }\n",
        "9:58: point spans 4 registers, more than the device's max_registers (2)"},
+
+      // --- transforms (map, mask, shift, round) -------------------------------
+      {"transform_mask_on_a_float", tcp_points + "          - { name: p, table: holding, address: 0, type: float32, mask: 0x0F }\n",
+       "8:67: 'mask' picks bits of an integer; float32 points are not integers"},
+      {"transform_shift_with_scale", tcp_points + "          - { name: p, table: holding, address: 0, scale: 0.1, shift: 4 }\n",
+       "8:64: 'shift' picks bits of the raw integer; it cannot be combined with scale or offset"},
+      {"transform_mask_wider_than_the_type", tcp_points + "          - { name: p, table: holding, address: 0, mask: 0x10000 }\n",
+       "8:58: 'mask' must be 1..65535, got 0x10000"},
+      {"transform_map_names_twice", tcp_points + "          - { name: p, table: holding, address: 0, map: { 0: off, 1: off } }\n",
+       "8:70: 'map' names 0 and 1 both 'off'; a command could not say which"},
+      {"transform_map_on_a_string",
+       tcp_points + "          - { name: p, table: holding, address: 0, type: string, length: 2, map: { 0: a } }\n",
+       "8:77: 'map' names numbers; string points are text already"},
+      {"transform_round_too_many", tcp_points + "          - { name: p, table: holding, address: 0, type: float32, round: 16 }\n",
+       "8:74: 'round' must be 0..15, got 16"},
+      {"silence_timeout_on_a_modbus_bus",
+       "buses:\n  - name: b\n    modbus_tcp: { host: h }\n    silence_timeout: 10s\n    devices: []\n",
+       "4:5: 'silence_timeout' is not allowed in bus 'b': it applies to serial_line buses; Modbus devices use 'offline_after'"},
 
       // --- serial_line points -----------------------------------------------
       {"line_point_without_pattern", line_points + "      - { name: t, unit: C }\n",

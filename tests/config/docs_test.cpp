@@ -19,6 +19,8 @@ void collect_keys(const YAML::Node& node, const std::string& path, std::set<std:
     for (const auto& pair : node) {
       const auto key = path.empty() ? pair.first.Scalar() : path + "." + pair.first.Scalar();
       keys.insert(key);
+      // A point's `map` holds data (value: name), not keys.
+      if (pair.first.Scalar() == "map") continue;
       collect_keys(pair.second, key, keys);
     }
   } else if (node.IsSequence()) {

@@ -51,6 +51,7 @@ TEST(loader, defaults_of_a_minimal_configuration) {
   EXPECT_EQ(config.store.on_full, overflow_policy::drop_oldest);
   EXPECT_EQ(config.store.flush_interval, 1s);
   EXPECT_EQ(config.store.drain, drain_order::fifo);
+  EXPECT_EQ(config.store.hot_path, "");  // the store's default directory
 
   ASSERT_EQ(config.buses.size(), 1u);
   const auto& bus = config.buses[0];
@@ -83,6 +84,14 @@ TEST(loader, defaults_of_a_minimal_configuration) {
   EXPECT_EQ(point.publish, publish_mode::always);
   EXPECT_FALSE(point.writable);
   EXPECT_EQ(point_topic(config.mqtt, device, point), "fieldbridge/fieldbridge/d/p");
+}
+
+TEST(loader, store_hot_path_is_a_directory_or_none) {
+  const auto none = load_string("store: { hot_path: none }\n" + std::string(one_tcp_point), "/etc/fb/a.yaml");
+  EXPECT_EQ(none.store.hot_path, "none");
+  const auto dir = load_string("store: { hot_path: /run/fb }\n" + std::string(one_tcp_point), "/etc/fb/a.yaml");
+  EXPECT_EQ(dir.store.hot_path, "/run/fb");
+  EXPECT_THROW(load_string("store: { hot_path: \"\" }\n" + std::string(one_tcp_point), "a.yaml"), config_error);
 }
 
 TEST(loader, gateway_name_sets_client_id_and_prefix_defaults) {

@@ -168,11 +168,12 @@ class sensor_end {
 // with the loop run until its port is open (nullptr if it never opened).
 std::unique_ptr<drivers::field_bus> start_weather_bus(const pty_pair& pty, const std::string& delimiter,
                                                       std::vector<point_spec> points, event_loop& loop,
-                                                      collector& collected) {
+                                                      collector& collected, milliseconds silence_timeout = 0ms) {
   serial_line_port port;
   port.device = pty.gateway_end();
   port.delimiter = delimiter;
   auto spec = make_bus_spec("weather", port, 0ms, {make_device("weather", 0, 0ms, std::move(points))});
+  spec.silence_timeout = silence_timeout;
   auto bus = drivers::make_bus(spec, loop.context.get_executor(), collected.handlers(), make_null_logger(),
                                drivers::backoff_policy{30ms, 100ms});
   bus->start();
@@ -243,6 +244,36 @@ TEST(serial_line_bus, drops_an_endless_line_and_keeps_reading) {
   ASSERT_TRUE(arrived);
   EXPECT_EQ(collected.latest("weather", "temperature")->value, point_value{7.5});
   EXPECT_GE(bus->counters().at(0).second.unmatched, 2U);  // the overlong chunks and the tail of the garbage
+  bus->stop();
+}
+
+TEST(serial_line_bus, a_sensor_that_goes_quiet_is_offline_until_its_next_good_line) {
+  pty_pair pty;
+  auto temperature = make_point("temperature", H::holding_register, 0, T::float64);
+  temperature.pattern = "T=(-?[0-9.]+)";
+  event_loop loop;
+  collector collected;
+  auto bus = start_weather_bus(pty, "\n", {temperature}, loop, collected, 300ms);
+  ASSERT_TRUE(bus);
+  // The writer keeps its end open throughout: the port never vanishes.
+  sensor_end sensor(pty.device_end());
+  ASSERT_TRUE(sensor.ok());
+  // Taken before the line is sent: the bus re-arms its deadline only once it has the line.
+  const auto spoke = std::chrono::steady_clock::now();
+  sensor.send("T=1\n");
+  ASSERT_TRUE(loop.run_until([&] { return collected.count("weather", "temperature", quality::good) == 1; }));
+  // Lines that match no point do not count as speaking.
+  sensor.send("noise\n");
+  ASSERT_TRUE(loop.run_until([&] { return collected.status("weather") == false; }, 5s));
+  EXPECT_GE(std::chrono::steady_clock::now() - spoke, 300ms);
+  EXPECT_EQ(collected.statuses.back().reason, "no matching line for 300 ms");
+  const auto offline_events = collected.statuses.size();
+  sensor.send("T=2\n");
+  ASSERT_TRUE(loop.run_until([&] { return collected.status("weather") == true; }));
+  EXPECT_EQ(collected.statuses.size(), offline_events + 1);
+  // The line that brought it back is published too.
+  ASSERT_TRUE(loop.run_until([&] { return collected.count("weather", "temperature", quality::good) == 2; }));
+  EXPECT_TRUE(bus->counters().at(0).second.online);
   bus->stop();
 }
 

@@ -74,6 +74,15 @@ TEST(SimulatorConfig, ReadsAnRtuLine) {
   EXPECT_EQ(line.parity, 'E');
 }
 
+TEST(SimulatorConfig, ReadsAnRtuOverTcpEndpoint) {
+  const auto config = load_sim_string("rtu_tcp: { port: 15021 }\nunits: [ { id: 2 } ]\n", "sim.yaml");
+  const auto& box = std::get<modbus_rtu_tcp_endpoint>(config.link);
+  EXPECT_EQ(box.host, "127.0.0.1");
+  EXPECT_EQ(box.port, 15021);
+  EXPECT_THAT(error_of("tcp: { port: 1 }\nrtu_tcp: { port: 2 }\nunits: [ { id: 2 } ]\n"),
+              HasSubstr("sim.yaml:2:10: give one of 'tcp', 'rtu' or 'rtu_tcp', not two"));
+}
+
 TEST(SimulatorConfig, ErrorsNameFileLineAndColumn) {
   EXPECT_EQ(error_of("tcp: { port: 1502 }\nunits:\n  - id: 1\n    colour: red\n"),
             "sim.yaml:4:5: unknown key 'colour' (expected one of: id, ids, registers)");

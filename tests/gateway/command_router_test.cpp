@@ -32,6 +32,8 @@ buses:
           - { name: alarm, table: holding, address: 20, bit: 3, writable: true }
           - { name: count, table: holding, address: 30, type: uint64, writable: true }
           - { name: voltage, table: input, address: 0, type: float32 }
+          - { name: mode, table: holding, address: 40, writable: true, map: { 0: stopped, 1: running, 2: fault } }
+          - { name: state, table: holding, address: 41, writable: true, mask: 0x0F }
 )";
 
 struct write_call {
@@ -193,6 +195,26 @@ TEST_F(command_router_test, values_the_point_does_not_allow_are_refused_with_the
   expect_refused("pump", R"({"value":0})", "expected true or false");
   expect_refused("alarm", "1", "expected true or false");
   expect_refused("voltage", "230", "point 'voltage' is not writable");
+}
+
+TEST_F(command_router_test, a_mapped_point_takes_its_names_bare_quoted_or_as_value) {
+  for (const std::string_view payload : {"running", R"("running")", R"({"value":"running"})", R"( { "value" : "running" } )"}) {
+    SCOPED_TRACE(std::string(payload));
+    writes_.clear();
+    EXPECT_TRUE(router_->on_message(command("plant1/boiler/meter1/mode/set", payload)));
+    ASSERT_EQ(writes_.size(), 1U);
+    // The bus gets the name; it turns it into the register's number itself.
+    EXPECT_EQ(writes_[0].value, point_value{std::string("running")});
+    writes_[0].done(drivers::write_result{true, point_value{std::string("running")}, {}});
+    EXPECT_EQ(text_of(published_.back().payload), R"({"ok":true,"value":"running"})");
+  }
+  writes_.clear();
+  expect_refused("mode", "paused", "'paused' is not one of: stopped, running, fault");
+  expect_refused("mode", "1", "expected one of: stopped, running, fault");
+  expect_refused("mode", R"({"value":"run\"ning"})", R"(expected a number, true, false or {\"value\": ...})");
+  expect_refused("state", "3", "point 'state' is a field of a packed register (mask/shift) and cannot be written on its own");
+  // Points without a map still refuse text.
+  expect_refused("raw", "running", R"(expected a number, true, false or {\"value\": ...})");
 }
 
 TEST_F(command_router_test, unknown_devices_and_points_are_refused) {

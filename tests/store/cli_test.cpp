@@ -44,6 +44,28 @@ TEST_F(QueueCliTest, StatsFromTheConfigurationWhileTheQueueIsOpen) {
   EXPECT_THAT(result.output, HasSubstr("appended          3"));
 }
 
+TEST_F(QueueCliTest, StatsShowsTheHotTierAndTheNewCounters) {
+  queue q(file_settings(db_), make_null_logger());
+  fill(q);
+  for (int i = 4; i <= 5; ++i) q.append(numbered(i));  // only in memory and the hot tier
+  const auto config = dir_.write_file("fieldbridge.yaml", "store:\n  path: " + db_.string() +
+                                                              "\n  hot_path: " + dir_.path().string() + "\n" + R"(buses:
+  - name: plc
+    modbus_tcp: { host: 127.0.0.1, port: 1502 }
+    devices:
+      - name: plc1
+        unit: 1
+        points:
+          - { name: level, table: holding, address: 0, type: uint16 }
+)");
+  const auto result = run_command({fieldbridge::test::fieldbridge_binary(), "queue", "-c", config.string(), "stats"});
+  EXPECT_EQ(result.exit_code, 0) << result.output;
+  EXPECT_THAT(result.output, HasSubstr("depth:          3 messages"));
+  EXPECT_THAT(result.output, HasSubstr(": 2 messages not yet in the database"));
+  EXPECT_THAT(result.output, HasSubstr("recreated         0"));
+  EXPECT_THAT(result.output, HasSubstr("recovered         0"));
+}
+
 TEST_F(QueueCliTest, StatsWithDbAfterTheDaemonClosedIt) {
   {
     queue q(file_settings(db_), make_null_logger());

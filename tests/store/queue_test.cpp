@@ -7,6 +7,7 @@
 #include <spdlog/sinks/ostream_sink.h>
 
 #include <algorithm>
+#include <map>
 #include <numeric>
 #include <sstream>
 
@@ -185,7 +186,8 @@ class OverflowTest : public QueueTest, public ::testing::WithParamInterface<bool
   // A queue filled to max_size with messages 1..n, written or pending.
   std::unique_ptr<queue> open_full(int n, overflow_policy on_full) {
     auto s = file_settings(path_);
-    s.max_size = room_for(n);
+    s.wal_limit = test_wal_limit;  // counted in max_size
+    s.max_size = room_for(n) + test_wal_limit;
     s.on_full = on_full;
     auto q = open(s);
     for (int i = 1; i <= n; ++i) EXPECT_TRUE(q->append(numbered(i)));
@@ -240,18 +242,48 @@ std::string written_or_pending(const ::testing::TestParamInfo<bool>& param) {
 }
 INSTANTIATE_TEST_SUITE_P(WrittenOrPending, OverflowTest, ::testing::Bool(), written_or_pending);
 
+int occurrences(const std::string& text, std::string_view what) {
+  int n = 0;
+  for (auto at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
+  return n;
+}
+
 TEST_F(QueueTest, DropsAreCountedEachAndLoggedAtMostOncePerPeriod) {
   std::ostringstream lines;
   auto log = std::make_shared<spdlog::logger>("store", std::make_shared<spdlog::sinks::ostream_sink_st>(lines));
   auto s = file_settings(path_);
-  s.max_size = 2 * message_bytes(numbered(1));
+  s.wal_limit = test_wal_limit;
+  s.max_size = 2 * message_bytes(numbered(1)) + test_wal_limit;
   s.on_full = overflow_policy::drop_newest;
   queue q(s, log);
   for (int i = 1; i <= 100; ++i) q.append(numbered(i));
   EXPECT_EQ(q.stats().dropped_newest, 98u);
   const auto text = lines.str();
-  EXPECT_EQ(std::count(text.begin(), text.end(), '\n'), 1) << text;
+  EXPECT_EQ(occurrences(text, "store full"), 1) << text;
   EXPECT_THAT(text, ::testing::HasSubstr("store full: refused (drop_newest) 1 message(s)"));
+}
+
+// Issue 9 item 12: the last burst of drops is reported by a later flush,
+// not only by a later drop (which may never come).
+TEST_F(QueueTest, AFlushReportsTheDropsThatTheRateLimitHeldBack) {
+  std::ostringstream lines;
+  auto log = std::make_shared<spdlog::logger>("store", std::make_shared<spdlog::sinks::ostream_sink_st>(lines));
+  auto s = file_settings(path_);
+  s.hot_path = "none";
+  s.wal_limit = test_wal_limit;
+  s.max_size = 2 * message_bytes(numbered(1)) + test_wal_limit;
+  s.on_full = overflow_policy::drop_newest;
+  queue q(s, log);
+  for (int i = 1; i <= 50; ++i) q.append(numbered(i));
+  ASSERT_EQ(occurrences(lines.str(), "store full"), 1) << lines.str();
+  q.flush(std::chrono::steady_clock::now());  // within the period: still quiet
+  EXPECT_EQ(occurrences(lines.str(), "store full"), 1) << lines.str();
+  q.flush(std::chrono::steady_clock::now() + std::chrono::minutes(1));
+  const auto text = lines.str();
+  EXPECT_EQ(occurrences(text, "store full"), 2) << text;
+  EXPECT_THAT(text, ::testing::HasSubstr("47 more message(s) dropped or refused since the last report")) << text;
+  q.flush(std::chrono::steady_clock::now() + std::chrono::minutes(2));  // nothing new: nothing said
+  EXPECT_EQ(occurrences(lines.str(), "store full"), 2);
 }
 
 TEST_F(QueueTest, Qos2StateSurvivesAReopenAndIsResumedNotRepublished) {
@@ -312,7 +344,7 @@ TEST_F(QueueTest, LiveFirstSendsNewReadingsFirstAndStillDrainsTheBacklog) {
   auto q = open(s);
   for (int i = 1; i <= 8; ++i) q->append(numbered(i));
   ASSERT_EQ(q->sync(), flush_result::committed);  // backlog: 1..8
-  for (int i = 9; i <= 14; ++i) q->append(numbered(i));  // live: 9..14
+  for (int i = 9; i <= 14; ++i) q->append(numbered(i, 1, 8, other_topic));  // live: 9..14
   std::vector<int> order;
   for (int i = 0; i < 14; ++i) {
     const auto window = q->take(1);
@@ -330,10 +362,53 @@ TEST_F(QueueTest, LiveFirstWindowPutsLiveMessagesAheadOfTheBacklog) {
   auto q = open(s);
   for (int i = 1; i <= 8; ++i) q->append(numbered(i));
   ASSERT_EQ(q->sync(), flush_result::committed);
-  for (int i = 9; i <= 20; ++i) q->append(numbered(i));
+  for (int i = 9; i <= 20; ++i) q->append(numbered(i, 1, 8, other_topic));
   // A window of 8: six live and two from the backlog (3:1).
   EXPECT_THAT(numbers(q->take(8)), ElementsAre(9, 10, 11, 12, 13, 14, 1, 2));
   EXPECT_THAT(numbers(q->take(100)), ElementsAre(15, 16, 17, 18, 19, 20, 3, 4, 5, 6, 7, 8));
+}
+
+// Issue 9 item 11: a retained on_change point must not end with a stale
+// value, so within a topic nothing older goes out after something newer.
+TEST_F(QueueTest, LiveFirstNeverSendsAnOlderMessageAfterANewerOneOnTheSameTopic) {
+  auto s = file_settings(path_);
+  s.drain = drain_order::live_first;
+  auto q = open(s);
+  for (int i = 1; i <= 4; ++i) q->append(numbered(i));                      // backlog, topic A
+  for (int i = 5; i <= 6; ++i) q->append(numbered(i, 1, 8, other_topic));  // backlog, topic B
+  ASSERT_EQ(q->sync(), flush_result::committed);
+  q->append(numbered(7));                      // live, topic A: waits for 1..4
+  q->append(numbered(8, 1, 8, other_topic));  // live, topic B: waits for 5..6
+  q->append(numbered(9, 1, 8, "plant/meter3/voltage"));  // live, a topic with no backlog
+  std::vector<envelope> sent;
+  for (int round = 0; round < 20 && sent.size() < 9; ++round) {
+    for (auto& e : q->take(2)) sent.push_back(std::move(e));
+  }
+  ASSERT_EQ(sent.size(), 9u);
+  std::map<std::string, int> last;
+  for (const auto& e : sent) {
+    const auto n = number_of(e);
+    EXPECT_LT(last[e.msg.topic], n) << e.msg.topic << ": " << n << " after " << last[e.msg.topic];
+    last[e.msg.topic] = n;
+  }
+  EXPECT_EQ(number_of(sent.front()), 9);  // live still goes first where it can
+  EXPECT_EQ(last["plant/meter1/voltage"], 7);
+  EXPECT_EQ(last[other_topic], 8);
+}
+
+// Also across an undelivered backlog message: the live one waits again.
+TEST_F(QueueTest, LiveFirstHoldsALiveMessageWhileAnOlderOneOnItsTopicComesBack) {
+  auto s = file_settings(path_);
+  s.drain = drain_order::live_first;
+  auto q = open(s);
+  q->append(numbered(1));
+  ASSERT_EQ(q->sync(), flush_result::committed);
+  const auto first = q->take(1);
+  ASSERT_THAT(numbers(first), ElementsAre(1));
+  q->append(numbered(2));
+  q->undelivered(first[0].id);  // 1 goes out again, before 2
+  EXPECT_THAT(numbers(q->take(10)), ElementsAre(1));  // 2 waits for the next window
+  EXPECT_THAT(numbers(q->take(10)), ElementsAre(2));
 }
 
 TEST_F(QueueTest, InspectReportsDepthTimesAndCountersWithoutTheWriter) {

@@ -13,9 +13,15 @@
 
 namespace fieldbridge::store::test_util {
 
-inline message numbered(int n, std::uint8_t qos = 1, std::size_t payload_size = 8) {
+inline constexpr const char* other_topic = "plant/meter2/voltage";
+
+// A WAL bound for tests that count max_size to the byte (it is part of it).
+inline constexpr std::uint64_t test_wal_limit = 64 * 1024;
+
+inline message numbered(int n, std::uint8_t qos = 1, std::size_t payload_size = 8,
+                        std::string topic = "plant/meter1/voltage") {
   message m;
-  m.topic = "plant/meter1/voltage";
+  m.topic = std::move(topic);
   m.payload = std::to_string(n);
   if (payload_size > m.payload.size()) m.payload.resize(payload_size, 'x');
   m.qos = qos;
@@ -33,9 +39,12 @@ inline std::vector<int> numbers(const std::vector<envelope>& window) {
   return out;
 }
 
+// A store at `path` whose hot tier lives beside it (tests clean up their
+// directory; the daemon's default is a tmpfs).
 inline settings file_settings(const std::filesystem::path& path) {
   settings s;
   s.path = path;
+  s.hot_path = path.parent_path().string();
   return s;
 }
 

@@ -339,14 +339,21 @@ std::vector<fault> read_faults(const reader& r, const YAML::Node& list) {
 }
 
 sim_link read_link(const reader& r, const YAML::Node& root) {
-  if (root["tcp"] && root["rtu"]) r.fail(root["rtu"], "give either 'tcp' or 'rtu', not both");
-  if (const auto node = root["tcp"]) {
-    r.expect_map(node, "'tcp'");
+  int links = 0;
+  for (const char* key : {"tcp", "rtu", "rtu_tcp"}) {
+    if (root[key] && ++links > 1) r.fail(root[key], "give one of 'tcp', 'rtu' or 'rtu_tcp', not two");
+  }
+  for (const char* key : {"tcp", "rtu_tcp"}) {
+    const auto node = root[key];
+    if (!node) continue;
+    const auto what = fmt::format("'{}'", key);
+    r.expect_map(node, what);
     r.check_keys(node, {"host", "port"});
     modbus_tcp_endpoint tcp;
     tcp.host = node["host"] ? r.text(node["host"], "host") : "127.0.0.1";
-    if (!node["port"]) r.fail(node, "'tcp' needs 'port'");
+    if (!node["port"]) r.fail(node, fmt::format("{} needs 'port'", what));
     tcp.port = r.integer<std::uint16_t>(node["port"], "port", 1, 65535);
+    if (std::string_view{key} == "rtu_tcp") return modbus_rtu_tcp_endpoint{tcp.host, tcp.port};
     return tcp;
   }
   if (const auto node = root["rtu"]) {
@@ -363,12 +370,12 @@ sim_link read_link(const reader& r, const YAML::Node& root) {
     if (node["stop_bits"]) rtu.stop_bits = r.integer<std::uint8_t>(node["stop_bits"], "stop_bits", 1, 2);
     return rtu;
   }
-  r.fail(root, "the simulator needs 'tcp: {port: N}' or 'rtu: {device: PATH, baud: N}'");
+  r.fail(root, "the simulator needs 'tcp: {port: N}', 'rtu_tcp: {port: N}' or 'rtu: {device: PATH, baud: N}'");
 }
 
 sim_config read_config(const reader& r, const YAML::Node& root) {
-  if (!root.IsMap()) r.fail(root, "the SIMFILE must be a mapping with 'tcp' or 'rtu' and 'units'");
-  r.check_keys(root, {"tcp", "rtu", "seed", "units", "faults"});
+  if (!root.IsMap()) r.fail(root, "the SIMFILE must be a mapping with 'tcp', 'rtu_tcp' or 'rtu' and 'units'");
+  r.check_keys(root, {"tcp", "rtu", "rtu_tcp", "seed", "units", "faults"});
   sim_config config;
   config.source_path = r.file();
   config.link = read_link(r, root);

@@ -165,13 +165,14 @@ struct simulator::impl {
     std::fflush(out);
   }
 
-  void serve_tcp(unique_fd listener);
+  void serve_tcp(unique_fd listener, bool rtu_frames);
   void serve_connection(unique_fd socket, connection& self);
+  void serve_rtu_connection(unique_fd socket, connection& self);
   void serve_rtu(modbus_ptr line);
   modbus_ptr open_rtu() const;
 };
 
-void simulator::impl::serve_tcp(unique_fd listener) {
+void simulator::impl::serve_tcp(unique_fd listener, bool rtu_frames) {
   while (wait_readable(listener.get(), stop_requested, std::nullopt) == wake::readable) {
     unique_fd socket(::accept4(listener.get(), nullptr, nullptr, SOCK_CLOEXEC));
     if (socket.get() < 0) continue;
@@ -187,7 +188,13 @@ void simulator::impl::serve_tcp(unique_fd listener) {
       }
     }
     auto& slot = connections.emplace_back();
-    slot.thread = std::thread([this, fd = std::move(socket), &slot]() mutable { serve_connection(std::move(fd), slot); });
+    slot.thread = std::thread([this, fd = std::move(socket), &slot, rtu_frames]() mutable {
+      if (rtu_frames) {
+        serve_rtu_connection(std::move(fd), slot);
+      } else {
+        serve_connection(std::move(fd), slot);
+      }
+    });
   }
 }
 
@@ -227,6 +234,73 @@ void simulator::impl::serve_connection(unique_fd socket, connection& self) {
       buffer.erase(buffer.begin(), buffer.begin() + static_cast<std::ptrdiff_t>(need));
     }
     if (broken) break;
+  }
+  self.done = true;
+}
+
+// RTU frames on a TCP socket, as a serial device server passes them on: the
+// same framing as serve_rtu (a frame with a bad CRC or an unknown function
+// is dropped with what follows it in that read), without the line's pacing.
+void simulator::impl::serve_rtu_connection(unique_fd socket, connection& self) {
+  // An RTU context that is never connected: modbus_reply frames the answer
+  // (CRC included) and writes it to the socket given here.
+  modbus_ptr ctx(modbus_new_rtu("/dev/null", 9600, 'N', 8, 1));
+  if (!ctx) {
+    self.done = true;
+    return;
+  }
+  modbus_set_socket(ctx.get(), socket.release());
+  const int fd = modbus_get_socket(ctx.get());
+  std::vector<std::uint8_t> buffer;
+  std::uint8_t chunk[512];
+  steady::time_point first_byte{};
+  while (true) {
+    const auto woke = wait_readable(fd, stop_requested,
+                                    buffer.empty() ? std::nullopt : std::optional{first_byte + 500ms});
+    if (woke == wake::stopped || woke == wake::hangup) break;
+    if (woke == wake::timeout) {
+      log->debug("dropped {} bytes of an incomplete frame", buffer.size());
+      buffer.clear();
+      continue;
+    }
+    const auto n = ::read(fd, chunk, sizeof chunk);
+    if (n < 0 && (errno == EINTR || errno == EAGAIN)) continue;
+    if (n <= 0) break;
+    if (buffer.empty()) first_byte = steady::now();
+    buffer.insert(buffer.end(), chunk, chunk + n);
+    bool stopped = false;
+    while (buffer.size() >= 2) {
+      auto need = rtu_request_size(buffer);
+      if (need == 0) {
+        log->debug("dropped a frame with function code {}", buffer[1]);
+        buffer.clear();
+        break;
+      }
+      if (buffer.size() < need) break;
+      need = rtu_request_size(std::span(buffer.data(), need));
+      if (buffer.size() < need) break;
+      const std::span<const std::uint8_t> frame(buffer.data(), need);
+      const auto crc = crc16(frame.first(need - 2));
+      if (frame[need - 2] != (crc & 0xFF) || frame[need - 1] != (crc >> 8)) {
+        log->debug("dropped a frame with a bad CRC");
+        buffer.clear();
+        break;
+      }
+      const auto request = parse_request(frame, 1);
+      const auto how = model.decide(request);
+      log->debug("unit {} fc {} address {} quantity {}{}", request.unit, request.function, request.address,
+                 request.quantity, how.answer ? "" : " (no answer)");
+      if (how.answer) {
+        if (how.delay > 0ms && !sleep_until(stop_requested, steady::now() + how.delay)) {
+          stopped = true;
+          break;
+        }
+        model.answer(ctx.get(), frame, request, how);
+      }
+      buffer.erase(buffer.begin(), buffer.begin() + static_cast<std::ptrdiff_t>(need));
+      first_byte = steady::now();
+    }
+    if (stopped) break;
   }
   self.done = true;
 }
@@ -325,8 +399,13 @@ void simulator::start() {
   auto& self = *impl_;
   if (const auto* tcp = std::get_if<modbus_tcp_endpoint>(&self.config.link)) {
     auto listener = listen_tcp(*tcp);
-    self.server = std::thread([&self, fd = std::move(listener)]() mutable { self.serve_tcp(std::move(fd)); });
+    self.server = std::thread([&self, fd = std::move(listener)]() mutable { self.serve_tcp(std::move(fd), false); });
     self.print(fmt::format("simulate: listening on {}:{} as units {}", tcp->host, tcp->port, unit_list(self.config)));
+  } else if (const auto* box = std::get_if<modbus_rtu_tcp_endpoint>(&self.config.link)) {
+    auto listener = listen_tcp(modbus_tcp_endpoint{box->host, box->port});
+    self.server = std::thread([&self, fd = std::move(listener)]() mutable { self.serve_tcp(std::move(fd), true); });
+    self.print(fmt::format("simulate: listening on {}:{} (RTU over TCP) as units {}", box->host, box->port,
+                           unit_list(self.config)));
   } else {
     const auto& rtu = std::get<modbus_rtu_line>(self.config.link);
     auto line = self.open_rtu();

@@ -37,15 +37,49 @@ const std::vector<std::string> table_names = names_of(all_tables);
 const std::vector<std::string> type_names = names_of(all_types);
 const std::vector<std::string> order_names = names_of(all_orders);
 
+// HOST[:PORT], [v6-address]:PORT, or a bare v6 address; port 502 unless given.
+std::pair<std::string, std::uint16_t> host_and_port(const std::string& text, const std::string& flag) {
+  std::uint16_t port = 502;
+  std::string host = text;
+  const auto to_port = [&](const std::string& digits) {
+    unsigned long number = 0;
+    try {
+      number = std::stoul(digits);
+    } catch (const std::exception&) {
+      throw CLI::ValidationError(flag, "'" + digits + "' is not a port");
+    }
+    if (number == 0 || number > 65535) throw CLI::ValidationError(flag, "port " + digits + " is out of range");
+    return static_cast<std::uint16_t>(number);
+  };
+  if (!host.empty() && host.front() == '[') {
+    const auto close = host.find(']');
+    if (close == std::string::npos) throw CLI::ValidationError(flag, "missing ']' in " + text);
+    if (close + 1 < host.size()) {
+      if (host[close + 1] != ':') throw CLI::ValidationError(flag, "expected :PORT after ] in " + text);
+      port = to_port(host.substr(close + 2));
+    }
+    host = host.substr(1, close - 1);
+  } else if (const auto colon = host.rfind(':'); colon != std::string::npos && host.find(':') == colon) {
+    port = to_port(host.substr(colon + 1));
+    host = host.substr(0, colon);
+  }
+  return {host, port};
+}
+
 }  // namespace
 
 void add_link_flags(CLI::App& sub, link_flags& flags, const std::string& default_timeout) {
   flags.timeout = default_timeout;
-  auto* group = sub.add_option_group("link", "Where the device is (give --tcp or --rtu)");
+  auto* group = sub.add_option_group("link", "Where the device is (give --tcp, --rtu-tcp or --rtu)");
   auto* tcp = group->add_option("--tcp", flags.tcp, "Modbus TCP device, HOST[:PORT] (port 502 by default)")
                   ->type_name("HOST[:PORT]");
+  auto* rtu_tcp = group->add_option("--rtu-tcp", flags.rtu_tcp,
+                                    "Modbus RTU frames over TCP: a serial device server, HOST[:PORT] (port 502 by default)")
+                      ->type_name("HOST[:PORT]");
   auto* rtu = group->add_option("--rtu", flags.rtu, "Modbus RTU serial line, e.g. /dev/ttyUSB0")->type_name("DEV");
   tcp->excludes(rtu);
+  tcp->excludes(rtu_tcp);
+  rtu_tcp->excludes(rtu);
   group->require_option(1);
   sub.add_option("--baud", flags.baud, "RTU line speed (needed with --rtu)")->type_name("N");
   sub.add_option("--parity", flags.parity, "RTU parity")->check(CLI::IsMember({"N", "E", "O"}))->capture_default_str();
@@ -87,32 +121,15 @@ link_target resolve_link(const link_flags& flags) {
   link_target target;
   target.timeouts.response = parse_duration_flag(flags.timeout, "--timeout");
   if (!flags.tcp.empty()) {
-    modbus_tcp_endpoint endpoint;
-    std::string host = flags.tcp;
-    // [v6-address]:port, or host:port when the text has one colon only.
-    if (!host.empty() && host.front() == '[') {
-      const auto close = host.find(']');
-      if (close == std::string::npos) throw CLI::ValidationError("--tcp", "missing ']' in " + flags.tcp);
-      if (close + 1 < host.size()) {
-        if (host[close + 1] != ':') throw CLI::ValidationError("--tcp", "expected :PORT after ] in " + flags.tcp);
-        endpoint.port = static_cast<std::uint16_t>(std::stoul(host.substr(close + 2)));
-      }
-      host = host.substr(1, close - 1);
-    } else if (const auto colon = host.rfind(':'); colon != std::string::npos && host.find(':') == colon) {
-      const auto port = host.substr(colon + 1);
-      unsigned long number = 0;
-      try {
-        number = std::stoul(port);
-      } catch (const std::exception&) {
-        throw CLI::ValidationError("--tcp", "'" + port + "' is not a port");
-      }
-      if (number == 0 || number > 65535) throw CLI::ValidationError("--tcp", "port " + port + " is out of range");
-      endpoint.port = static_cast<std::uint16_t>(number);
-      host = host.substr(0, colon);
-    }
-    endpoint.host = host;
-    target.description = fmt::format("{}:{}", endpoint.host, endpoint.port);
-    target.link = endpoint;
+    const auto [host, port] = host_and_port(flags.tcp, "--tcp");
+    target.description = fmt::format("{}:{}", host, port);
+    target.link = modbus_tcp_endpoint{host, port};
+    return target;
+  }
+  if (!flags.rtu_tcp.empty()) {
+    const auto [host, port] = host_and_port(flags.rtu_tcp, "--rtu-tcp");
+    target.description = fmt::format("{}:{} (RTU over TCP)", host, port);
+    target.link = modbus_rtu_tcp_endpoint{host, port};
     return target;
   }
   if (flags.baud == 0) throw CLI::ValidationError("--baud", "--rtu needs --baud");

@@ -1,5 +1,5 @@
 // The addressing flags that read, write, probe and scan share: the link
-// (--tcp or --rtu with its line settings), the unit and the register span.
+// (--tcp, --rtu-tcp, or --rtu with its line settings), the unit and the register span.
 #pragma once
 
 #include <cstdint>
@@ -14,9 +14,11 @@
 
 namespace fieldbridge::cli {
 
-// --tcp HOST[:PORT] | --rtu DEV --baud N [--parity] [--data-bits] [--stop-bits], --timeout.
+// --tcp HOST[:PORT] | --rtu-tcp HOST[:PORT] | --rtu DEV --baud N [--parity] [--data-bits]
+// [--stop-bits], --timeout.
 struct link_flags {
   std::string tcp;
+  std::string rtu_tcp;
   std::string rtu;
   std::uint32_t baud = 0;
   std::string parity = "N";
@@ -51,7 +53,7 @@ struct link_target {
   std::string description;
 };
 // Throws CLI::ValidationError on a contradiction the parser cannot see
-// (neither or both of --tcp/--rtu, --rtu without --baud, a bad duration).
+// (none or two of --tcp/--rtu-tcp/--rtu, --rtu without --baud, a bad duration).
 link_target resolve_link(const link_flags& flags);
 
 // Every word order, in the order --order lists and probe prints them.

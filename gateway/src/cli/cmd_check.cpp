@@ -8,6 +8,7 @@
 #include "commands.hpp"
 #include "connect_probe.hpp"
 #include "fieldbridge/config/config.hpp"
+#include "fieldbridge/drivers/codec.hpp"
 
 namespace fieldbridge::cli {
 namespace {
@@ -34,6 +35,7 @@ std::string describe_format(const point_spec& point, bool line_point) {
   if (format.type == value_type::string && !line_point) text += fmt::format(" len {}", format.length);
   if (format.scale != 1.0) text += fmt::format(" x{}", format.scale);
   if (format.offset != 0.0) text += fmt::format(" {:+}", format.offset);
+  if (!point.transform.empty()) text += " " + drivers::describe_transform(point.transform);
   return text;
 }
 

@@ -16,7 +16,7 @@ std::string human_bytes(std::uint64_t n) {
   return fmt::format("{:.1f} MiB", static_cast<double>(n) / (1024.0 * 1024.0));
 }
 
-void print_stats(const std::string& path, const store::snapshot& s) {
+void print_stats(const std::string& path, const store::snapshot& s, const std::optional<store::hot_snapshot>& hot) {
   fmt::print("queue:          {} (schema version {})\n", path, s.schema_version);
   fmt::print("depth:          {} messages ({} counted against max_size)\n", s.depth, human_bytes(s.bytes));
   fmt::print("qos2 in flight: {}\n", s.qos2_in_flight);
@@ -26,11 +26,20 @@ void print_stats(const std::string& path, const store::snapshot& s) {
              human_bytes(s.database_file_bytes), human_bytes(s.wal_file_bytes));
   if (s.counters_written) {
     fmt::print("counters as of the daemon's last write, {}:\n", utc_timestamp(*s.counters_written));
+    // Every counter the store keeps (recreated, recovered, dropped_*, ...).
     for (const auto& [name, value] : s.counters) fmt::print("  {:<17} {}\n", name, value);
   } else {
     fmt::print("counters:       none written yet\n");
   }
-  fmt::print("(messages the daemon holds in memory, at most one flush_interval, are not counted)\n");
+  if (!hot) {
+    fmt::print("hot tier:       no file (the daemon is stopped cleanly, or runs without one)\n");
+  } else if (!hot->readable) {
+    fmt::print("hot tier:       {} ({}), not readable by this user\n", hot->file.string(), human_bytes(hot->file_bytes));
+  } else {
+    fmt::print("hot tier:       {} ({}): {} messages not yet in the database{}\n", hot->file.string(),
+               human_bytes(hot->file_bytes), hot->messages, hot->torn ? " (ends in a torn record)" : "");
+  }
+  fmt::print("(depth counts the database only; the hot tier holds the rest, at most one flush_interval)\n");
 }
 
 }  // namespace
@@ -45,6 +54,7 @@ void add_queue_command(CLI::App& app, command_context& context) {
   auto* stats = sub->add_subcommand("stats", "Depth, oldest and newest reading, size on disk, counters");
   stats->callback([&context] {
     std::string path = db_path;
+    std::string hot_path;
     try {
       if (path.empty()) {
         if (config_path.empty()) {
@@ -52,9 +62,12 @@ void add_queue_command(CLI::App& app, command_context& context) {
           context.exit_code = exit_usage;
           return;
         }
-        path = config::load_file(config_path).store.path;
+        const auto configuration = config::load_file(config_path);
+        path = configuration.store.path;
+        hot_path = configuration.store.hot_path;
       }
-      print_stats(path, store::inspect(path));
+      const auto snapshot = store::inspect(path);
+      print_stats(path, snapshot, store::inspect_hot(path, hot_path, snapshot.last_id));
       context.exit_code = exit_ok;
     } catch (const config::config_error& e) {
       fmt::print(stderr, "{}\n", e.what());

@@ -1,4 +1,4 @@
-// fieldbridge simulate: a Modbus TCP or RTU device simulator.
+// fieldbridge simulate: a Modbus TCP, RTU or RTU-over-TCP device simulator.
 #include <pthread.h>
 #include <signal.h>
 
@@ -16,6 +16,7 @@ namespace {
 
 constexpr const char* simulate_footer = R"(SIMFILE (YAML; see docs/simulator.md):
   tcp: { host: 127.0.0.1, port: 15020 }        # or
+  rtu_tcp: { host: 127.0.0.1, port: 15021 }    # RTU frames over TCP, as a serial device server; or
   rtu: { device: /dev/pts/5, baud: 19200, parity: N, data_bits: 8, stop_bits: 1 }
   units:
     - id: 1                                    # or ids: [1, 2] / ids: 2-11 (one shared map)
@@ -85,7 +86,7 @@ int run_simulate(const std::string& path, const command_context& context) {
 }  // namespace
 
 void add_simulate_command(CLI::App& app, command_context& context) {
-  auto* sub = app.add_subcommand("simulate", "A Modbus TCP or RTU device simulator (libmodbus server)");
+  auto* sub = app.add_subcommand("simulate", "A Modbus TCP, RTU or RTU-over-TCP device simulator (libmodbus server)");
   auto path = std::make_shared<std::string>();
   sub->add_option("-c,--config", *path, "the SIMFILE: link, units, register profiles, faults")
       ->required()

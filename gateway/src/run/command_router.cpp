@@ -148,6 +148,37 @@ class payload_reader {
 
 command_payload parse_command_payload(std::string_view payload) { return payload_reader(payload).read(); }
 
+command_payload parse_mapped_command(std::string_view payload) {
+  const auto trim = [](std::string_view t) {
+    while (!t.empty() && (t.front() == ' ' || t.front() == '\t' || t.front() == '\n' || t.front() == '\r')) t.remove_prefix(1);
+    while (!t.empty() && (t.back() == ' ' || t.back() == '\t' || t.back() == '\n' || t.back() == '\r')) t.remove_suffix(1);
+    return t;
+  };
+  // A quoted name without escapes: a mapped name that needs them is refused.
+  const auto quoted = [](std::string_view t) -> std::optional<std::string_view> {
+    if (t.size() < 2 || t.front() != '"' || t.back() != '"') return std::nullopt;
+    t = t.substr(1, t.size() - 2);
+    if (t.find_first_of("\"\\") != std::string_view::npos) return std::nullopt;
+    return t;
+  };
+  std::string_view text = trim(payload);
+  if (!text.empty() && text.front() == '{' && text.back() == '}') {
+    std::string_view inner = trim(text.substr(1, text.size() - 2));
+    if (inner.substr(0, 7) != "\"value\"") return parse_command_payload(payload);
+    inner = trim(inner.substr(7));
+    if (inner.empty() || inner.front() != ':') return parse_command_payload(payload);
+    text = trim(inner.substr(1));
+  }
+  if (const auto name = quoted(text)) return {point_value{std::string(*name)}, {}};
+  // A bare name (running), as mosquitto_pub -m running sends it; anything
+  // that looks like JSON goes to the strict reader and its errors.
+  if (!text.empty() && text.find_first_of("\"{}[]") == std::string_view::npos &&
+      !(text.front() == '-' || (text.front() >= '0' && text.front() <= '9')) && text != "true" && text != "false") {
+    return {point_value{std::string(text)}, {}};
+  }
+  return parse_command_payload(payload);
+}
+
 std::string result_json(const drivers::write_result& result) {
   std::string out = result.ok ? R"({"ok":true,"value":)" : R"({"ok":false,"error":)";
   if (result.ok) {
@@ -286,7 +317,8 @@ bool command_router::on_message(const mqtt::publish_packet& message) {
     return true;
   }
   const std::string_view text(reinterpret_cast<const char*>(message.payload.data()), message.payload.size());
-  command_payload command = parse_command_payload(text);
+  command_payload command = p->second.transform.map.empty() ? parse_command_payload(text)
+                                                              : parse_mapped_command(text);
   if (!command.ok()) {
     s.refuse(to, topic, std::move(command.error));
     return true;

@@ -35,6 +35,10 @@ struct command_payload {
   bool ok() const noexcept { return error.empty(); }
 };
 command_payload parse_command_payload(std::string_view payload);
+// For a point with a `map`: also one of its names, bare (`running`), quoted
+// (`"running"`) or as `{"value": "running"}`, giving a string value; numbers
+// and true/false parse as above (check_write then asks for a name). Pure.
+command_payload parse_mapped_command(std::string_view payload);
 
 // The JSON of a result: {"ok":true,"value":42} or {"ok":false,"error":"..."}.
 std::string result_json(const drivers::write_result& result);

@@ -55,6 +55,9 @@ struct store_settings {
   overflow_policy on_full = overflow_policy::drop_oldest;
   std::chrono::milliseconds flush_interval{1000};
   drain_order drain = drain_order::fifo;
+  // The hot tier's directory: "" = the default ($RUNTIME_DIRECTORY, else
+  // /run/fieldbridge when writable, else /dev/shm), "none" = no hot tier.
+  std::string hot_path;
 };
 
 struct gateway_settings {

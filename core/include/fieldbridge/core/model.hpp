@@ -8,6 +8,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <variant>
 #include <vector>
 
@@ -43,6 +44,21 @@ struct register_format {
 // Registers (or bits, for coil/discrete tables) that a format spans.
 std::uint16_t register_count(const register_format& format);
 
+// What happens to a point's value after decoding and scale/offset, in this
+// order: `mask` and `shift` pick a field out of a packed integer (value & mask,
+// then >> shift), `round` keeps that many decimals, `map` names integer
+// values (a mapped value is published as its string). Writes invert `map`
+// (and scale/offset); mask and shift cannot be inverted.
+struct point_transform {
+  std::optional<std::uint64_t> mask;
+  std::uint8_t shift = 0;
+  std::optional<std::uint8_t> round;
+  std::vector<std::pair<std::int64_t, std::string>> map;  // in the order configured
+
+  bool empty() const noexcept { return !mask && shift == 0 && !round && map.empty(); }
+  bool packs_bits() const noexcept { return mask.has_value() || shift != 0; }
+};
+
 struct point_spec {
   std::string name;
   register_table table = register_table::holding_register;
@@ -57,6 +73,7 @@ struct point_spec {
   std::optional<double> min;
   std::optional<double> max;
   std::string pattern;                // serial_line points: regex with one capture
+  point_transform transform;          // after decoding and scale/offset
 };
 
 struct device_spec {
@@ -85,6 +102,14 @@ struct modbus_tcp_endpoint {
   std::uint16_t port = 502;
 };
 
+// A serial device server (USR, Waveshare, Moxa NPort in TCP server mode)
+// that forwards raw RTU frames, CRC included, over one TCP socket: every
+// unit id of its RS-485 line shares that socket.
+struct modbus_rtu_tcp_endpoint {
+  std::string host;
+  std::uint16_t port = 502;
+};
+
 struct serial_line_port {
   std::string device;
   std::uint32_t baud = 9600;
@@ -94,7 +119,7 @@ struct serial_line_port {
   std::string delimiter = "\n";
 };
 
-using bus_link = std::variant<modbus_rtu_line, modbus_tcp_endpoint, serial_line_port>;
+using bus_link = std::variant<modbus_rtu_line, modbus_tcp_endpoint, serial_line_port, modbus_rtu_tcp_endpoint>;
 
 // A bus is one worker: a serial line or one TCP endpoint. A serial_line bus
 // has exactly one device, named after the bus, whose points carry patterns.
@@ -104,6 +129,7 @@ struct bus_spec {
   milliseconds response_timeout{500};
   milliseconds byte_timeout{0};          // 0: libmodbus default
   milliseconds inter_request_delay{0};   // extra silence between requests
+  milliseconds silence_timeout{0};       // serial_line: offline after this long without a matching line; 0 = never
   std::vector<device_spec> devices;
 };
 

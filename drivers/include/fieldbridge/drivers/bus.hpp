@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <random>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -13,6 +14,7 @@
 
 #include <boost/asio/any_io_executor.hpp>
 
+#include "fieldbridge/core/backoff.hpp"
 #include "fieldbridge/core/logging.hpp"
 #include "fieldbridge/core/model.hpp"
 #include "fieldbridge/core/reading.hpp"
@@ -58,23 +60,28 @@ struct bus_handlers {
 };
 
 // How long a failing link or offline device waits before the next attempt:
-// `initial`, doubling per failure up to `max`.
+// the jittered doubling schedule of core's backoff_delay, from `initial` up to
+// `max`.
 struct backoff_policy {
   milliseconds initial{1000};
   milliseconds max{30000};
 };
 
-// The doubling back-off arithmetic, shared by the buses. Pure.
+// backoff_delay() with the attempt counter and its random source kept. Pure
+// (no clock); not thread-safe: one owner.
 class backoff {
  public:
-  explicit backoff(backoff_policy policy) : policy_(policy) {}
-  milliseconds next();                  // the delay to wait now; doubles the following one
-  void reset() noexcept { current_ = milliseconds{0}; }
-  milliseconds peek() const noexcept { return current_; }
+  explicit backoff(backoff_policy policy, std::uint64_t seed = 0x6669656c64ULL)
+      : policy_(policy), random_(seed) {}
+  // The delay to wait now; counts one more failed attempt.
+  milliseconds next() { return backoff_delay(policy_.initial, policy_.max, attempts_++, random_()); }
+  void reset() noexcept { attempts_ = 0; }
+  std::uint64_t failed_attempts() const noexcept { return attempts_; }
 
  private:
   backoff_policy policy_;
-  milliseconds current_{0};
+  std::uint64_t attempts_ = 0;
+  std::mt19937_64 random_;
 };
 
 // One bus. start() and stop() are called from the thread that runs the
@@ -97,10 +104,14 @@ class field_bus {
                      write_handler handler) = 0;
   virtual std::vector<std::pair<std::string, device_counters>> counters() const = 0;
   virtual const bus_spec& spec() const noexcept = 0;
+  // When the bus last showed it is alive: its worker stamps this on every
+  // loop turn, also while idle (at least once a second), so a watchdog can
+  // tell a stuck worker from a quiet bus. Any thread.
+  virtual std::chrono::steady_clock::time_point last_progress() const noexcept = 0;
 };
 
-// The right bus for the spec's link: a Modbus worker thread for RTU and TCP,
-// an Asio serial port on `executor` for serial_line. Throws
+// The right bus for the spec's link: a Modbus worker thread for RTU, TCP and
+// RTU over TCP, an Asio serial port on `executor` for serial_line. Throws
 // std::invalid_argument on a spec it cannot run (e.g. a bad pattern).
 std::unique_ptr<field_bus> make_bus(bus_spec spec, boost::asio::any_io_executor executor,
                                     bus_handlers handlers, logger_ptr logger,

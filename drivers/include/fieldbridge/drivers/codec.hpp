@@ -35,6 +35,19 @@ decoded decode(std::span<const std::uint16_t> words, const register_format& form
 // As decode, but ignoring scale and offset: the raw interpretation, for probe.
 decoded decode_raw(std::span<const std::uint16_t> words, const register_format& format);
 
+// The point's transform (mask, shift, round, map; see point_transform)
+// applied to a good decoded value; bad ones pass unchanged. A value that the
+// map does not list is bad quality ("value 7 is not in the map"), its number
+// kept in `value` for the logs.
+decoded apply_transform(decoded value, const point_spec& point);
+
+// decode() with the point's format, then apply_transform(): what a poll
+// publishes for `point`.
+decoded decode_point(std::span<const std::uint16_t> words, const point_spec& point);
+
+// "map {0: stopped, 1: running}, mask 0x00F0, shift 4, round 2"; empty when none.
+std::string describe_transform(const point_transform& transform);
+
 // Result of encoding a value for a write. ok() or an `error` meant for the
 // user, e.g. "above max 80", "out of range for int16", "not a number".
 struct encoded {
@@ -56,7 +69,8 @@ encoded encode(const point_value& value, const point_spec& point,
 // Why `value` may not be written to `point`, or an empty string when it may:
 // the point must be `writable`, the value of the point's kind (true/false for
 // bool, coil and `bit` points; a number for numeric points; text for string
-// points) and encodable (min/max, NaN, the type's range; see encode). Pure:
+// points; one of its strings for a mapped point, see invert_transform) and
+// encodable (min/max, NaN, the type's range; see encode). Pure:
 // the buses call it before queueing a write, and the gateway's command router
 // before it asks a bus, so a refused command costs no bus traffic.
 std::string check_write(const point_spec& point, const point_value& value);
@@ -71,6 +85,14 @@ struct parsed {
   bool ok() const noexcept { return error.empty(); }
 };
 parsed parse_value(std::string_view text, const register_format& format);
+
+// The inverse of the transform for a command: a mapped point takes one of
+// its strings and gets the number it stands for (a bool for bool points);
+// other values pass unchanged. Errors: a mapped point given anything but one
+// of its strings; a point with mask or shift (a field of a packed word
+// cannot be written on its own).
+parsed invert_transform(const point_value& value, const point_spec& point);
+
 
 // The Modbus function a write uses: FC05/FC15 for coils, FC06/FC16 for
 // holding registers; force_multiple (the device option) forces FC15/FC16.

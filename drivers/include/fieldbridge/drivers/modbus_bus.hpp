@@ -2,6 +2,7 @@
 // thread that makes blocking libmodbus calls for this bus.
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <deque>
 #include <mutex>
@@ -28,6 +29,7 @@ class modbus_bus final : public field_bus {
              write_handler handler) override;
   std::vector<std::pair<std::string, device_counters>> counters() const override;
   const bus_spec& spec() const noexcept override { return spec_; }
+  std::chrono::steady_clock::time_point last_progress() const noexcept override;
 
  private:
   struct write_job {
@@ -36,9 +38,8 @@ class modbus_bus final : public field_bus {
     point_value value;
     write_handler handler;
   };
-  struct worker;  // the state only the worker thread touches
+  struct worker;  // the worker thread's loop and the state only it touches
 
-  void run();
   void post_result(write_handler handler, write_result result);
 
   const bus_spec spec_;
@@ -49,6 +50,10 @@ class modbus_bus final : public field_bus {
 
   std::unique_ptr<worker> worker_;
   std::thread thread_;
+  // Read by the worker between requests, so stop() need not wait for a
+  // whole poll cycle; set under mutex_ too, for the condition variable.
+  std::atomic<bool> stop_requested_{false};
+  std::atomic<std::chrono::steady_clock::rep> progress_{0};  // last_progress(), as ticks
 
   mutable std::mutex mutex_;  // guards everything below
   std::condition_variable wake_;

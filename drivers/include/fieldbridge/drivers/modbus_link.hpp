@@ -1,4 +1,6 @@
-// A blocking Modbus connection (RTU or TCP) over libmodbus. Not thread-safe:
+// A blocking Modbus connection: RTU or TCP over libmodbus, or RTU over TCP
+// (a serial device server) over a socket of its own. The transports differ;
+// the request checks, pacing and counting here are shared. Not thread-safe:
 // one owner thread (a bus worker, or a command-line tool) uses it. Movable.
 #pragma once
 
@@ -12,6 +14,7 @@
 #include <modbus.h>
 
 #include "fieldbridge/core/model.hpp"
+#include "fieldbridge/drivers/codec.hpp"
 #include "fieldbridge/drivers/modbus_error.hpp"
 
 namespace fieldbridge::drivers {
@@ -31,11 +34,28 @@ struct link_timeouts {
 // The time-outs a bus declares.
 link_timeouts timeouts_of(const bus_spec& bus);
 
+// How one kind of link carries a request. Blocking; requests arrive checked
+// (counts, addresses, the function suits the table) and one at a time.
+class modbus_transport {
+ public:
+  virtual ~modbus_transport() = default;
+  virtual boost::system::error_code open() = 0;
+  virtual void close() noexcept = 0;
+  // Reads `out.size()` registers or bits (as 0/1 words) into `out`.
+  virtual boost::system::error_code read(std::uint8_t unit, register_table table, std::uint16_t address,
+                                         std::span<std::uint16_t> out) = 0;
+  virtual boost::system::error_code write(std::uint8_t unit, write_function function, std::uint16_t address,
+                                          std::span<const std::uint16_t> words) = 0;
+  // After a time-out or a garbled answer: whatever is still on its way must
+  // not be taken for the next answer.
+  virtual void discard_pending() noexcept = 0;
+};
+
 class modbus_link {
  public:
-  // Creates the libmodbus context for an RTU line or TCP endpoint without
-  // opening it. Throws std::invalid_argument for a serial_line link or
-  // parameters libmodbus rejects (start-up failure).
+  // Creates the transport for an RTU line, a TCP endpoint or an RTU-over-TCP
+  // endpoint without opening it. Throws std::invalid_argument for a
+  // serial_line link or parameters libmodbus rejects (start-up failure).
   modbus_link(const bus_link& link, link_timeouts timeouts);
   modbus_link(modbus_link&&) noexcept;
   modbus_link& operator=(modbus_link&&) noexcept;
@@ -49,9 +69,10 @@ class modbus_link {
   bool is_rtu() const noexcept;
 
   // Reads `count` registers or bits from `table` of device `unit`; bits come
-  // back as 0/1 words. Opens the link first when it is closed. On RTU it keeps
-  // the 3.5-character inter-frame silence (plus inter_request_delay) before
-  // sending. Counts above 125 registers / 2000 bits are invalid_request.
+  // back as 0/1 words. Opens the link first when it is closed (for the
+  // tools; a bus opens it itself, with back-off). On RTU it keeps the
+  // 3.5-character inter-frame silence (plus inter_request_delay) before
+  // sending; on TCP and RTU over TCP, inter_request_delay. Counts above 125 registers / 2000 bits are invalid_request.
   boost::system::error_code read(std::uint8_t unit, register_table table, std::uint16_t address,
                                  std::uint16_t count, std::vector<std::uint16_t>& out);
 
@@ -63,16 +84,12 @@ class modbus_link {
   // Requests sent since construction (each read or write counts once).
   std::uint64_t requests() const noexcept { return requests_; }
 
-  // The libmodbus context, for the rare call this facade does not cover.
-  modbus_t* native_handle() const noexcept { return ctx_.get(); }
-
  private:
   void before_request();
   void after_request(const boost::system::error_code& ec);
 
-  modbus_ptr ctx_;
+  std::unique_ptr<modbus_transport> transport_;
   bool rtu_ = false;
-  bool rs485_ = false;
   bool open_ = false;
   link_timeouts timeouts_;
   std::chrono::nanoseconds gap_{0};  // silence to keep before each request

@@ -53,6 +53,7 @@ class serial_line_bus final : public field_bus {
              write_handler handler) override;
   std::vector<std::pair<std::string, device_counters>> counters() const override;
   const bus_spec& spec() const noexcept override;
+  std::chrono::steady_clock::time_point last_progress() const noexcept override;
 
  private:
   struct state;  // shared with pending handlers, so they outlive nothing

@@ -1,5 +1,6 @@
 // The store-and-forward queue: every reading between the drivers and the MQTT
-// client, kept in order, bounded, and durable within one flush_interval.
+// client, kept in order and bounded; durable against the death of the process
+// at once (the hot tier in RAM) and against power loss within flush_interval.
 // See docs/store.md for the design and what each failure loses.
 #pragma once
 
@@ -58,6 +59,15 @@ struct settings {
   drain_order drain = drain_order::fifo;
   std::size_t max_batch = 10000;                   // pending messages that force an early write
   std::uint64_t memory_limit = 16ull * 1024 * 1024;  // pending bytes kept while the disk refuses writes
+  // The hot tier's directory (a tmpfs): "" for the default ($RUNTIME_DIRECTORY,
+  // else /run/fieldbridge when writable, else /dev/shm), "none" for no hot
+  // tier (then a kill -9 may lose up to flush_interval). The file in it is
+  // named after the store's path. A ":memory:" store has none.
+  std::string hot_path;
+  // The bound of the SQLite WAL, counted in max_size (messages get
+  // max_size - the bound); 0 (or not below max_size): max_size / 8 within
+  // [64 KiB, 16 MiB], at most half of max_size.
+  std::uint64_t wal_limit = 0;
 };
 
 // What the store did since it was opened; for the stats topic and logs.
@@ -74,6 +84,9 @@ struct counters {
   std::uint64_t commits = 0;         // transactions committed
   std::uint64_t write_errors = 0;    // commits that failed (disk full, I/O error)
   std::uint64_t quarantined = 0;     // corrupt databases moved aside at open
+  std::uint64_t recreated = 0;       // the file was deleted or replaced while open, and made again
+  std::uint64_t recovered = 0;       // messages recovered from the hot tier at open
+  std::uint64_t checkpoints = 0;     // WAL checkpoints that bounded the WAL
 };
 
 // Start-up failures: a database from a newer schema, a path that cannot be
@@ -90,8 +103,9 @@ std::uint64_t message_bytes(const message& m);
 
 // The queue over one SQLite database. Not thread-safe: it belongs to the
 // gateway's single io_context thread (or a test's thread) and needs no lock.
-// Appends stay in memory until their write is due, so a message completed
-// quickly is never written. The owner calls flush() every flush_period().
+// Appends stay in memory (and in the hot tier's file in RAM, which outlives
+// the process) until their write is due, so a message completed quickly is
+// never written to the disk. The owner calls flush() every flush_period().
 class queue {
  public:
   // Opens or creates the database, migrating an older schema and moving a
@@ -135,7 +149,10 @@ class queue {
 
   // Writes pending messages that waited half a flush_interval, and deletes
   // completed ones. Called every flush_period() by the owner's timer, so a
-  // message is durable at most flush_interval after append().
+  // message is durable at most flush_interval after append(). Also checks
+  // that the file at the path is still the one open (recreating it when it
+  // was deleted or replaced), bounds the WAL, compacts the hot tier and logs
+  // drops that the rate limit held back.
   flush_result flush(std::chrono::steady_clock::time_point now = std::chrono::steady_clock::now());
   // Writes everything pending now (shutdown, tests).
   flush_result sync();
@@ -146,6 +163,12 @@ class queue {
   std::uint64_t pending() const noexcept;  // of which only in memory
   bool disk_failing() const noexcept;      // the last write failed; retried at each flush
   const counters& stats() const noexcept;
+
+  // The hot tier's file, when there is one, and its size now.
+  std::optional<std::filesystem::path> hot_file() const;
+  std::uint64_t hot_bytes() const noexcept;
+  std::uint64_t hot_bytes_written() const noexcept;  // to the hot tier since open (compactions included)
+  std::uint64_t wal_bound() const noexcept;  // the WAL limit in use (see settings::wal_limit)
 
   // Caps the database file at `pages` pages (PRAGMA max_page_count), so a
   // test can make the disk "full" without root; 0 lifts the cap.
@@ -165,6 +188,7 @@ struct snapshot {
   std::optional<wall_clock::time_point> oldest;  // reading time
   std::optional<wall_clock::time_point> newest;
   std::uint64_t qos2_in_flight = 0;
+  message_id last_id = 0;                        // the highest id of a row
   std::uint64_t database_file_bytes = 0;
   std::uint64_t wal_file_bytes = 0;
   // The daemon's counters as of its last commit (empty before the first).
@@ -174,5 +198,21 @@ struct snapshot {
 
 // Throws store_error when the file does not exist or is not a queue database.
 snapshot inspect(const std::filesystem::path& path);
+
+// A read-only look at the hot tier of the store at `store_path`: the
+// messages the daemon holds only in memory (not yet in the database).
+struct hot_snapshot {
+  std::filesystem::path file;
+  std::uint64_t file_bytes = 0;
+  std::uint64_t messages = 0;  // not yet written to the database
+  bool readable = true;
+  bool torn = false;           // it ends in a record cut short
+};
+// `hot_path` as in settings; "" looks where the daemon's default would put
+// it ($RUNTIME_DIRECTORY, /run/fieldbridge, /dev/shm). Messages up to
+// `written_up_to` (snapshot::last_id) are rows already, so not counted.
+// nullopt when there is no hot tier file.
+std::optional<hot_snapshot> inspect_hot(const std::filesystem::path& store_path, const std::string& hot_path,
+                                        message_id written_up_to = 0);
 
 }  // namespace fieldbridge::store

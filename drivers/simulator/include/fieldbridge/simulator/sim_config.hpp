@@ -67,7 +67,9 @@ struct fault {
   milliseconds delay{0};             // for fault_kind::delay: answer late
 };
 
-using sim_link = std::variant<modbus_tcp_endpoint, modbus_rtu_line>;
+// Modbus TCP, an RTU line, or RTU frames over TCP (as a serial device
+// server forwards them).
+using sim_link = std::variant<modbus_tcp_endpoint, modbus_rtu_line, modbus_rtu_tcp_endpoint>;
 
 struct sim_config {
   std::string source_path;
