@@ -946,6 +946,16 @@ void decoder::feed(std::span<const std::uint8_t> bytes) {
 
 decoder::status decoder::next(packet& out) {
   if (error_) return status::failed;
+  if (skip_remaining_ != 0) {
+    const auto n = std::min(skip_remaining_, buffer_.size() - consumed_);
+    consumed_ += n;
+    skip_remaining_ -= n;
+    if (skip_remaining_ != 0) {
+      buffer_.clear();
+      consumed_ = 0;
+      return status::need_more;
+    }
+  }
   const std::span<const std::uint8_t> avail(buffer_.data() + consumed_, buffer_.size() - consumed_);
   auto need_more = [this] {
     // Keep only the incomplete packet, at the front, so the buffer does not grow.
@@ -968,8 +978,39 @@ decoder::status decoder::next(packet& out) {
   }
   const std::size_t total = 1 + rl.length + rl.value;
   if (maximum_packet_size_ != 0 && total > maximum_packet_size_) {
-    error_ = make_error_code(errc::packet_too_large);
-    return status::failed;
+    const auto type = static_cast<packet_type>(avail[0] >> 4);
+    if (!skip_oversized_ || type != packet_type::publish) {
+      error_ = make_error_code(errc::packet_too_large);
+      return status::failed;
+    }
+    const auto q = static_cast<unsigned>((avail[0] >> 1) & 0x03);
+    if (q == 3) {
+      error_ = make_error_code(errc::malformed_packet);
+      return status::failed;
+    }
+    const std::size_t header = 1 + rl.length;
+    std::uint16_t id = 0;
+    if (q != 0) {
+      // Topic length, topic, packet id: at most 65,539 bytes are kept.
+      if (avail.size() < header + 2) return need_more();
+      const std::size_t topic_length = (std::size_t{avail[header]} << 8) | avail[header + 1];
+      const std::size_t id_at = header + 2 + topic_length;
+      if (id_at + 2 > total) {
+        error_ = make_error_code(errc::malformed_packet);
+        return status::failed;
+      }
+      if (avail.size() < id_at + 2) return need_more();
+      id = static_cast<std::uint16_t>((avail[id_at] << 8) | avail[id_at + 1]);
+      if (id == 0) {
+        error_ = make_error_code(errc::malformed_packet);
+        return status::failed;
+      }
+    }
+    skipped_ = {type, static_cast<qos>(q), id, total};
+    const auto n = std::min(total, avail.size());
+    consumed_ += n;
+    skip_remaining_ = total - n;
+    return status::skipped;
   }
   if (avail.size() < total) return need_more();
   if (auto ec = decode(avail.first(total), version_, out)) {
@@ -984,6 +1025,7 @@ void decoder::reset() noexcept {
   buffer_.clear();
   consumed_ = 0;
   error_ = {};
+  skip_remaining_ = 0;
 }
 
 }  // namespace fieldbridge::mqtt

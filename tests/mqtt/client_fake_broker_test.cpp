@@ -127,19 +127,24 @@ TEST_P(resend_test, SessionPresentResendsDupPublishAndPubrelInOrderBeforeNewMess
   }
 }
 
-TEST_P(resend_test, SessionNotPresentReportsUnfinishedMessagesNotDelivered) {
+// Issue 9 item 5: with the session lost the client publishes again, by
+// itself, what was not past PUBREC, in its original order and before E
+// (queued later); C, past PUBREC, was delivered (the broker had it).
+TEST_P(resend_test, SessionNotPresentRepublishesUnfinishedMessagesInOrderBeforeNewerOnes) {
   run_scenario(false);
-  using t = mq::packet_type;
-  EXPECT_EQ(types_of(second_), (std::vector<t>{t::connect, t::publish}));
-  EXPECT_EQ(text_of(std::get<mq::publish_packet>(second_.at(1)).payload), "E");
-  for (const auto& payload : {"A", "C", "D"}) {
-    const auto& result = outcomes_[payload].at(0);
-    EXPECT_EQ(result.outcome, mq::publish_outcome::session_lost) << payload;
-    EXPECT_EQ(result.error, mq::make_error_code(mq::errc::session_lost)) << payload;
+  std::vector<std::string> payloads;
+  for (const auto& p : second_) {
+    if (const auto* publish = std::get_if<mq::publish_packet>(&p)) {
+      payloads.push_back(text_of(publish->payload));
+      EXPECT_FALSE(publish->dup);
+    }
+  }
+  EXPECT_EQ(payloads, (std::vector<std::string>{"A", "D", "E"}));
+  for (const auto& payload : {"A", "C", "D", "E"}) {
+    EXPECT_EQ(outcomes_[payload].at(0).outcome, mq::publish_outcome::delivered) << payload;
   }
   EXPECT_TRUE(outcomes_["C"].at(0).past_pubrec);
   EXPECT_FALSE(outcomes_["D"].at(0).past_pubrec);
-  EXPECT_EQ(outcomes_["E"].at(0).outcome, mq::publish_outcome::delivered);
 }
 
 INSTANTIATE_TEST_SUITE_P(versions, resend_test,
