@@ -430,45 +430,9 @@ TEST_F(client_fake_broker, IncomingQos2IsDeliveredExactlyOnce) {
   EXPECT_EQ(broker.received<mq::pubcomp_packet>(0).at(0).packet_id, 42);
 }
 
-TEST_F(client_fake_broker, RefusedConnackIsReportedWithTheBrokersReason) {
-  fake_broker broker(io_, [&](fake_connection& c, const mq::packet& p) {
-    if (std::holds_alternative<mq::connect_packet>(p)) {
-      c.send(connack(false, mq::reason_code::bad_user_name_or_password));
-    }
-  });
-  auto options = loopback_options(broker.port(), mq::protocol_version::v5);
-  options.reconnect = false;
-  recorded_client rc(io_, options);
-  rc.client->start();
-  ASSERT_TRUE(run_until(io_, [&] { return rc.disconnects() == 1; }));
-  EXPECT_EQ(rc.events[0].error, mq::make_error_code(mq::reason_code::bad_user_name_or_password));
-  EXPECT_NE(rc.events[0].detail.find("bad user name or password"), std::string::npos) << rc.events[0].detail;
-  io_.run_for(100ms);
-  EXPECT_EQ(broker.connection_count(), 1u) << "no retry when reconnect = false";
-}
-
-TEST_F(client_fake_broker, Qos0CompletesWhenWrittenAndStopSendsDisconnect) {
-  fake_broker broker(io_, [&](fake_connection& c, const mq::packet& p) {
-    if (std::holds_alternative<mq::connect_packet>(p)) c.send(connack());
-  });
-  recorded_client rc(io_, loopback_options(broker.port(), mq::protocol_version::v5));
-  rc.publish("t/0", "zero", mq::qos::at_most_once);
-  rc.publish("t/1", "one", mq::qos::at_least_once);  // never acknowledged
-  rc.client->start();
-  ASSERT_TRUE(run_until(io_, [&] { return rc.done("zero"); }));
-  EXPECT_EQ(rc.outcomes["zero"].at(0).outcome, mq::publish_outcome::delivered);
-  rc.client->stop();
-  EXPECT_EQ(rc.outcomes["one"].at(0).outcome, mq::publish_outcome::aborted);
-  ASSERT_TRUE(run_until(io_, [&] { return broker.connection(0).closed_by_peer(); }));
-  EXPECT_EQ(broker.received<mq::disconnect_packet>(0).size(), 1u);
-  EXPECT_FALSE(rc.client->connected());
-  // run() returns by itself once the broker is gone: the client left no
-  // timer or socket operation behind.
-  broker.shutdown();
-  io_.restart();
-  io_.run_for(3s);
-  EXPECT_TRUE(io_.stopped());
-}
+// RefusedConnackIsReportedWithTheBrokersReason and the stop() part of
+// Qos0CompletesWhenWrittenAndStopSendsDisconnect live in
+// client_conformance_test.cpp, waiting on conditions instead of fixed times.
 
 // The store's round trip: record ids and QoS 2 progress through the durable
 // hooks, lose the process (the client is destroyed without DISCONNECT), and
