@@ -44,6 +44,9 @@ struct mqtt_settings {
   std::chrono::milliseconds reconnect_min{500};
   std::chrono::milliseconds reconnect_max{30000};
   std::uint16_t max_inflight = 20;
+  // The largest packet accepted from the broker (announced in MQTT 5;
+  // in 3.1.1 a bigger message is dropped and logged).
+  std::uint32_t max_packet_size = 1u << 20;
 };
 
 enum class overflow_policy : std::uint8_t { drop_oldest, drop_newest };
