@@ -266,6 +266,26 @@ TEST_F(client_conformance, BrokerLimitsDowngradeQoS2AndRetainWithOneWarningPerCo
   rc.client->stop();
 }
 
+TEST_F(client_conformance, APublishWhileConnectedIsDowngradedAndReportsTheQosItWasDeliveredAt) {
+  fake_broker broker(io_, [&](fake_connection& c, const mq::packet& p) {
+    if (std::holds_alternative<mq::connect_packet>(p)) {
+      auto ack = connack();
+      ack.props.add(mq::property_id::maximum_qos, std::uint32_t{1});
+      c.send(ack);
+    } else {
+      acknowledge(c, p);
+    }
+  });
+  recorded_client rc(io_, loopback_options(broker.port(), mq::protocol_version::v5));
+  rc.client->start();
+  ASSERT_TRUE(run_until(io_, [&] { return rc.connects() == 1; }));
+  rc.publish("t", "late", mq::qos::exactly_once);
+  ASSERT_TRUE(run_until(io_, [&] { return rc.done("late"); }));
+  EXPECT_EQ(rc.outcomes["late"].at(0).qos, mq::qos::at_least_once);
+  EXPECT_EQ(broker.received<mq::publish_packet>(0).at(0).qos, mq::qos::at_least_once);
+  rc.client->stop();
+}
+
 // Issue 9 item 4: a 3.1.1 broker answering QoS 2 with PUBACK (RabbitMQ) never stalls the stream.
 TEST_F(client_conformance, V311PubackForQoS2IsDeliveredAtQoS1AndWarnedOnce) {
   fake_broker broker(io_, [&](fake_connection& c, const mq::packet& p) {

@@ -163,8 +163,14 @@ class runtime {
       m.message = to_packet(store::message(e.msg));
       restored.push_back(std::move(m));
     }
-    if (restored.empty()) return;
     const auto count = restored.size();
+    if (restored.empty()) {
+      // The store keeps the session: a CONNACK with session present 1 is ours ([MQTT-3.2.2-4]).
+      client_.restore({}, [this](mq::message_token token, const mq::publish_result& r) {
+        on_published(static_cast<store::message_id>(token), r);
+      });
+      return;
+    }
     const auto ec = client_.restore(std::move(restored), [this](mq::message_token token, const mq::publish_result& r) {
       on_published(static_cast<store::message_id>(token), r);
     });
@@ -310,7 +316,7 @@ class runtime {
 
   void subscribe_commands() {
     if (!commands_ || subscribed_ || subscribing_) return;
-    auto filters = commands_->subscriptions();
+    auto filters = commands_->subscriptions(client_.broker_capabilities());
     if (filters.empty()) return;
     subscribing_ = true;
     client_.subscribe(std::move(filters), [this](const mq::subscribe_result& r) {
