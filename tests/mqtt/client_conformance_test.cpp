@@ -227,7 +227,7 @@ TEST_F(client_conformance, AStalledWriteIsBoundedAndClosedAtTheWriteDeadline) {
   bool timed_out = false;
   for (const auto& e : rc.events) timed_out |= !e.connected && e.error == mq::make_error_code(mq::errc::write_timeout);
   EXPECT_TRUE(timed_out);
-  ASSERT_TRUE(run_until(io_, [&] { return rc.connects() == 2; }, 5000ms)) << "reconnects";
+  ASSERT_TRUE(run_until(io_, [&] { return rc.connects() >= 2; }, 5000ms)) << "reconnects";
   rc.client->stop();
   acceptor.close();
   for (auto& s : accepted) s->close();
