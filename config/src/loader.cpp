@@ -138,7 +138,7 @@ class schema_loader {
       "host",     "port",        "protocol",       "client_id", "username",     "password",
       "password_file", "keepalive", "clean_start", "session_expiry", "tls", "topic_prefix",
       "qos",      "retain",      "payload",        "reconnect", "max_inflight",
-      "heartbeat"};
+      "heartbeat", "max_packet_size"};
   static inline const std::vector<std::string_view> tls_keys{"ca_file", "cert_file", "key_file", "verify_hostname",
                                                              "insecure_skip_verify"};
   static inline const std::vector<std::string_view> store_keys{"path", "max_size", "on_full", "flush_interval",
@@ -228,6 +228,11 @@ class schema_loader {
     }
     map.read("max_inflight", mqtt.max_inflight, 1, 65535);
     map.read_duration("heartbeat", mqtt.heartbeat, 0ms, 24h * 365);
+    // 1 KiB fits every command; 256 MiB is the protocol's largest packet.
+    std::uint64_t max_packet_size = mqtt.max_packet_size;
+    if (map.read_size("max_packet_size", max_packet_size, 1ull << 10, 256ull << 20)) {
+      mqtt.max_packet_size = static_cast<std::uint32_t>(max_packet_size);
+    }
   }
 
   std::chrono::seconds whole_seconds(const map_reader& map, std::string_view key, milliseconds value) {

@@ -70,6 +70,7 @@ session_config make_session_config(const client_options& options) {
   config.max_hold = options.max_hold;
   config.receive_maximum = std::max<std::uint16_t>(options.receive_maximum, 1);
   config.maximum_packet_size = options.maximum_packet_size;
+  config.output_high_water = options.output_high_water;
   config.connect_timeout = options.connect_timeout;
   config.restore_subscriptions = options.restore_subscriptions;
   return config;
@@ -81,7 +82,10 @@ client::impl::impl(boost::asio::io_context& io, client_options options, logger_p
       logger_(logger ? std::move(logger) : make_null_logger("mqtt")),
       session_(make_session_config(options_)),
       session_timer_(io),
-      retry_timer_(io),
+      backoff_timer_(io),
+      open_timer_(io),
+      close_timer_(io),
+      write_timer_(io),
       backoff_(options_.reconnect_min, options_.reconnect_max, random_seed()),
       read_buffer_(64 * 1024) {}
 
@@ -96,12 +100,18 @@ void client::impl::post_pump() {
 
 void client::impl::pump() {
   if (pumping_) return;  // the outer pump picks up what this call added
+  // A handler may destroy the client: the impl lives until this returns.
+  const auto self = shared_from_this();
   pumping_ = true;
-  while (session_.has_events()) {
+  while (session_.has_events() && !destroyed_) {
     session_.take_events(events_);
-    for (auto& event : events_) dispatch(event);
+    for (auto& event : events_) {
+      if (destroyed_) break;
+      dispatch(event);
+    }
   }
   pumping_ = false;
+  if (destroyed_) return;
   flush();
   arm_session_timer();
 }
@@ -113,27 +123,32 @@ void client::impl::dispatch(session_event& event) {
             backoff_.reset();
             logger_->info("mqtt: connected to {}:{} as '{}' (session present {})", options_.host, options_.port,
                           session_.client_id(), e.session_present ? 1 : 0);
-            if (connection_handler_) {
+            if (const auto handler = connection_handler_) {
               connection_event up;
               up.connected = true;
               up.session_present = e.session_present;
               up.connack = std::move(e.connack);
-              connection_handler_(up);
+              (*handler)(up);
             }
           },
           [&](connect_refused_event& e) {
             if (!close_reason_) {
               close_reason_ = make_error_code(e.code);
+              close_code_ = e.code;
+              close_server_reference_ = e.server_reference;
               close_detail_ = "connection refused: " + std::string(reason_message(e.code));
               if (!e.reason_string.empty()) close_detail_ += " (" + e.reason_string + ")";
+              note_server_reference(e.server_reference);
             }
           },
           [&](disconnect_received_event& e) {
             if (!close_reason_) {
               close_reason_ = make_error_code(errc::disconnected_by_broker);
+              close_code_ = e.code;
+              close_server_reference_ = e.server_reference;
               close_detail_ = "the broker sent DISCONNECT: " + std::string(reason_message(e.code));
               if (!e.reason_string.empty()) close_detail_ += " (" + e.reason_string + ")";
-              if (!e.server_reference.empty()) close_detail_ += ", server reference " + e.server_reference;
+              note_server_reference(e.server_reference);
             }
           },
           [&](close_requested_event& e) {
@@ -142,25 +157,47 @@ void client::impl::dispatch(session_event& event) {
               close_detail_ = e.reason.message();
             }
             closing_ = true;
-            retry_timer_.expires_after(close_grace);
-            retry_timer_.async_wait([self = shared_from_this(), generation = generation_](boost::system::error_code ec) {
+            close_timer_.expires_after(close_grace);
+            close_timer_.async_wait([self = shared_from_this(), generation = generation_](boost::system::error_code ec) {
               if (!ec && generation == self->generation_) {
                 self->connection_lost(self->close_reason_, self->close_detail_);
               }
             });
           },
           [&](packet_id_assigned_event& e) {
-            if (hooks_.packet_id_assigned) hooks_.packet_id_assigned(e.token, e.packet_id, e.qos);
+            if (owners_token(e.token)) call_hook(&durable_hooks::packet_id_assigned, e.token, e.packet_id, e.qos);
           },
           [&](pubrec_received_event& e) {
-            if (hooks_.pubrec_received) hooks_.pubrec_received(e.token, e.packet_id);
+            if (owners_token(e.token)) call_hook(&durable_hooks::pubrec_received, e.token, e.packet_id);
           },
           [&](publish_completed_event& e) {
             if (e.qos == qos::at_most_once) {
               qos0_unwritten_.push_back(e.token);  // done once its write completes
             } else {
-              complete_publish(e.token, {publish_outcome::delivered, {}, e.code, false});
+              publish_result result{publish_outcome::delivered, {}, e.code, e.past_pubrec, e.qos};
+              complete_publish(e.token, result);
             }
+          },
+          [&](publish_downgraded_event& e) {
+            if (e.answered_with_puback) {
+              logger_->warn("mqtt: {}:{} answered a QoS 2 PUBLISH with PUBACK: this broker downgrades QoS 2 to "
+                            "QoS 1; taken as delivered at QoS 1 (duplicates become possible)",
+                            options_.host, options_.port);
+              return;
+            }
+            std::string what;
+            if (e.sent != e.requested) {
+              what = fmt::format("QoS {} sent as QoS {} (the broker's Maximum QoS)", static_cast<int>(e.requested),
+                                 static_cast<int>(e.sent));
+            }
+            if (e.retain_cleared) what += std::string(what.empty() ? "" : ", ") + "retain cleared (Retain Available 0)";
+            logger_->warn("mqtt: messages are downgraded to the limits of {}:{} on this connection: {}", options_.host,
+                          options_.port, what);
+          },
+          [&](message_dropped_event& e) {
+            logger_->warn("mqtt: dropped a {} byte message (QoS {}) above our maximum packet size {}: MQTT 3.1.1 "
+                          "cannot tell the broker the limit",
+                          e.size, static_cast<int>(e.qos), options_.maximum_packet_size);
           },
           [&](publish_failed_event& e) {
             publish_result result;
@@ -173,13 +210,13 @@ void client::impl::dispatch(session_event& event) {
             complete_publish(e.token, result);
           },
           [&](message_received_event& e) {
-            if (message_handler_) message_handler_(e.message);
+            if (const auto handler = message_handler_) (*handler)(e.message);
           },
           [&](incoming_qos2_received_event& e) {
-            if (hooks_.incoming_qos2_received) hooks_.incoming_qos2_received(e.packet_id);
+            call_hook(&durable_hooks::incoming_qos2_received, e.packet_id);
           },
           [&](incoming_qos2_released_event& e) {
-            if (hooks_.incoming_qos2_released) hooks_.incoming_qos2_released(e.packet_id);
+            call_hook(&durable_hooks::incoming_qos2_released, e.packet_id);
           },
           [&](subscriptions_restored_event& e) { log_restored_subscriptions(e); },
           [&](subscribe_completed_event& e) { complete_request(e.token, {}, std::move(e.codes), e.props); },
@@ -236,18 +273,27 @@ void client::impl::complete_publish(message_token token, const publish_result& r
     auto handler = std::move(found->second);
     publish_handlers_.erase(found);
     handler(result);
-  } else if (restored_handler_) {
-    restored_handler_(token, result);
+  } else if (owners_token(token)) {  // the client's own messages never reach the owner's handler
+    if (const auto handler = restored_handler_) (*handler)(token, result);
   }
 }
 
-void client::impl::report_down(boost::system::error_code ec, std::string detail, const connack_packet* connack) {
-  if (!connection_handler_) return;
+void client::impl::note_server_reference(const std::string& reference) {
+  if (reference.empty()) return;
+  logger_->warn("mqtt: {}:{} refers us to '{}' (Server Reference); not followed: the client connects only to the "
+                "configured broker",
+                options_.host, options_.port, reference);
+}
+
+void client::impl::report_down(boost::system::error_code ec, std::string detail) {
+  const auto handler = connection_handler_;
+  if (!handler) return;
   connection_event down;
   down.error = ec;
   down.detail = std::move(detail);
-  if (connack) down.connack = *connack;
-  connection_handler_(down);
+  down.code = close_code_;
+  down.server_reference = close_server_reference_;
+  (*handler)(down);
 }
 
 void client::impl::abort_all_publishes() {
@@ -260,8 +306,10 @@ void client::impl::abort_all_publishes() {
 
 void client::impl::stop() {
   if (!running_) return;
+  const auto self = shared_from_this();  // a handler called from here may destroy the client
   running_ = false;
-  retry_timer_.cancel();
+  backoff_timer_.cancel();
+  open_timer_.cancel();
   if (opening_) {
     opening_ = false;
     ++generation_;
@@ -273,7 +321,7 @@ void client::impl::stop() {
     connection_lost(boost::asio::error::operation_aborted, "stopped");
   }
   if (!open_) cancel_timers();
-  abort_all_publishes();
+  if (!destroyed_) abort_all_publishes();
 }
 
 // --- the public face -------------------------------------------------------
@@ -283,11 +331,12 @@ client::client(boost::asio::io_context& io, client_options options, logger_ptr l
 
 client::~client() {
   if (!impl_) return;
+  impl_->destroyed_ = true;
   impl_->running_ = false;
   impl_->message_handler_ = nullptr;
   impl_->connection_handler_ = nullptr;
   impl_->restored_handler_ = nullptr;
-  impl_->hooks_ = {};
+  impl_->hooks_ = nullptr;
   impl_->publish_handlers_.clear();
   impl_->request_handlers_.clear();
   ++impl_->generation_;
@@ -297,13 +346,25 @@ client::~client() {
   impl_->cancel_timers();
 }
 
-void client::on_message(message_handler handler) { impl_->message_handler_ = std::move(handler); }
-void client::on_connection(connection_handler handler) { impl_->connection_handler_ = std::move(handler); }
-void client::set_durable_hooks(durable_hooks hooks) { impl_->hooks_ = std::move(hooks); }
+namespace {
+
+template <class F>
+std::shared_ptr<const F> shared_handler(F handler) {
+  if (!handler) return nullptr;
+  return std::make_shared<const F>(std::move(handler));
+}
+
+}  // namespace
+
+void client::on_message(message_handler handler) { impl_->message_handler_ = shared_handler(std::move(handler)); }
+void client::on_connection(connection_handler handler) {
+  impl_->connection_handler_ = shared_handler(std::move(handler));
+}
+void client::set_durable_hooks(durable_hooks hooks) { impl_->hooks_ = std::make_shared<const durable_hooks>(std::move(hooks)); }
 
 boost::system::error_code client::restore(std::vector<restored_message> messages,
                                           std::function<void(message_token, const publish_result&)> handler) {
-  impl_->restored_handler_ = std::move(handler);
+  impl_->restored_handler_ = shared_handler(std::move(handler));
   return impl_->session_.restore(std::move(messages));
 }
 
@@ -312,7 +373,10 @@ boost::system::error_code client::restore_incoming(std::vector<std::uint16_t> pa
 }
 
 void client::start() { impl_->start(); }
-void client::stop() { impl_->stop(); }
+void client::stop() {
+  const auto keep = impl_;  // a handler called from stop() may destroy this client
+  keep->stop();
+}
 
 message_token client::publish(publish_packet message, publish_handler handler, message_token token) {
   if (token == 0) token = impl_->next_token_++;
@@ -352,5 +416,6 @@ bool client::connected() const noexcept {
 }
 
 const session& client::protocol_session() const noexcept { return impl_->session_; }
+const broker_limits& client::broker_capabilities() const noexcept { return impl_->session_.limits(); }
 
 }  // namespace fieldbridge::mqtt

@@ -10,6 +10,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -42,7 +43,8 @@ class client::impl : public std::enable_shared_from_this<impl> {
   void flush();  // starts a write of everything the session queued, unless one is in flight
   void on_written(std::uint64_t generation, boost::system::error_code ec);
   void arm_session_timer();
-  void cancel_timers();  // session and retry timers, e.g. once stopped
+  void arm_write_timer();
+  void cancel_timers();  // every timer, e.g. once stopped
   // The connection is over: tell the session, fail what waited on it, and
   // reconnect unless stopping. `detail` is the reason in words.
   void connection_lost(boost::system::error_code ec, std::string detail);
@@ -56,7 +58,15 @@ class client::impl : public std::enable_shared_from_this<impl> {
   void complete_request(message_token token, boost::system::error_code error, std::vector<reason_code> codes,
                         const properties& props);  // SUBACK / UNSUBACK / failure
   void log_restored_subscriptions(const subscriptions_restored_event& e);
-  void report_down(boost::system::error_code ec, std::string detail, const connack_packet* connack = nullptr);
+  void report_down(boost::system::error_code ec, std::string detail);
+  void note_server_reference(const std::string& reference);
+  // Handlers are called through a copy of their shared_ptr, so the owner may
+  // replace them, or destroy the client, from inside one.
+  template <class... Args>
+  void call_hook(std::function<void(Args...)> durable_hooks::*hook, Args... args) {
+    const auto hooks = hooks_;
+    if (hooks && (*hooks).*hook) ((*hooks).*hook)(args...);
+  }
   void stop();
   void abort_all_publishes();
   session_clock::time_point now() const { return session_clock::now(); }
@@ -76,16 +86,23 @@ class client::impl : public std::enable_shared_from_this<impl> {
   bool closing_ = false;          // session asked to close once the output is written
   bool writing_ = false;
   bool pumping_ = false;
-  bool pump_again_ = false;
-  bool ever_connected_ = false;
+  bool destroyed_ = false;  // the client object is gone (maybe from inside a handler)
   std::uint64_t writes_started_ = 0;  // tells a read whether its handling wrote anything
   boost::system::error_code close_reason_;
   std::string close_detail_;
+  std::optional<reason_code> close_code_;  // the broker's CONNACK refusal or DISCONNECT code
+  std::string close_server_reference_;
 
   boost::asio::steady_timer session_timer_;
   session_clock::time_point session_timer_expiry_ = session_clock::time_point::max();
   bool session_timer_armed_ = false;
-  boost::asio::steady_timer retry_timer_;  // back-off between attempts, and the open-phase timeout
+  // One timer per job, so cancelling one never disarms another.
+  boost::asio::steady_timer backoff_timer_;  // the wait between connect attempts
+  boost::asio::steady_timer open_timer_;     // TCP + TLS within connect_timeout
+  boost::asio::steady_timer close_timer_;    // how long a goodbye may take to leave
+  boost::asio::steady_timer write_timer_;    // the deadline of the write in flight
+  bool write_timer_armed_ = false;
+  session_clock::time_point write_started_{};
   reconnect_backoff backoff_;              // reset on start() and on every CONNACK success
 
   std::vector<std::uint8_t> write_buffer_;  // the one write in flight; lives until it completes
@@ -98,11 +115,15 @@ class client::impl : public std::enable_shared_from_this<impl> {
 
   std::unordered_map<message_token, publish_handler> publish_handlers_;
   std::unordered_map<message_token, subscribe_handler> request_handlers_;
-  std::function<void(message_token, const publish_result&)> restored_handler_;
-  message_handler message_handler_;
-  connection_handler connection_handler_;
-  durable_hooks hooks_;
-  message_token next_token_ = message_token{1} << 63;
+  std::shared_ptr<const std::function<void(message_token, const publish_result&)>> restored_handler_;
+  std::shared_ptr<const message_handler> message_handler_;
+  std::shared_ptr<const connection_handler> connection_handler_;
+  std::shared_ptr<const durable_hooks> hooks_;
+  // Tokens from here up are the client's own (publish with token 0, and
+  // SUBSCRIBE/UNSUBSCRIBE): never given to the durable hooks or the restore handler.
+  static constexpr message_token first_own_token = message_token{1} << 63;
+  static bool owners_token(message_token token) noexcept { return token != 0 && token < first_own_token; }
+  message_token next_token_ = first_own_token;
 };
 
 }  // namespace fieldbridge::mqtt

@@ -18,6 +18,8 @@ void client::impl::connect_attempt() {
   const std::uint64_t generation = ++generation_;
   close_reason_.clear();
   close_detail_.clear();
+  close_code_.reset();
+  close_server_reference_.clear();
   opening_ = true;
   transport_ = std::make_shared<detail::transport>(io_, tls_context_.get(),
                                                    options_.tls ? &*options_.tls : nullptr);
@@ -26,8 +28,8 @@ void client::impl::connect_attempt() {
                   options_.host, options_.port);
   }
   logger_->debug("mqtt: connecting to {}:{}{}", options_.host, options_.port, options_.tls ? " (TLS)" : "");
-  retry_timer_.expires_after(options_.connect_timeout);
-  retry_timer_.async_wait([self = shared_from_this(), generation](boost::system::error_code ec) {
+  open_timer_.expires_after(options_.connect_timeout);
+  open_timer_.async_wait([self = shared_from_this(), generation](boost::system::error_code ec) {
     if (ec || generation != self->generation_ || !self->opening_) return;
     self->on_open(generation, make_error_code(errc::connect_timeout),
                   "no connection to " + self->options_.host + ":" + std::to_string(self->options_.port) +
@@ -43,7 +45,7 @@ void client::impl::connect_attempt() {
 void client::impl::on_open(std::uint64_t generation, boost::system::error_code ec, const std::string& detail) {
   if (generation != generation_ || !opening_) return;  // a late completion of an abandoned attempt
   opening_ = false;
-  retry_timer_.cancel();
+  open_timer_.cancel();
   if (ec) {
     close_transport();
     logger_->warn("mqtt: {}", detail);
@@ -67,8 +69,8 @@ void client::impl::schedule_reconnect() {
   const auto delay = backoff_.next();
   logger_->debug("mqtt: reconnecting in {} ms", delay.count());
   const std::uint64_t generation = generation_;
-  retry_timer_.expires_after(delay);
-  retry_timer_.async_wait([self = shared_from_this(), generation](boost::system::error_code ec) {
+  backoff_timer_.expires_after(delay);
+  backoff_timer_.async_wait([self = shared_from_this(), generation](boost::system::error_code ec) {
     if (ec || !self->running_ || generation != self->generation_ || self->open_ || self->opening_) return;
     self->connect_attempt();
   });

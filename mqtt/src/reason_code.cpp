@@ -93,6 +93,10 @@ constexpr errc_entry errc_table[] = {
     {errc::not_connected, "not connected", reason_code::unspecified_error},
     {errc::invalid_argument, "invalid argument", reason_code::unspecified_error},
     {errc::packet_identifier_in_use, "packet identifier in use", reason_code::packet_identifier_in_use},
+    {errc::feature_not_available, "not available on this broker", reason_code::unspecified_error},
+    {errc::write_timeout, "write timed out (the broker stopped reading)", reason_code::unspecified_error},
+    {errc::unexpected_session_present, "session present although the client holds no session state",
+     reason_code::protocol_error},
 };
 
 const errc_entry* find_errc(int value) noexcept {

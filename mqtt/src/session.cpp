@@ -35,6 +35,7 @@ struct session::impl {
   struct queued {
     publish_packet message;
     message_token token = 0;
+    bool counted_qos0 = false;  // counted in queued_qos0
   };
   struct request {
     std::uint16_t packet_id = 0;
@@ -102,6 +103,27 @@ struct session::impl {
   // that keeps its acks must not keep our packets longer than max_hold.
   bool hold_active = false;
   time_point hold_started{};
+  // PUBCOMPs the broker owes us beyond the normal flow: for each PUBREL
+  // 0x92 answering an unknown PUBREC ([MQTT-4.3.3-11] obliges the broker to
+  // answer it) and for each PUBREL sent again after a duplicate PUBREC. An
+  // id with one owed is not reused on this connection.
+  std::unique_ptr<std::uint8_t[]> extra_pubcomps = std::make_unique<std::uint8_t[]>(65536);
+  std::size_t extra_pubcomp_count = 0;
+  // Incoming QoS 2 ids received on this connection, counted against our
+  // Receive Maximum (the broker's send quota starts afresh on each connection).
+  std::bitset<65536> incoming_counted;
+  std::size_t incoming_counted_count = 0;
+  // QoS 0 messages waiting in the queue (back-pressure or disconnected).
+  std::size_t queued_qos0 = 0;
+  // The owner gave us session state (restore / restore_incoming) or we had
+  // a session with the broker: a CONNACK with session present = 1 is then
+  // consistent ([MQTT-3.2.2-4]).
+  bool has_state = false;
+  bool force_clean_start = false;  // the next CONNECT starts clean (after an unexpected session present)
+  // Downgrades reported on this connection (one event per kind).
+  bool reported_qos_downgrade = false;
+  bool reported_retain_downgrade = false;
+  bool reported_puback_downgrade = false;
 
   impl(protocol_version v, std::uint32_t max_packet) : dec(v, max_packet) {}
 
@@ -109,7 +131,7 @@ struct session::impl {
     for (std::uint32_t tries = 0; tries < 65535; ++tries) {
       const auto id = next_id;
       next_id = static_cast<std::uint16_t>(next_id == 65535 ? 1 : next_id + 1);
-      if (ids[id] == id_free) return id;
+      if (ids[id] == id_free && extra_pubcomps[id] == 0) return id;
     }
     return 0;
   }
@@ -256,13 +278,26 @@ void session::take_events(std::vector<session_event>& into) noexcept {
 
 // --- internal helpers ------------------------------------------------------
 
-// Appends a packet and stamps the send time. Packets we build ourselves
-// cannot fail to encode; those carrying caller content are checked by callers.
+// Appends a packet and stamps the send time: the one place where every
+// packet we send is checked against the broker's Maximum Packet Size
+// ([MQTT-3.2.2-15]: PUBLISH, SUBSCRIBE, UNSUBSCRIBE, DISCONNECT, AUTH, acks).
+// On failure the output is as it was.
+template <class P>
+error_code session::send_checked(const P& p, time_point now) {
+  const auto before = output_.size();
+  if (auto ec = encode(p, config_.version, output_)) return ec;
+  if (limits_.maximum_packet_size != 0 && output_.size() - before > limits_.maximum_packet_size) {
+    output_.resize(before);
+    return make_error_code(errc::message_too_large);
+  }
+  impl_->last_sent = now;
+  return {};
+}
+
+// For packets we build ourselves, which cannot fail but for the broker's size.
 template <class P>
 bool session::send(const P& p, time_point now) {
-  if (encode(p, config_.version, output_)) return false;
-  impl_->last_sent = now;
-  return true;
+  return !send_checked(p, now);
 }
 
 boost::system::error_code session::restore(std::vector<restored_message> messages) {
@@ -281,6 +316,7 @@ boost::system::error_code session::restore(std::vector<restored_message> message
     }
     seen.set(m.packet_id);
   }
+  impl_->has_state = true;
   for (auto& m : messages) {
     const auto slot = impl_->take_slot();
     auto& o = impl_->slots[slot];
@@ -303,6 +339,7 @@ error_code session::restore_incoming(std::span<const std::uint16_t> packet_ids) 
     return make_error_code(errc::invalid_argument);
   }
   auto& d = *impl_;
+  d.has_state = true;
   for (const auto id : packet_ids) {
     if (d.incoming_qos2.test(id)) continue;
     d.incoming_qos2.set(id);
@@ -324,7 +361,15 @@ void session::on_transport_connected(time_point now) {
   d.dec.reset();
   d.dec.set_version(config_.version);
   d.dec.set_maximum_packet_size(config_.maximum_packet_size);
+  // 3.1.1 cannot announce the limit: skip what exceeds it instead of
+  // closing, or a compliant broker sends it again after every reconnect.
+  d.dec.set_skip_oversized(config_.version == protocol_version::v311);
   output_.clear();
+  d.incoming_counted.reset();
+  d.incoming_counted_count = 0;
+  d.reported_qos_downgrade = false;
+  d.reported_retain_downgrade = false;
+  d.reported_puback_downgrade = false;
   state_ = state::connecting;
   d.connect_started = now;
   d.last_received = now;
@@ -334,7 +379,7 @@ void session::on_transport_connected(time_point now) {
   connect_packet c;
   c.version = config_.version;
   c.client_id = config_.client_id;
-  c.clean_start = config_.clean_start;
+  c.clean_start = config_.clean_start || d.force_clean_start;
   c.keep_alive = config_.keep_alive_s;
   c.username = config_.username;
   c.password = config_.password;
@@ -366,6 +411,10 @@ void session::on_transport_closed() {
   d.active = 0;
   d.delayed_pubrels.clear();  // their slots resend PUBREL on the next connection
   d.hold_active = false;
+  if (d.extra_pubcomp_count != 0) {  // a new connection owes us none of them
+    std::fill_n(d.extra_pubcomps.get(), 65536, std::uint8_t{0});
+    d.extra_pubcomp_count = 0;
+  }
   for (auto& r : d.requests) {
     d.ids[r.packet_id] = id_free;
     d.fail_request(std::move(r), make_error_code(errc::connection_lost), events_);
@@ -399,33 +448,51 @@ bool session::send_outgoing(std::uint32_t slot, bool resend, time_point now) {
   if (o.state == outgoing_state::pubrel_sent) {
     send(pubrel_packet{o.message.packet_id, reason_code::success, {}}, now);
   } else {
-    o.message.dup = resend;
-    const auto before = output_.size();
-    auto ec = encode(o.message, config_.version, output_);
-    if (!ec && limits_.maximum_packet_size != 0 && output_.size() - before > limits_.maximum_packet_size) {
-      output_.resize(before);
-      ec = make_error_code(errc::message_too_large);
+    // A resumed session is resent under this connection's limits too: the
+    // broker may have lowered them since the first send.
+    downgrade(o.message, o.token);
+    if (o.message.qos == qos::at_most_once) {
+      // Maximum QoS 0: the message leaves without an id, done once written.
+      auto m = std::move(o.message);
+      const auto token = o.token;
+      d.release(m.packet_id);
+      send_qos0(m, token, now);
+      return false;
     }
-    if (ec) {
+    o.message.dup = resend;
+    if (auto ec = send_checked(o.message, now)) {
       const auto token = o.token;
       d.release(o.message.packet_id);
       events_.emplace_back(publish_failed_event{token, ec, false});
       return false;
     }
-    d.last_sent = now;
   }
   o.sent_on_connection = true;
   ++d.active;
   return true;
 }
 
-error_code session::check_publish(const publish_packet& m) const {
-  if (static_cast<unsigned>(m.qos) > 2) return make_error_code(errc::invalid_argument);
+// The broker forbids sending above its Maximum QoS and retained messages
+// when Retain Available is 0, not downgrading: send at its maximum, without
+// retain, and say so once per connection.
+void session::downgrade(publish_packet& m, message_token token) {
+  auto& d = *impl_;
+  const auto asked = m.qos;
+  bool lowered = false;
   if (static_cast<unsigned>(m.qos) > static_cast<unsigned>(limits_.maximum_qos)) {
-    return make_error_code(errc::qos_not_supported);
+    m.qos = limits_.maximum_qos;
+    lowered = !d.reported_qos_downgrade;
+    d.reported_qos_downgrade = true;
   }
-  if (m.retain && !limits_.retain_available) return make_error_code(errc::retain_not_supported);
-  return {};
+  bool cleared = false;
+  if (m.retain && !limits_.retain_available) {
+    m.retain = false;
+    cleared = !d.reported_retain_downgrade;
+    d.reported_retain_downgrade = true;
+  }
+  if (lowered || cleared) {
+    events_.emplace_back(publish_downgraded_event{token, asked, m.qos, cleared, false});
+  }
 }
 
 // Sends what may go now: unsent in-flight messages first (resends, in
@@ -446,14 +513,14 @@ void session::pump(time_point now) {
   }
   while (!d.queue.empty()) {
     auto& q = d.queue.front();
-    if (q.message.qos == qos::at_most_once) {
-      send_qos0(q.message, q.token, now);
-      d.queue.pop_front();
-      continue;
+    if (q.message.qos != qos::at_most_once) {
+      if (d.window_full || d.active >= win || d.outgoing_count > d.active) break;
+      downgrade(q.message, q.token);
     }
-    if (d.window_full || d.active >= win || d.outgoing_count > d.active) break;
-    if (auto ec = check_publish(q.message)) {
-      events_.emplace_back(publish_failed_event{q.token, ec, false});
+    if (q.message.qos == qos::at_most_once) {
+      if (above_high_water()) break;  // back-pressure: waits, in order, for on_output_drained()
+      if (q.counted_qos0) --d.queued_qos0;
+      send_qos0(q.message, q.token, now);
       d.queue.pop_front();
       continue;
     }
@@ -495,18 +562,11 @@ void session::note_hold(time_point now) {
 void session::send_qos0(publish_packet& m, message_token token, time_point now) {
   m.packet_id = 0;
   m.dup = false;
-  auto ec = check_publish(m);
-  const auto before = output_.size();
-  if (!ec) ec = encode(m, config_.version, output_);
-  if (!ec && limits_.maximum_packet_size != 0 && output_.size() - before > limits_.maximum_packet_size) {
-    output_.resize(before);
-    ec = make_error_code(errc::message_too_large);
-  }
-  if (ec) {
+  downgrade(m, token);
+  if (auto ec = send_checked(m, now)) {
     events_.emplace_back(publish_failed_event{token, ec, false});
     return;
   }
-  impl_->last_sent = now;
   events_.emplace_back(publish_completed_event{token, qos::at_most_once, reason_code::success});
 }
 
@@ -520,7 +580,7 @@ void session::publish(publish_packet message, message_token token, time_point no
     events_.emplace_back(publish_failed_event{token, make_error_code(errc::invalid_argument), false});
     return;
   }
-  if (message.qos == qos::at_most_once && state_ == state::connected) {
+  if (message.qos == qos::at_most_once && state_ == state::connected && d.queued_qos0 == 0 && !above_high_water()) {
     send_qos0(message, token, now);  // QoS 0 overtakes the queue
     return;
   }
@@ -532,14 +592,21 @@ void session::publish(publish_packet message, message_token token, time_point no
       size.size > limits_.maximum_packet_size) {
     ec = make_error_code(errc::message_too_large);
   }
-  if (!ec && state_ == state::connected) ec = check_publish(message);
   if (ec) {
     events_.emplace_back(publish_failed_event{token, ec, false});
     return;
   }
-  d.queue.push_back({std::move(message), token});
+  const bool qos0 = message.qos == qos::at_most_once;
+  if (qos0) ++d.queued_qos0;
+  d.queue.push_back({std::move(message), token, qos0});
   pump(now);
 }
+
+bool session::above_high_water() const noexcept {
+  return config_.output_high_water != 0 && output_.size() >= config_.output_high_water;
+}
+
+void session::on_output_drained(time_point now) { pump(now); }
 
 void session::subscribe(std::vector<subscription> subscriptions, properties props, message_token token,
                         time_point now) {
@@ -588,11 +655,16 @@ void session::send_request(P p, std::size_t count, message_token token, time_poi
     return;
   }
   p.packet_id = id;
-  if (auto ec = encode(p, config_.version, output_)) {
+  if constexpr (is_subscribe) {
+    if (auto ec = fit_subscribe(p)) {
+      d.fail_request(std::move(r), ec, events_);
+      return;
+    }
+  }
+  if (auto ec = send_checked(p, now)) {
     d.fail_request(std::move(r), ec, events_);
     return;
   }
-  d.last_sent = now;
   d.ids[id] = id_request;
   r.packet_id = id;
   d.requests.push_back(std::move(r));
@@ -629,11 +701,24 @@ void session::disconnect(reason_code code, properties props, time_point now) {
 
 void session::send_auth(auth_packet auth, time_point now) {
   if (state_ != state::connected && state_ != state::connecting) return;
-  if (auto ec = encode(auth, config_.version, output_)) {
-    fail_connection(ec, now);
-    return;
+  if (auto ec = send_checked(auth, now)) fail_connection(ec, now);
+}
+
+// A SUBSCRIBE within what the broker said it supports (CONNACK) and what a
+// client may send: No Local on a shared subscription is a protocol error
+// ([MQTT-3.8.3-4]); wildcards and shared subscriptions only when available;
+// the Subscription Identifier is left out when the broker has none.
+error_code session::fit_subscribe(subscribe_packet& p) const {
+  for (const auto& sub : p.subscriptions) {
+    const bool shared = sub.filter.starts_with("$share/");
+    if (shared && sub.options.no_local) return make_error_code(errc::invalid_argument);
+    if (shared && !limits_.shared_subscription_available) return make_error_code(errc::feature_not_available);
+    if (!limits_.wildcard_subscription_available && sub.filter.find_first_of("+#") != std::string::npos) {
+      return make_error_code(errc::feature_not_available);
+    }
   }
-  impl_->last_sent = now;
+  if (!limits_.subscription_identifiers_available) p.props.erase(property_id::subscription_identifier);
+  return {};
 }
 
 // --- time ------------------------------------------------------------------
@@ -703,7 +788,31 @@ void session::on_bytes(std::span<const std::uint8_t> bytes, time_point now) {
     }
     d.last_received = now;
     d.ping_outstanding = false;
+    if (st == decoder::status::skipped) {
+      handle_skipped(d.dec.skipped(), now);
+      continue;
+    }
     handle_packet(now);
+  }
+}
+
+// A PUBLISH above our limit from a 3.1.1 broker (which could not be told
+// the limit): not delivered; acknowledged, so it is not sent again forever.
+void session::handle_skipped(const decoder::skipped_packet& skipped, time_point now) {
+  auto& d = *impl_;
+  if (state_ != state::connected) {
+    fail_connection(make_error_code(errc::packet_too_large), now);
+    return;
+  }
+  events_.emplace_back(message_dropped_event{skipped.type, skipped.qos, skipped.packet_id, skipped.size});
+  if (skipped.qos == qos::at_least_once) {
+    send(puback_packet{skipped.packet_id, reason_code::success, {}}, now);
+  } else if (skipped.qos == qos::exactly_once) {
+    if (!d.incoming_qos2.test(skipped.packet_id)) {
+      d.incoming_qos2.set(skipped.packet_id);
+      ++d.incoming_qos2_count;
+    }
+    send(pubrec_packet{skipped.packet_id, reason_code::success, {}}, now);
   }
 }
 
@@ -750,18 +859,29 @@ void session::handle_packet(time_point now) {
 void session::handle_connack(connack_packet& ack, time_point now) {
   auto& d = *impl_;
   if (is_failure(ack.code)) {
-    connect_refused_event ev{ack.code, {}};
+    connect_refused_event ev{ack.code, {}, {}};
     if (auto s = ack.props.string(property_id::reason_string)) ev.reason_string = *s;
+    if (auto s = ack.props.string(property_id::server_reference)) ev.server_reference = *s;
     events_.emplace_back(std::move(ev));
     state_ = state::closing;
     events_.emplace_back(close_requested_event{make_error_code(ack.code)});
     return;
   }
   // A session we asked to discard cannot be present (3.2.2-4 / 3.2.2.1.1).
-  if (ack.session_present && config_.clean_start) {
+  if (ack.session_present && (config_.clean_start || d.force_clean_start)) {
     fail_connection(make_error_code(errc::protocol_error), now);
     return;
   }
+  // Session present while we hold no state (never restored, never
+  // connected): the client must close ([MQTT-3.2.2-4]); the next attempt
+  // starts clean, so this does not repeat.
+  if (ack.session_present && !d.has_state) {
+    d.force_clean_start = true;
+    fail_connection(make_error_code(errc::unexpected_session_present), now);
+    return;
+  }
+  d.has_state = true;
+  d.force_clean_start = false;
   const auto& props = ack.props;
   broker_limits l;
   if (auto v = props.integer(property_id::receive_maximum)) l.receive_maximum = static_cast<std::uint16_t>(*v);
@@ -786,17 +906,30 @@ void session::handle_connack(connack_packet& ack, time_point now) {
   events_.emplace_back(connected_event{present, std::move(ack)});
 
   if (!present) {
-    // The broker has no session: hand unfinished messages back in their
-    // original order so the owner can publish them again as new messages.
+    // The broker has no session. What it had acknowledged with PUBREC it
+    // has delivered: done. The rest goes out again as new messages, in
+    // their original order, before anything queued later, so the order
+    // holds across the reconnect.
+    std::vector<impl::queued> again;
     for (const auto slot : d.ordered_slots()) {
       auto& o = d.slots[slot];
       const auto token = o.token;
-      const bool past_pubrec = o.state == outgoing_state::pubrel_sent;
-      d.release(o.message.packet_id);
-      events_.emplace_back(publish_failed_event{token, make_error_code(errc::session_lost), past_pubrec});
+      if (o.state == outgoing_state::pubrel_sent) {
+        d.release(o.message.packet_id);
+        events_.emplace_back(publish_completed_event{token, qos::exactly_once, reason_code::success, true});
+        continue;
+      }
+      auto m = std::move(o.message);
+      d.release(m.packet_id);
+      m.packet_id = 0;
+      m.dup = false;
+      again.push_back({std::move(m), token, false});
     }
+    d.queue.insert(d.queue.begin(), std::make_move_iterator(again.begin()), std::make_move_iterator(again.end()));
     // The broker forgot its side of incoming QoS 2 flows too: their ids are
     // free (and the store forgets them).
+    d.incoming_counted.reset();
+    d.incoming_counted_count = 0;
     for (std::uint32_t id = 1; d.incoming_qos2_count != 0 && id < 65536; ++id) {
       if (!d.incoming_qos2.test(id)) continue;
       d.incoming_qos2.reset(id);
@@ -845,12 +978,17 @@ void session::handle_publish(publish_packet& m, time_point now) {
     case qos::exactly_once: {
       const auto id = m.packet_id;
       if (!d.incoming_qos2.test(id)) {
-        if (d.incoming_qos2_count >= std::max<std::uint16_t>(config_.receive_maximum, 1)) {
+        // Only MQTT 5 announces our Receive Maximum, and only what this
+        // connection received counts against it; 3.1.1 cannot be told.
+        if (config_.version == protocol_version::v5 &&
+            d.incoming_counted_count >= std::max<std::uint16_t>(config_.receive_maximum, 1)) {
           fail_connection(make_error_code(errc::receive_maximum_exceeded), now);
           return;
         }
         d.incoming_qos2.set(id);
         ++d.incoming_qos2_count;
+        d.incoming_counted.set(id);
+        ++d.incoming_counted_count;
         events_.emplace_back(message_received_event{std::move(m)});
         events_.emplace_back(incoming_qos2_received_event{id});
       }
@@ -864,11 +1002,19 @@ void session::handle_publish(publish_packet& m, time_point now) {
 void session::handle_puback(const puback_packet& ack, time_point now) {
   auto& d = *impl_;
   auto* o = d.find(ack.packet_id);
-  if (!o || o->message.qos != qos::at_least_once) {
+  // Some 3.1.1 brokers (RabbitMQ) take QoS 2 as QoS 1 and answer PUBACK:
+  // the message is delivered at QoS 1; waiting for a PUBREC would stall.
+  const bool qos2_as_qos1 = o && config_.version == protocol_version::v311 && o->message.qos == qos::exactly_once &&
+                            o->state == outgoing_state::publish_sent;
+  if (!o || (o->message.qos != qos::at_least_once && !qos2_as_qos1)) {
     fail_connection(make_error_code(errc::protocol_error), now);
     return;
   }
   const auto token = o->token;
+  if (qos2_as_qos1 && !d.reported_puback_downgrade) {
+    d.reported_puback_downgrade = true;
+    events_.emplace_back(publish_downgraded_event{token, qos::exactly_once, qos::at_least_once, false, true});
+  }
   d.release(ack.packet_id);
   if (is_failure(ack.code)) {
     events_.emplace_back(publish_failed_event{token, make_error_code(ack.code), false});
@@ -883,8 +1029,10 @@ void session::handle_pubrec(const pubrec_packet& rec, time_point now) {
   auto* o = d.find(rec.packet_id);
   if (!o || o->message.qos != qos::exactly_once) {
     if (config_.version == protocol_version::v5 && !is_failure(rec.code)) {
-      // Spec 4.3.3: answer an unknown id with PUBREL "packet identifier not found".
+      // Spec 4.3.3: answer an unknown id with PUBREL "packet identifier
+      // not found"; the broker then owes us a PUBCOMP for it.
       send(pubrel_packet{rec.packet_id, reason_code::packet_identifier_not_found, {}}, now);
+      owe_pubcomp(rec.packet_id);
       return;
     }
     fail_connection(make_error_code(errc::protocol_error), now);
@@ -899,6 +1047,17 @@ void session::handle_pubrec(const pubrec_packet& rec, time_point now) {
     return;
   }
   const bool first = o->state == outgoing_state::publish_sent;
+  if (!first) {
+    // A duplicate PUBREC: answer it with PUBREL again (unless ours has not
+    // left yet), which the broker answers with one more PUBCOMP.
+    const bool waiting = std::find(d.delayed_pubrels.begin(), d.delayed_pubrels.end(), rec.packet_id) !=
+                         d.delayed_pubrels.end();
+    if (!waiting && o->sent_on_connection) {
+      send(pubrel_packet{rec.packet_id, reason_code::success, {}}, now);
+      owe_pubcomp(rec.packet_id);
+    }
+    return;
+  }
   o->state = outgoing_state::pubrel_sent;
   // The message body is never needed again: only PUBREL can be resent.
   o->message.topic.clear();
@@ -939,6 +1098,10 @@ void session::handle_pubrel(const pubrel_packet& rel, time_point now) {
     d.incoming_qos2.reset(rel.packet_id);
     --d.incoming_qos2_count;
   }
+  if (d.incoming_counted.test(rel.packet_id)) {
+    d.incoming_counted.reset(rel.packet_id);
+    --d.incoming_counted_count;
+  }
   // An id already released (e.g. PUBREL resent after reconnect) is completed again.
   send(pubcomp_packet{rel.packet_id, held ? reason_code::success : reason_code::packet_identifier_not_found, {}},
        now);
@@ -952,17 +1115,33 @@ void session::handle_pubcomp(const pubcomp_packet& comp, time_point now) {
   const bool unsent = std::find(d.delayed_pubrels.begin(), d.delayed_pubrels.end(), comp.packet_id) !=
                       d.delayed_pubrels.end();
   if (!o || o->state != outgoing_state::pubrel_sent || unsent) {
+    if (d.extra_pubcomps[comp.packet_id] != 0) {  // one we asked for beyond the normal flow
+      --d.extra_pubcomps[comp.packet_id];
+      --d.extra_pubcomp_count;
+      return;
+    }
     fail_connection(make_error_code(errc::protocol_error), now);
     return;
   }
   const auto token = o->token;
   d.release(comp.packet_id);
-  if (is_failure(comp.code)) {
+  if (comp.code == reason_code::packet_identifier_not_found) {
+    // After a resent PUBREL: the broker had already completed the flow
+    // (spec 0x92 "not an error during recovery"), so it had the message.
+    events_.emplace_back(publish_completed_event{token, qos::exactly_once, comp.code, true});
+  } else if (is_failure(comp.code)) {
     events_.emplace_back(publish_failed_event{token, make_error_code(comp.code), true});
   } else {
     events_.emplace_back(publish_completed_event{token, qos::exactly_once, comp.code});
   }
   pump(now);
+}
+
+void session::owe_pubcomp(std::uint16_t id) {
+  auto& d = *impl_;
+  if (d.extra_pubcomps[id] == 0xFF) return;  // a broker this repetitive will be closed on its next stray
+  ++d.extra_pubcomps[id];
+  ++d.extra_pubcomp_count;
 }
 
 namespace {

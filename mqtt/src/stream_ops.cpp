@@ -56,9 +56,30 @@ void client::impl::flush() {
   qos0_writing_.swap(qos0_unwritten_);
   writing_ = true;
   ++writes_started_;
+  write_started_ = now();
+  arm_write_timer();
   transport_->async_write(boost::asio::buffer(write_buffer_),
                           [self = shared_from_this(), transport = transport_, generation = generation_](
                               boost::system::error_code ec, std::size_t) { self->on_written(generation, ec); });
+}
+
+// The deadline of the write in flight. Armed once and re-armed from its own
+// expiry for the write then in flight, not for every write: a busy stream
+// costs no timer operation per write.
+void client::impl::arm_write_timer() {
+  if (write_timer_armed_ || options_.write_timeout.count() <= 0) return;
+  write_timer_armed_ = true;
+  write_timer_.expires_at(write_started_ + options_.write_timeout);
+  write_timer_.async_wait([self = shared_from_this()](boost::system::error_code ec) {
+    self->write_timer_armed_ = false;
+    if (ec || !self->open_ || !self->writing_) return;
+    if (self->now() >= self->write_started_ + self->options_.write_timeout) {
+      self->connection_lost(make_error_code(errc::write_timeout),
+                            "a write did not complete within the write timeout: the broker stopped reading");
+      return;
+    }
+    self->arm_write_timer();
+  });
 }
 
 void client::impl::on_written(std::uint64_t generation, boost::system::error_code ec) {
@@ -79,6 +100,7 @@ void client::impl::on_written(std::uint64_t generation, boost::system::error_cod
   written.clear();
   if (qos0_writing_.empty()) qos0_writing_.swap(written);  // keep the capacity
   writing_ = false;
+  session_.on_output_drained(now());  // QoS 0 held back by the high-water mark may go
   pump();
 }
 
@@ -103,7 +125,10 @@ void client::impl::arm_session_timer() {
 void client::impl::cancel_timers() {
   session_timer_.cancel();
   session_timer_armed_ = false;
-  retry_timer_.cancel();
+  backoff_timer_.cancel();
+  open_timer_.cancel();
+  close_timer_.cancel();
+  write_timer_.cancel();
 }
 
 void client::impl::close_transport() {

@@ -131,6 +131,10 @@ std::vector<bad_config> rows() {
       {"reconnect_max_below_min", "mqtt:\n  reconnect: { min: 10s, max: 1s }\n" + good_buses,
        "2:31: reconnect 'max' (1s) is less than 'min' (10s)"},
       {"max_inflight_zero", "mqtt: { max_inflight: 0 }\n" + good_buses, "1:23: 'max_inflight' must be 1..65535, got 0"},
+      {"max_packet_size_small", "mqtt: { max_packet_size: 100 }\n" + good_buses,
+       "1:26: 'max_packet_size' must be 1KiB..256MiB, got 100"},
+      {"max_packet_size_unit", "mqtt: { max_packet_size: 1XB }\n" + good_buses,
+       "1:26: 'max_packet_size': expected a size such as 65536, 64KiB, 256MiB or 1GiB; unknown unit 'XB'"},
 
       // --- store ------------------------------------------------------------
       {"max_size_unit", "store: { max_size: 10XB }\n" + good_buses,

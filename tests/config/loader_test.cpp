@@ -46,6 +46,7 @@ TEST(loader, defaults_of_a_minimal_configuration) {
   EXPECT_EQ(config.mqtt.reconnect_min, 500ms);
   EXPECT_EQ(config.mqtt.reconnect_max, 30s);
   EXPECT_EQ(config.mqtt.max_inflight, 20);
+  EXPECT_EQ(config.mqtt.max_packet_size, 1u << 20);
   EXPECT_EQ(config.store.path, "/var/lib/fieldbridge/queue.db");
   EXPECT_EQ(config.store.max_size, 256ull << 20);
   EXPECT_EQ(config.store.on_full, overflow_policy::drop_oldest);
@@ -111,6 +112,11 @@ TEST(loader, protocol_accepts_five_and_three_one_one) {
   EXPECT_EQ(load_string("mqtt: { protocol: 5 }\n" + one_tcp_point, "x").mqtt.protocol, mqtt_protocol::v5);
   EXPECT_EQ(load_string("mqtt: { protocol: 3.1.1 }\n" + one_tcp_point, "x").mqtt.protocol, mqtt_protocol::v311);
   EXPECT_EQ(load_string("mqtt: { protocol: '3.1.1' }\n" + one_tcp_point, "x").mqtt.protocol, mqtt_protocol::v311);
+}
+
+TEST(loader, max_packet_size_takes_a_size) {
+  EXPECT_EQ(load_string("mqtt: { max_packet_size: 64KiB }\n" + one_tcp_point, "x").mqtt.max_packet_size, 64u << 10);
+  EXPECT_EQ(load_string("mqtt: { max_packet_size: 256MiB }\n" + one_tcp_point, "x").mqtt.max_packet_size, 256u << 20);
 }
 
 TEST(loader, tls_defaults_the_port_to_8883_unless_given) {

@@ -101,6 +101,27 @@ TEST_F(command_router_test, subscribes_to_every_set_topic_under_the_prefix_witho
   EXPECT_EQ(subscriptions[0].options.retain_handling, mqtt::retain_handling::dont_send);
 }
 
+// Issue 10 defect 8: a broker without wildcard subscriptions gets one
+// filter per writable point, never the wildcard it would refuse.
+TEST_F(command_router_test, subscribes_per_writable_point_when_the_broker_has_no_wildcards) {
+  const auto subscriptions = router_->subscriptions(false);
+  ASSERT_FALSE(subscriptions.empty());
+  std::size_t writable = 0;
+  for (const auto& device : config_.buses.at(0).devices) {
+    for (const auto& point : device.points) writable += point.writable ? 1 : 0;
+  }
+  EXPECT_EQ(writable, 7U);
+  EXPECT_EQ(subscriptions.size(), writable);
+  EXPECT_EQ(subscriptions.at(0).filter.substr(0, 21), "plant1/boiler/meter1/");
+  for (const auto& s : subscriptions) EXPECT_EQ(s.filter.find("voltage"), std::string::npos) << "read-only";
+  for (const auto& s : subscriptions) {
+    EXPECT_EQ(s.filter.find_first_of("+#"), std::string::npos) << s.filter;
+    EXPECT_TRUE(s.filter.starts_with("plant1/boiler/")) << s.filter;
+    EXPECT_TRUE(s.filter.ends_with("/set")) << s.filter;
+    EXPECT_EQ(s.options.retain_handling, mqtt::retain_handling::dont_send);
+  }
+}
+
 TEST_F(command_router_test, every_accepted_shape_is_written_and_answered_with_the_read_back_value) {
   struct accepted {
     std::string point;

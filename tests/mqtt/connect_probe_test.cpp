@@ -45,6 +45,19 @@ TEST_P(connect_probe_test, RoundTripsTheProbeAtEveryQos) {
   }
 }
 
+// Issue 9 item 4: a broker that takes at most QoS 1 (Maximum QoS 1 in
+// MQTT 5's CONNACK) is named as downgrading QoS 2, not a protocol error.
+TEST(connect_probe_limits, ABrokerWithMaximumQos1IsSaidToDowngradeQos2) {
+  mosquitto_options options;
+  options.extra_config = {"max_qos 1"};
+  mosquitto_broker broker(options);
+  temp_dir dir;
+  const auto result = check_connect(dir, config_text(broker.port(), "5", ""));
+  EXPECT_EQ(result.exit_code, 0) << result.output;
+  EXPECT_NE(result.output.find("this broker downgrades QoS 2 to QoS 1"), std::string::npos) << result.output;
+  EXPECT_EQ(result.output.find("protocol error"), std::string::npos) << result.output;
+}
+
 TEST_P(connect_probe_test, WrongPasswordFailsWithTheBrokersReason) {
   mosquitto_options options;
   options.users = {{"gw", "right"}};

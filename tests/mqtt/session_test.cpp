@@ -623,6 +623,8 @@ TEST(SessionQoS2, PubrecFailureEndsTheFlowWithoutPubrel) {
   EXPECT_EQ(h.s.inflight_count(), 0U);
 }
 
+// Defect 3: the PUBREL 0x92 obliges the broker to answer with PUBCOMP
+// ([MQTT-4.3.3-11]); that PUBCOMP is accepted, a second one is not.
 TEST(SessionQoS2, UnknownPubrecIsAnsweredWithPacketIdentifierNotFound) {
   harness h;
   h.connect();
@@ -631,6 +633,51 @@ TEST(SessionQoS2, UnknownPubrecIsAnsweredWithPacketIdentifierNotFound) {
   ASSERT_EQ(rel.size(), 1U);
   EXPECT_EQ(rel[0].code, reason_code::packet_identifier_not_found);
   EXPECT_EQ(h.s.current_state(), session::state::connected);
+  h.from_broker(pubcomp_packet{33, reason_code::packet_identifier_not_found, {}});
+  EXPECT_EQ(h.s.current_state(), session::state::connected);
+  EXPECT_TRUE(h.sent().empty());
+  h.from_broker(pubcomp_packet{33, reason_code::packet_identifier_not_found, {}});
+  EXPECT_EQ(h.s.current_state(), session::state::closing);
+}
+
+TEST(SessionQoS2, DuplicatePubrecIsAnsweredAndItsExtraPubcompAccepted) {
+  harness h;
+  h.connect();
+  h.publish("t", qos::exactly_once, 5);
+  h.sent();
+  h.from_broker(pubrec_packet{1, reason_code::success, {}});
+  ASSERT_EQ(only_packets<pubrel_packet>(h.sent()).size(), 1U);
+  h.from_broker(pubrec_packet{1, reason_code::success, {}});
+  ASSERT_EQ(only_packets<pubrel_packet>(h.sent()).size(), 1U);
+  h.from_broker(pubcomp_packet{1, reason_code::success, {}});
+  h.from_broker(pubcomp_packet{1, reason_code::packet_identifier_not_found, {}});
+  EXPECT_EQ(h.s.current_state(), session::state::connected);
+  EXPECT_EQ(completed_tokens(h.events()), (std::vector<message_token>{5}));
+  // The id with a PUBCOMP still owed is not reused before it comes... it came: reusable.
+  h.publish("t", qos::at_least_once, 6);
+  EXPECT_EQ(publish_ids(h.sent()).size(), 1U);
+}
+
+// Defect 2: PUBCOMP 0x92 after a PUBREL resent on a resumed session: the
+// broker had completed the flow, so the message was delivered.
+TEST(SessionQoS2, PubcompNotFoundAfterAResentPubrelIsDelivered) {
+  harness h;
+  h.connect();
+  h.publish("t", qos::exactly_once, 9);
+  h.sent();
+  h.from_broker(pubrec_packet{1, reason_code::success, {}});
+  h.sent();
+  h.s.on_transport_closed();
+  const auto out = h.connect(true);
+  ASSERT_EQ(only_packets<pubrel_packet>(out).size(), 1U);
+  h.events();
+  h.from_broker(pubcomp_packet{1, reason_code::packet_identifier_not_found, {}});
+  const auto events = h.events();
+  EXPECT_TRUE(only<publish_failed_event>(events).empty());
+  const auto done = only<publish_completed_event>(events);
+  ASSERT_EQ(done.size(), 1U);
+  EXPECT_EQ(done[0].token, 9U);
+  EXPECT_TRUE(done[0].past_pubrec);
 }
 
 TEST(SessionQoS2, IncomingDeliveredExactlyOnce) {
@@ -797,23 +844,58 @@ TEST(SessionReconnect, SessionPresentResendsInOrderBeforeNewMessages) {
   EXPECT_EQ(completed_tokens(h.events()), (std::vector<message_token>{100, 102}));
 }
 
-TEST(SessionReconnect, SessionNotPresentHandsUnfinishedMessagesBack) {
+// Issue 9 item 5: what the lost session had not past PUBREC goes out again
+// as new messages, in its original order, before what was queued later;
+// what was past PUBREC is done (the broker had it).
+TEST(SessionReconnect, SessionNotPresentRepublishesUnfinishedMessagesFirstInOrder) {
   harness h;
   in_flight_then_drop(h);
   const auto out = h.connect(false);
-  // No resend: only the message queued while down goes out, as a new message.
-  ASSERT_EQ(out.size(), 1U);
-  EXPECT_EQ(std::get<publish_packet>(out[0]).topic, "e");
-  EXPECT_FALSE(std::get<publish_packet>(out[0]).dup);
-  const auto failed = only<publish_failed_event>(h.events());
-  ASSERT_EQ(failed.size(), 3U);
-  EXPECT_EQ(failed[0].token, 100U);
-  EXPECT_EQ(failed[1].token, 101U);
-  EXPECT_EQ(failed[2].token, 102U);
-  for (const auto& f : failed) EXPECT_TRUE(is(f.error, errc::session_lost));
-  EXPECT_FALSE(failed[0].past_pubrec);
-  EXPECT_TRUE(failed[2].past_pubrec);
-  EXPECT_EQ(h.s.inflight_count(), 1U);
+  const auto publishes = only_packets<publish_packet>(out);
+  ASSERT_EQ(publishes.size(), 3U);
+  EXPECT_EQ(publishes[0].topic, "a");
+  EXPECT_EQ(publishes[1].topic, "b");
+  EXPECT_EQ(publishes[2].topic, "e");
+  for (const auto& p : publishes) EXPECT_FALSE(p.dup);
+  const auto events = h.events();
+  EXPECT_TRUE(only<publish_failed_event>(events).empty());
+  const auto done = only<publish_completed_event>(events);
+  ASSERT_EQ(done.size(), 1U);
+  EXPECT_EQ(done[0].token, 102U);
+  EXPECT_TRUE(done[0].past_pubrec);
+  const auto assigned = only<packet_id_assigned_event>(events);
+  ASSERT_EQ(assigned.size(), 3U);
+  EXPECT_EQ(assigned[0].token, 100U);
+  EXPECT_EQ(assigned[1].token, 101U);
+  EXPECT_EQ(assigned[2].token, 103U);
+  EXPECT_EQ(h.s.inflight_count(), 3U);
+}
+
+TEST(SessionReconnect, TwentyInFlightAndTwentyQueuedKeepTheirOrderAcrossALostSession) {
+  harness h;
+  h.connect();
+  for (message_token t = 1; t <= 20; ++t) h.publish("t/" + std::to_string(t), qos::at_least_once, t);
+  ASSERT_EQ(publish_ids(h.sent()).size(), 20U);
+  h.s.on_transport_closed();
+  for (message_token t = 21; t <= 40; ++t) h.publish("t/" + std::to_string(t), qos::at_least_once, t);
+  h.events();
+  std::vector<std::string> topics;
+  std::deque<std::uint16_t> pending;
+  auto take = [&](const std::vector<packet>& out) {
+    for (const auto& p : only_packets<publish_packet>(out)) {
+      topics.push_back(p.topic);
+      pending.push_back(p.packet_id);
+    }
+  };
+  take(h.connect(false));
+  while (!pending.empty()) {  // the broker acknowledges in order, the window refills
+    h.from_broker(puback_packet{pending.front(), reason_code::success, {}});
+    pending.pop_front();
+    take(h.sent());
+  }
+  ASSERT_EQ(topics.size(), 40U);
+  for (std::size_t i = 0; i < 40; ++i) EXPECT_EQ(topics[i], "t/" + std::to_string(i + 1));
+  EXPECT_TRUE(only<publish_failed_event>(h.events()).empty());
 }
 
 TEST(SessionReconnect, ResendRespectsTheNewReceiveMaximum) {
@@ -919,14 +1001,19 @@ TEST(SessionRestore, ResumedSessionSendsPubrelNotPublish) {
   EXPECT_NE(ids[0], 3);
 }
 
-TEST(SessionRestore, LostSessionHandsRestoredMessagesBack) {
+TEST(SessionRestore, LostSessionRepublishesRestoredMessages) {
   harness h;
   ASSERT_FALSE(h.s.restore(persisted()));
-  EXPECT_TRUE(h.connect(false).empty());
-  const auto failed = only<publish_failed_event>(h.events());
-  ASSERT_EQ(failed.size(), 3U);
-  EXPECT_EQ(failed[1].token, 11U);
-  EXPECT_TRUE(failed[1].past_pubrec);
+  const auto out = only_packets<publish_packet>(h.connect(false));
+  ASSERT_EQ(out.size(), 2U);
+  EXPECT_EQ(out[0].topic, "t/one");
+  EXPECT_EQ(out[1].topic, "t/three");
+  const auto events = h.events();
+  EXPECT_TRUE(only<publish_failed_event>(events).empty());
+  const auto done = only<publish_completed_event>(events);
+  ASSERT_EQ(done.size(), 1U);
+  EXPECT_EQ(done[0].token, 11U);
+  EXPECT_TRUE(done[0].past_pubrec);
 }
 
 TEST(SessionRestore, RejectsInconsistentState) {
@@ -1047,7 +1134,8 @@ TEST(SessionLimits, OversizedMessageQueuedWhileDisconnectedFailsAtSendTime) {
   EXPECT_EQ(h.s.inflight_count(), 0U);
 }
 
-TEST(SessionLimits, MaximumQoSAndRetainAvailable) {
+// Issue 9 item 4: downgraded, not refused; one event per kind and connection.
+TEST(SessionLimits, MaximumQoSAndRetainAvailableDowngradeOncePerConnection) {
   harness h;
   properties p;
   p.add(property_id::maximum_qos, std::uint32_t{1});
@@ -1056,11 +1144,79 @@ TEST(SessionLimits, MaximumQoSAndRetainAvailable) {
   h.events();
   h.publish("t", qos::exactly_once, 1);
   h.s.publish(publish_packet{"t", {}, qos::at_least_once, true, false, 0, {}}, 2, h.now);
-  EXPECT_TRUE(h.sent().empty());
-  const auto failed = only<publish_failed_event>(h.events());
-  ASSERT_EQ(failed.size(), 2U);
-  EXPECT_TRUE(is(failed[0].error, errc::qos_not_supported));
-  EXPECT_TRUE(is(failed[1].error, errc::retain_not_supported));
+  h.publish("t", qos::exactly_once, 3);
+  const auto out = only_packets<publish_packet>(h.sent());
+  ASSERT_EQ(out.size(), 3U);
+  for (const auto& m : out) {
+    EXPECT_EQ(m.qos, qos::at_least_once);
+    EXPECT_FALSE(m.retain);
+  }
+  const auto events = h.events();
+  EXPECT_TRUE(only<publish_failed_event>(events).empty());
+  const auto downgrades = only<publish_downgraded_event>(events);
+  ASSERT_EQ(downgrades.size(), 2U);
+  EXPECT_EQ(downgrades[0].requested, qos::exactly_once);
+  EXPECT_EQ(downgrades[0].sent, qos::at_least_once);
+  EXPECT_TRUE(downgrades[1].retain_cleared);
+  h.from_broker(puback_packet{1, reason_code::success, {}});
+  const auto done = only<publish_completed_event>(h.events());
+  ASSERT_EQ(done.size(), 1U);
+  EXPECT_EQ(done[0].qos, qos::at_least_once);
+}
+
+TEST(SessionLimits, MaximumQoSZeroSendsQoS2AsQoS0) {
+  harness h;
+  properties p;
+  p.add(property_id::maximum_qos, std::uint32_t{0});
+  h.connect(false, p);
+  h.events();
+  h.publish("t", qos::exactly_once, 1);
+  const auto out = only_packets<publish_packet>(h.sent());
+  ASSERT_EQ(out.size(), 1U);
+  EXPECT_EQ(out[0].qos, qos::at_most_once);
+  const auto done = only<publish_completed_event>(h.events());
+  ASSERT_EQ(done.size(), 1U);
+  EXPECT_EQ(done[0].qos, qos::at_most_once);
+  EXPECT_EQ(h.s.inflight_count(), 0U);
+}
+
+// The resumed session's resend obeys the new connection's limits too
+// (before: the PUBLISH went out at QoS 2 and the broker disconnected 0x9B).
+TEST(SessionLimits, ResendOnAResumedSessionIsDowngradedToo) {
+  harness h;
+  h.connect();
+  h.publish("t", qos::exactly_once, 1);
+  h.sent();
+  h.s.on_transport_closed();
+  properties p;
+  p.add(property_id::maximum_qos, std::uint32_t{1});
+  const auto out = only_packets<publish_packet>(h.connect(true, p));
+  ASSERT_EQ(out.size(), 1U);
+  EXPECT_EQ(out[0].qos, qos::at_least_once);
+  EXPECT_TRUE(out[0].dup);
+  EXPECT_EQ(only<publish_downgraded_event>(h.events()).size(), 1U);
+  h.from_broker(puback_packet{out[0].packet_id, reason_code::success, {}});
+  EXPECT_EQ(h.s.current_state(), session::state::connected);
+  EXPECT_EQ(completed_tokens(h.events()), (std::vector<message_token>{1}));
+}
+
+// RabbitMQ (3.1.1) answers a QoS 2 PUBLISH with PUBACK: delivered at QoS 1, not a protocol error.
+TEST(SessionLimits, V311PubackForQoS2IsDeliveredAtQoS1) {
+  harness h(harness::default_config(protocol_version::v311));
+  h.connect();
+  h.publish("t", qos::exactly_once, 1);
+  h.publish("t", qos::exactly_once, 2);
+  const auto ids = publish_ids(h.sent());
+  ASSERT_EQ(ids.size(), 2U);
+  h.from_broker(puback_packet{ids[0], reason_code::success, {}});
+  h.from_broker(puback_packet{ids[1], reason_code::success, {}});
+  EXPECT_EQ(h.s.current_state(), session::state::connected);
+  const auto events = h.events();
+  EXPECT_EQ(only<publish_downgraded_event>(events).size(), 1U);
+  EXPECT_TRUE(only<publish_downgraded_event>(events)[0].answered_with_puback);
+  const auto done = only<publish_completed_event>(events);
+  ASSERT_EQ(done.size(), 2U);
+  EXPECT_EQ(done[0].qos, qos::at_least_once);
 }
 
 TEST(SessionLimits, PropertiesAClientMustNotSend) {
@@ -1373,6 +1529,184 @@ TEST(SessionDisconnect, GracefulDisconnect) {
   EXPECT_FALSE(closes[0].reason);
   h.s.on_transport_closed();
   EXPECT_EQ(h.s.current_state(), session::state::disconnected);
+}
+
+// --- issue 10 defects -------------------------------------------------------------------
+
+// Defect 5: a limit fitting a gateway by default, announced in MQTT 5.
+TEST(SessionLimits, DefaultMaximumPacketSizeIsOneMebibyteAndAnnounced) {
+  harness h;
+  EXPECT_EQ(h.s.config().maximum_packet_size, 1024U * 1024U);
+  h.s.on_transport_connected(h.now);
+  const auto out = h.sent();
+  ASSERT_EQ(out.size(), 1U);
+  EXPECT_EQ(std::get<connect_packet>(out[0]).props.integer(property_id::maximum_packet_size), 1024U * 1024U);
+}
+
+// Defect 6: 3.1.1 cannot announce the limit, so an oversized PUBLISH is
+// skipped (not buffered), acknowledged and reported; the connection stays.
+TEST(SessionLimits, V311OversizedPublishIsDroppedAndAcknowledgedNotLoopedOn) {
+  auto config = harness::default_config(protocol_version::v311);
+  config.maximum_packet_size = 100;
+  harness h(config);
+  h.connect();
+  h.events();
+  bytes big;
+  ASSERT_FALSE(encode(publish_packet{"cmd/big", bytes(500, 0x61), qos::at_least_once, false, false, 7, {}},
+                      protocol_version::v311, big));
+  // In pieces, so the skip spans reads.
+  h.raw_from_broker(bytes(big.begin(), big.begin() + 20));
+  h.raw_from_broker(bytes(big.begin() + 20, big.begin() + 300));
+  h.raw_from_broker(bytes(big.begin() + 300, big.end()));
+  h.from_broker(publish_packet{"cmd/small", to_bytes("x"), qos::exactly_once, false, false, 8, {}});
+  EXPECT_EQ(h.s.current_state(), session::state::connected);
+  const auto out = h.sent();
+  ASSERT_EQ(only_packets<puback_packet>(out).size(), 1U);
+  EXPECT_EQ(only_packets<puback_packet>(out)[0].packet_id, 7);
+  EXPECT_EQ(only_packets<pubrec_packet>(out).size(), 1U);
+  const auto events = h.events();
+  const auto dropped = only<message_dropped_event>(events);
+  ASSERT_EQ(dropped.size(), 1U);
+  EXPECT_EQ(dropped[0].packet_id, 7);
+  EXPECT_EQ(dropped[0].size, big.size());
+  const auto received = only<message_received_event>(events);
+  ASSERT_EQ(received.size(), 1U);
+  EXPECT_EQ(received[0].message.topic, "cmd/small");
+}
+
+// Defect 6: nor does 3.1.1 enforce a Receive Maximum it could not announce.
+TEST(SessionLimits, V311DoesNotEnforceAReceiveMaximumItCannotAnnounce) {
+  auto config = harness::default_config(protocol_version::v311);
+  config.receive_maximum = 1;
+  harness h(config);
+  h.connect();
+  h.from_broker(publish_packet{"a", to_bytes("1"), qos::exactly_once, false, false, 1, {}});
+  h.from_broker(publish_packet{"a", to_bytes("2"), qos::exactly_once, false, false, 2, {}});
+  EXPECT_EQ(h.s.current_state(), session::state::connected);
+}
+
+// Defect 7: the broker's Maximum Packet Size holds for SUBSCRIBE and
+// UNSUBSCRIBE (refused, not sent) and DISCONNECT (sent without its properties).
+TEST(SessionLimits, BrokerMaximumPacketSizeHoldsForEveryPacket) {
+  harness h;
+  properties p;
+  p.add(property_id::maximum_packet_size, std::uint32_t{40});
+  h.connect(false, p);
+  h.events();
+  h.s.subscribe({subscription{std::string(60, 'f'), {}}}, {}, 1, h.now);
+  h.s.unsubscribe({std::string(60, 'f')}, {}, 2, h.now);
+  EXPECT_TRUE(h.sent().empty());
+  const auto failed = only<request_failed_event>(h.events());
+  ASSERT_EQ(failed.size(), 2U);
+  EXPECT_TRUE(is(failed[0].error, errc::message_too_large));
+  EXPECT_TRUE(is(failed[1].error, errc::message_too_large));
+  properties user;
+  user.add_user_property("k", std::string(100, 'v'));
+  h.s.disconnect(reason_code::normal_disconnection, user, h.now);
+  const auto out = h.sent();
+  ASSERT_EQ(out.size(), 1U);
+  EXPECT_TRUE(std::get<disconnect_packet>(out[0]).props.user_properties().empty());
+}
+
+// Defect 8: wildcard, shared and subscription identifier availability.
+TEST(SessionSubscribe, BrokerCapabilitiesAreHonoured) {
+  harness h;
+  properties p;
+  p.add(property_id::wildcard_subscription_available, std::uint32_t{0});
+  p.add(property_id::shared_subscription_available, std::uint32_t{0});
+  p.add(property_id::subscription_identifier_available, std::uint32_t{0});
+  h.connect(false, p);
+  h.events();
+  h.s.subscribe({subscription{"p/+/set", {}}}, {}, 1, h.now);
+  h.s.subscribe({subscription{"$share/g/p/a", {}}}, {}, 2, h.now);
+  properties with_id;
+  with_id.add(property_id::subscription_identifier, std::uint32_t{5});
+  h.s.subscribe({subscription{"p/a/set", {}}}, with_id, 3, h.now);
+  const auto out = only_packets<subscribe_packet>(h.sent());
+  ASSERT_EQ(out.size(), 1U);
+  EXPECT_EQ(out[0].subscriptions.at(0).filter, "p/a/set");
+  EXPECT_FALSE(out[0].props.contains(property_id::subscription_identifier));
+  const auto failed = only<request_failed_event>(h.events());
+  ASSERT_EQ(failed.size(), 2U);
+  EXPECT_TRUE(is(failed[0].error, errc::feature_not_available));
+  EXPECT_TRUE(is(failed[1].error, errc::feature_not_available));
+}
+
+TEST(SessionSubscribe, NoLocalOnASharedSubscriptionIsRefused) {
+  harness h;
+  h.connect();
+  h.events();
+  subscription shared{"$share/g/t", {}};
+  shared.options.no_local = true;
+  h.s.subscribe({shared}, {}, 1, h.now);
+  EXPECT_TRUE(h.sent().empty());
+  const auto failed = only<request_failed_event>(h.events());
+  ASSERT_EQ(failed.size(), 1U);
+  EXPECT_TRUE(is(failed[0].error, errc::invalid_argument));
+}
+
+// Defect 11: session present 1 while we hold no state: close
+// ([MQTT-3.2.2-4]); the next CONNECT starts clean, so it does not loop.
+TEST(SessionConnect, SessionPresentWithoutOurStateClosesAndTheNextConnectStartsClean) {
+  harness h;
+  h.s.on_transport_connected(h.now);
+  EXPECT_FALSE(std::get<connect_packet>(h.sent().at(0)).clean_start);
+  h.from_broker(connack_packet{true, reason_code::success, {}});
+  expect_closed_with(h, errc::unexpected_session_present, reason_code::protocol_error);
+  h.s.on_transport_closed();
+  h.s.on_transport_connected(h.now);
+  EXPECT_TRUE(std::get<connect_packet>(h.sent().at(0)).clean_start);
+  h.from_broker(connack_packet{false, reason_code::success, {}});
+  EXPECT_EQ(h.s.current_state(), session::state::connected);
+  // From now on we hold a session: session present 1 is fine.
+  h.s.on_transport_closed();
+  h.s.on_transport_connected(h.now);
+  EXPECT_FALSE(std::get<connect_packet>(h.sent().at(0)).clean_start);
+  h.from_broker(connack_packet{true, reason_code::success, {}});
+  EXPECT_EQ(h.s.current_state(), session::state::connected);
+}
+
+TEST(SessionConnect, SessionPresentAfterRestoreIsAccepted) {
+  harness h;
+  ASSERT_FALSE(h.s.restore({}));
+  h.connect(true);
+  EXPECT_EQ(h.s.current_state(), session::state::connected);
+}
+
+// Defect 11: the broker's send quota starts afresh on a new connection, so
+// ids still held from the last one do not count against our Receive Maximum.
+TEST(SessionQoS2, IncomingIdsOfThePreviousConnectionDoNotCountAgainstReceiveMaximum) {
+  auto config = harness::default_config();
+  config.receive_maximum = 1;
+  harness h(config);
+  h.connect();
+  h.from_broker(publish_packet{"a", to_bytes("1"), qos::exactly_once, false, false, 1, {}});
+  h.s.on_transport_closed();
+  h.connect(true);
+  h.from_broker(publish_packet{"a", to_bytes("2"), qos::exactly_once, false, false, 2, {}});
+  EXPECT_EQ(h.s.current_state(), session::state::connected);
+  EXPECT_EQ(only<message_received_event>(h.events()).size(), 2U);
+}
+
+// Defect 4: above the output high-water mark QoS 0 waits in the queue, in
+// order, until the owner says its write drained the output.
+TEST(SessionOutput, QoS0WaitsAboveTheHighWaterMarkUntilTheOutputDrains) {
+  auto config = harness::default_config();
+  config.output_high_water = 100;
+  harness h(config);
+  h.connect();
+  h.events();
+  h.publish("t/1", qos::at_most_once, 1, 150);  // goes: the mark was not reached
+  h.publish("t/2", qos::at_most_once, 2, 10);   // waits
+  h.publish("t/3", qos::at_most_once, 3, 10);   // waits behind it
+  EXPECT_EQ(h.s.queued_count(), 2U);
+  std::vector<std::string> topics;
+  for (const auto& p : only_packets<publish_packet>(h.sent())) topics.push_back(p.topic);
+  EXPECT_EQ(topics, (std::vector<std::string>{"t/1"}));
+  h.s.on_output_drained(h.now);
+  for (const auto& p : only_packets<publish_packet>(h.sent())) topics.push_back(p.topic);
+  EXPECT_EQ(topics, (std::vector<std::string>{"t/1", "t/2", "t/3"}));
+  EXPECT_EQ(completed_tokens(h.events()), (std::vector<message_token>{1, 2, 3}));
 }
 
 TEST(SessionOutput, TakeOutputSwapsWithoutLosingBytes) {

@@ -19,7 +19,9 @@ class router_commands final : public gateway::command_handler {
  public:
   explicit router_commands(gateway::command_context c)
       : router_(c.configuration, std::move(c.write), std::move(c.publish), std::move(c.logger)) {}
-  std::vector<mqtt::subscription> subscriptions() const override { return router_.subscriptions(); }
+  std::vector<mqtt::subscription> subscriptions(const mqtt::broker_limits& broker) const override {
+    return router_.subscriptions(broker.wildcard_subscription_available);
+  }
   void on_message(const mqtt::publish_packet& message) override { router_.on_message(message); }
 
  private:

@@ -144,7 +144,8 @@ class probe {
 
   void publish_next() {
     if (qos_ > 2) {
-      say("OK: the broker accepted and returned the probe at QoS 0, 1 and 2");
+      if (downgraded_) say("OK: the broker accepted and returned the probe at QoS 0, 1 and 2 (QoS 2 downgraded to QoS 1)");
+      else say("OK: the broker accepted and returned the probe at QoS 0, 1 and 2");
       finish();
       return;
     }
@@ -153,7 +154,7 @@ class probe {
     acknowledged_ = false;
     received_ = false;
     say("PUBLISH {} (QoS {})", topic_, qos_);
-    waiting_for_ = qos_ == 0 ? "the write of the QoS 0 probe" : qos_ == 1 ? "PUBACK" : "PUBREC/PUBCOMP";
+    waiting_for_ = qos_ == 0 ? "the write of the QoS 0 probe" : qos_ == 1 ? "PUBACK" : "PUBREC/PUBCOMP (or PUBACK)";
     client_.publish(topic_, expected_, q, false, {}, [this](const mq::publish_result& r) { on_published(r); });
   }
 
@@ -163,7 +164,17 @@ class probe {
       fail(fmt::format("PUBLISH at QoS {} failed: {}", qos_, r.error.message()));
       return;
     }
-    const char* ack = qos_ == 0 ? "written (QoS 0 has no acknowledgement)" : qos_ == 1 ? "PUBACK" : "PUBCOMP";
+    if (static_cast<int>(r.qos) < qos_) {
+      // Maximum QoS in CONNACK, or a 3.1.1 broker answering QoS 2 with
+      // PUBACK (RabbitMQ): not a protocol error, the client sends at what
+      // the broker takes; say so plainly.
+      say("  this broker downgrades QoS {} to QoS {}: delivered at QoS {}", qos_, static_cast<int>(r.qos),
+          static_cast<int>(r.qos));
+      downgraded_ = true;
+    }
+    const char* ack = qos_ == 0                       ? "written (QoS 0 has no acknowledgement)"
+                      : qos_ == 1 || r.qos == mq::qos::at_least_once ? "PUBACK"
+                                                                   : "PUBCOMP";
     if (qos_ == 0) say("  {}", ack);
     else say("  {}: 0x{:02x} {}", ack, static_cast<unsigned>(r.code), mq::reason_message(r.code));
     acknowledged_ = true;
@@ -195,6 +206,7 @@ class probe {
   bool acknowledged_ = false;
   bool received_ = false;
   bool finished_ = false;
+  bool downgraded_ = false;
   int exit_code_ = exit_ok;
 };
 

@@ -251,13 +251,21 @@ command_router::command_router(const config::configuration& config, write_functi
 
 command_router::~command_router() = default;
 
-std::vector<mqtt::subscription> command_router::subscriptions() const {
+std::vector<mqtt::subscription> command_router::subscriptions(bool wildcards_available) const {
   mqtt::subscribe_options options;
   options.max_qos = mqtt::qos::at_least_once;
   // MQTT 5 brokers then keep a retained command to themselves; 3.1.1 ones
   // send it with retain=1, and on_message ignores it.
   options.retain_handling = mqtt::retain_handling::dont_send;
-  return {mqtt::subscription{state_->prefix + "/+/+" + std::string(set_suffix), options}};
+  if (wildcards_available) return {mqtt::subscription{state_->prefix + "/+/+" + std::string(set_suffix), options}};
+  std::vector<mqtt::subscription> out;
+  for (const auto& [device, points] : state_->devices) {
+    for (const auto& [name, point] : points) {
+      if (!point.writable) continue;
+      out.push_back(mqtt::subscription{state_->prefix + "/" + device + "/" + name + std::string(set_suffix), options});
+    }
+  }
+  return out;
 }
 
 bool command_router::on_message(const mqtt::publish_packet& message) {

@@ -57,8 +57,11 @@ class command_router {
   // One filter, `<prefix>/+/+/set` at QoS 1 with retain handling "do not send",
   // so that a command to an unknown device or a read-only point is answered
   // too. Subscribe to it once: the MQTT client restores it by itself after a
-  // reconnect that finds no session present.
-  std::vector<mqtt::subscription> subscriptions() const;
+  // reconnect that finds no session present. When the broker said wildcard
+  // subscriptions are not available (MQTT 5 CONNACK), one filter per
+  // writable point instead, `<prefix>/<device>/<point>/set`: commands to
+  // anything else then never reach the gateway and get no answer.
+  std::vector<mqtt::subscription> subscriptions(bool wildcards_available = true) const;
 
   // Any incoming message. Returns false when the topic is not a command topic
   // (the message is left alone); true when it was handled: written, refused

@@ -15,6 +15,7 @@
 #include "fieldbridge/core/logging.hpp"
 #include "fieldbridge/drivers/bus.hpp"
 #include "fieldbridge/mqtt/packet.hpp"
+#include "fieldbridge/mqtt/session.hpp"
 
 namespace fieldbridge::gateway {
 
@@ -34,8 +35,9 @@ using publish_function = std::function<void(mqtt::publish_packet)>;
 class command_handler {
  public:
   virtual ~command_handler() = default;
-  // Filters to subscribe to at every connect without a session present.
-  virtual std::vector<mqtt::subscription> subscriptions() const = 0;
+  // Filters to subscribe to at every connect without a session present,
+  // within what the broker of this connection supports (wildcards).
+  virtual std::vector<mqtt::subscription> subscriptions(const mqtt::broker_limits& broker) const = 0;
   // Every message the client receives.
   virtual void on_message(const mqtt::publish_packet& message) = 0;
 };

@@ -88,12 +88,15 @@ void forwarder::restore() {
     m.message = to_packet(store::message(e.msg));
     restored.push_back(std::move(m));
   }
-  if (restored.empty()) return;
   const auto count = restored.size();
   for (const auto& m : restored) in_flight_.insert(m.token);
+  // Called even with nothing to resume: the store keeps the session, so a
+  // CONNACK with session present 1 is ours ([MQTT-3.2.2-4]); without a
+  // restore() the client would have to close such a connection.
   const auto ec = client_.restore(std::move(restored), [this](mq::message_token token, const mq::publish_result& r) {
     on_published(static_cast<store::message_id>(token), r);
   });
+  if (count == 0 && !ec) return;
   if (!ec) {
     log_->info("resuming {} QoS 2 message(s) from the last run", count);
     return;

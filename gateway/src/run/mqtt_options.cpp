@@ -21,6 +21,7 @@ mqtt::client_options client_options_from(const config::configuration& configurat
   options.clean_start = settings.clean_start;
   options.session_expiry = settings.session_expiry;
   options.max_inflight = settings.max_inflight;
+  options.maximum_packet_size = settings.max_packet_size;
   options.reconnect_min = settings.reconnect_min;
   options.reconnect_max = settings.reconnect_max;
   if (settings.tls) {

@@ -161,7 +161,7 @@ class runtime {
 
   void subscribe_commands() {
     if (!commands_ || subscribed_ || subscribing_) return;
-    auto filters = commands_->subscriptions();
+    auto filters = commands_->subscriptions(client_.broker_capabilities());
     if (filters.empty()) return;
     subscribing_ = true;
     client_.subscribe(std::move(filters), [this](const mq::subscribe_result& r) {

@@ -47,6 +47,9 @@ struct mqtt_settings {
   // An unchanged on_change value is published again at least this often
   // (at its first reading after the period); 0: never. Per point: heartbeat.
   std::chrono::milliseconds heartbeat{0};
+  // The largest packet accepted from the broker (announced in MQTT 5;
+  // in 3.1.1 a bigger message is dropped and logged).
+  std::uint32_t max_packet_size = 1u << 20;
 };
 
 enum class overflow_policy : std::uint8_t { drop_oldest, drop_newest };

@@ -63,7 +63,15 @@ struct client_options {
   std::uint16_t refill_batch = 0;           // free slots that refill a full window (session_config)
   std::chrono::milliseconds max_hold{20};   // longest a batch waits for owed acks (session_config)
   std::uint16_t receive_maximum = 65535;    // what we let the broker have in flight to us
-  std::uint32_t maximum_packet_size = 0;    // what we accept (0 = protocol maximum)
+  // What we accept (0 = protocol maximum): announced in MQTT 5; in 3.1.1 a
+  // bigger PUBLISH is dropped (acknowledged, logged), never looped on.
+  std::uint32_t maximum_packet_size = 1024 * 1024;
+  // Back-pressure: QoS 0 publishes wait in the client's queue instead of
+  // being encoded while this many bytes wait for a write (0 = no mark).
+  std::size_t output_high_water = 256 * 1024;
+  // A write that does not complete within this closes the connection and
+  // reconnects (a broker that stopped reading, while it keeps sending).
+  std::chrono::milliseconds write_timeout{30000};
   std::chrono::milliseconds reconnect_min{500};
   std::chrono::milliseconds reconnect_max{30000};
   std::chrono::milliseconds connect_timeout{10000};  // TCP + TLS + CONNACK, each phase
@@ -81,7 +89,10 @@ struct client_options {
 enum class publish_outcome : std::uint8_t {
   delivered,     // QoS 0 written to the socket, QoS 1 PUBACK, QoS 2 PUBCOMP (success codes)
   failed,        // refused before sending or by the broker: `error` says why; do not retry as is
-  session_lost,  // reconnected with session present 0: not delivered, publish again as new
+  // Not reported any more: after a reconnect with session present 0 the
+  // client publishes the message again by itself (in its original order).
+  // Kept so an owner's switch stays complete; treat it as not delivered.
+  session_lost,
   aborted,       // the client stopped before the message was done; its state is unknown
   not_written,   // QoS 0 whose connection died before its write completed: publish again if a copy beats a gap
 };
@@ -91,6 +102,9 @@ struct publish_result {
   boost::system::error_code error;  // errc, reason_category (broker's code) or transport error
   reason_code code = reason_code::success;  // the broker's reason code when it gave one
   bool past_pubrec = false;                 // QoS 2: the broker had acknowledged receipt
+  // The QoS it was delivered at: below the one asked for when the broker's
+  // limits downgraded it (Maximum QoS, or a 3.1.1 broker answering PUBACK).
+  mqtt::qos qos = qos::at_most_once;
 };
 using publish_handler = std::function<void(const publish_result&)>;
 
@@ -113,11 +127,19 @@ struct connection_event {
   connack_packet connack;            // when connected, or when refused by CONNACK
   boost::system::error_code error;   // why it is down; CONNACK refusals are reason_category codes
   std::string detail;                // in words: "TLS: certificate verify failed: ...", reason string
+  // The broker's reason code when it gave one: the CONNACK refusal, or the
+  // code of its DISCONNECT (error is then errc::disconnected_by_broker).
+  std::optional<reason_code> code;
+  // MQTT 5 Server Reference (with 0x9C use another server / 0x9D server
+  // moved): logged, not followed (the client only connects where configured).
+  std::string server_reference;
 };
 using connection_handler = std::function<void(const connection_event&)>;
 
 // Durable-session hooks, called synchronously while the session changes state,
 // so the owner can persist packet ids and QoS 2 progress (and restore() them).
+// The outgoing ones are called only for publishes the owner made with its
+// own non-zero token; the client's own messages never reach them.
 struct durable_hooks {
   // Outgoing QoS 1/2 (give them back with restore()).
   std::function<void(message_token, std::uint16_t packet_id, mqtt::qos)> packet_id_assigned;
@@ -143,7 +165,11 @@ class client {
   void set_durable_hooks(durable_hooks hooks);
 
   // Before start(): gives back messages persisted in an earlier run (see
-  // session::restore). `handler` receives the outcome of each, by token.
+  // session::restore; call it also with none when the owner persists the
+  // session, so a CONNACK with session present = 1 is taken as consistent).
+  // `handler` receives the outcome of each, by token, and of any other
+  // publish the owner made with its own token and no handler; never of the
+  // client's own (token 0) messages.
   boost::system::error_code restore(std::vector<restored_message> messages,
                                     std::function<void(message_token, const publish_result&)> handler);
   // Before start(): gives back the incoming QoS 2 ids that were received but
@@ -161,8 +187,9 @@ class client {
   void stop();
 
   // Queues a message. `token` is the owner's handle passed to the durable
-  // hooks (the store's row id); 0 lets the client pick one (from 2^63 up).
-  // Returns the token. Messages wait while disconnected.
+  // hooks (the store's row id), 1 .. 2^63-1; 0 lets the client pick one of
+  // its own (from 2^63 up), which the durable hooks and the restore handler
+  // never see. Returns the token. Messages wait while disconnected.
   message_token publish(publish_packet message, publish_handler handler, message_token token = 0);
   message_token publish(std::string topic, std::string_view payload, mqtt::qos qos, bool retain,
                         properties props = {}, publish_handler handler = {});
@@ -183,6 +210,9 @@ class client {
 
   bool connected() const noexcept;
   const session& protocol_session() const noexcept;  // window, limits, counts
+  // What the broker of the current (or last) connection said in CONNACK:
+  // wildcard / shared / subscription identifier availability, maximum QoS...
+  const broker_limits& broker_capabilities() const noexcept;
 
  private:
   class impl;

@@ -82,7 +82,16 @@ boost::system::error_code decode(std::span<const std::uint8_t> in, protocol_vers
 // see error()). Not thread-safe; one per connection.
 class decoder {
  public:
-  enum class status : std::uint8_t { ready, need_more, failed };
+  // skipped: only with set_skip_oversized(true); see skipped().
+  enum class status : std::uint8_t { ready, need_more, failed, skipped };
+
+  // A PUBLISH above the maximum packet size, skipped instead of buffered.
+  struct skipped_packet {
+    packet_type type = packet_type::publish;
+    mqtt::qos qos = qos::at_most_once;
+    std::uint16_t packet_id = 0;  // for QoS 1/2, so the owner can acknowledge it
+    std::size_t size = 0;         // the whole packet, fixed header included
+  };
 
   // maximum_packet_size: the limit we announced (0 = protocol maximum);
   // a bigger packet is errc::packet_too_large as soon as its header arrives.
@@ -91,6 +100,12 @@ class decoder {
   void set_version(protocol_version v) noexcept { version_ = v; }
   protocol_version version() const noexcept { return version_; }
   void set_maximum_packet_size(std::uint32_t max) noexcept { maximum_packet_size_ = max; }
+  // Instead of failing on a PUBLISH above the maximum packet size, read its
+  // header up to the packet id, report status::skipped, and discard the
+  // rest as it arrives without keeping it (for MQTT 3.1.1, which cannot
+  // announce the limit). Other packets above the limit still fail.
+  void set_skip_oversized(bool skip) noexcept { skip_oversized_ = skip; }
+  const skipped_packet& skipped() const noexcept { return skipped_; }
 
   // Appends bytes to the stream (copied into an internal buffer that is
   // compacted and reused, so steady state does not allocate).
@@ -113,6 +128,9 @@ class decoder {
   std::vector<std::uint8_t> buffer_;
   std::size_t consumed_ = 0;
   boost::system::error_code error_;
+  bool skip_oversized_ = false;
+  std::size_t skip_remaining_ = 0;  // bytes of a skipped packet still to discard
+  skipped_packet skipped_;
 };
 
 }  // namespace fieldbridge::mqtt

@@ -105,6 +105,9 @@ enum class errc {
   not_connected,              // request needs a live connection
   invalid_argument,           // e.g. packet id 0, empty subscription list
   packet_identifier_in_use,   // restore() got an id twice
+  feature_not_available,      // the broker said wildcards / shared subscriptions are not available
+  write_timeout,              // a write did not complete within the write timeout (a broker that stopped reading)
+  unexpected_session_present, // CONNACK session present = 1 while we hold no session state (MQTT-3.2.2-4)
 };
 
 const boost::system::error_category& mqtt_category() noexcept;

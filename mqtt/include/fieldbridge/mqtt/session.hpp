@@ -65,8 +65,17 @@ struct session_config {
   std::chrono::milliseconds max_hold{20};
   // Receive Maximum we announce (MQTT 5): how many QoS 1/2 publishes the broker may have in flight to us.
   std::uint16_t receive_maximum = 65535;
-  // Maximum Packet Size we announce and enforce on decode (0 = protocol maximum, not announced).
-  std::uint32_t maximum_packet_size = 0;
+  // Maximum Packet Size we enforce on decode (0 = protocol maximum). MQTT 5
+  // announces it in CONNECT, so a compliant broker never sends more. MQTT
+  // 3.1.1 cannot announce it: a bigger packet is then skipped without being
+  // buffered (a QoS 1/2 PUBLISH is acknowledged, so the broker does not send
+  // it again after every reconnect) and reported as message_dropped_event;
+  // the connection stays up.
+  std::uint32_t maximum_packet_size = 1024 * 1024;
+  // Back-pressure: while this many bytes of output wait for the owner to
+  // write them, QoS 0 publishes wait in the queue (in order) instead of
+  // being encoded; on_output_drained() lets them go. 0 = no mark.
+  std::size_t output_high_water = 256 * 1024;
   std::chrono::milliseconds connect_timeout{10'000};
   // Remember the subscriptions the broker granted to subscribe() (until
   // unsubscribe() of the same filter; the latest options per filter win) and
@@ -116,6 +125,7 @@ struct connected_event {
 struct connect_refused_event {
   reason_code code = reason_code::unspecified_error;
   std::string reason_string;  // MQTT 5, may be empty
+  std::string server_reference;  // MQTT 5 (0x9C use another server, 0x9D server moved), may be empty
 };
 
 // The owner must close the transport after writing the pending output (a
@@ -149,17 +159,22 @@ struct pubrec_received_event {
 
 // The message is done: QoS 0 handed to the output, QoS 1 PUBACK, QoS 2
 // PUBCOMP, each with a success code (0x00 or 0x10 no matching subscribers).
+// A QoS 2 message whose session was lost after PUBREC also completes here
+// (`past_pubrec`: the broker had it), and so does one answered with PUBCOMP
+// 0x92 after a resent PUBREL (the broker had finished it already).
 struct publish_completed_event {
   message_token token = 0;
   mqtt::qos qos = qos::at_most_once;
   reason_code code = reason_code::success;
+  bool past_pubrec = false;
 };
 
 // The message is not delivered and will not be retried by the session:
-// refused before sending (errc::message_too_large, invalid_topic,
-// qos_not_supported, ...), refused by the broker (reason_category code from
-// PUBACK/PUBREC >= 0x80), or session lost on reconnect (errc::session_lost;
-// `past_pubrec` says the broker had acknowledged receipt with PUBREC).
+// refused before sending (errc::message_too_large, invalid_topic, ...) or
+// refused by the broker (reason_category code from PUBACK/PUBREC >= 0x80).
+// A lost session is not a failure: the session publishes what was not past
+// PUBREC again by itself, in its original order, before anything queued
+// later (packet_id_assigned_event again, with a new id).
 struct publish_failed_event {
   message_token token = 0;
   boost::system::error_code error;
@@ -217,6 +232,27 @@ struct subscriptions_restored_event {
   boost::system::error_code error;
 };
 
+// Sent below what was asked, because of the broker's limits (Maximum QoS,
+// Retain Available in CONNACK, or a 3.1.1 broker answering QoS 2 with
+// PUBACK): reported once per connection and kind, for the first message.
+struct publish_downgraded_event {
+  message_token token = 0;
+  mqtt::qos requested = qos::exactly_once;
+  mqtt::qos sent = qos::at_least_once;
+  bool retain_cleared = false;
+  bool answered_with_puback = false;  // 3.1.1: QoS 2 PUBLISH answered by PUBACK, taken as delivered at QoS 1
+};
+
+// A packet above our maximum_packet_size from a 3.1.1 broker (which could
+// not be told the limit) was skipped: not delivered, acknowledged when it
+// was a QoS 1/2 PUBLISH.
+struct message_dropped_event {
+  packet_type type = packet_type::publish;
+  mqtt::qos qos = qos::at_most_once;
+  std::uint16_t packet_id = 0;
+  std::size_t size = 0;
+};
+
 // AUTH from the broker (enhanced authentication); the owner answers with send_auth().
 struct auth_received_event {
   auth_packet auth;
@@ -227,7 +263,8 @@ using session_event =
                  packet_id_assigned_event, pubrec_received_event, publish_completed_event, publish_failed_event,
                  message_received_event, incoming_qos2_received_event, incoming_qos2_released_event,
                  subscribe_completed_event, unsubscribe_completed_event, request_failed_event,
-                 subscriptions_restored_event, auth_received_event>;
+                 subscriptions_restored_event, auth_received_event, publish_downgraded_event,
+                 message_dropped_event>;
 
 // The session. State survives transport reconnects (that is its purpose);
 // destroy it only when the application's session ends.
@@ -248,7 +285,12 @@ class session {
   // Restores messages persisted by the owner, in their original order, before
   // the first connect. Their ids are reserved; on the first CONNACK with
   // session present = 1 they are resent (PUBLISH with DUP=1 or PUBREL), with
-  // session present = 0 they come back as publish_failed(session_lost).
+  // session present = 0 those past PUBREC complete (publish_completed,
+  // past_pubrec) and the others are published again as new messages, first.
+  // Calling it, even with no message, says the owner keeps the session
+  // state: without it (and before a first CONNACK) a CONNACK with session
+  // present = 1 closes the connection ([MQTT-3.2.2-4]) and the next
+  // attempt starts clean.
   // Errors: errc::invalid_argument (id 0, QoS 0, pubrel_sent with QoS 1),
   // errc::packet_identifier_in_use (an id twice), errc::not_connected when
   // called while a transport is up.
@@ -297,6 +339,10 @@ class session {
   // AUTH for enhanced authentication (MQTT 5).
   void send_auth(auth_packet auth, session_clock::time_point now);
 
+  // The owner wrote what it took with take_output(): QoS 0 messages held
+  // back by output_high_water may go now.
+  void on_output_drained(session_clock::time_point now);
+
   // --- output ---
   bool has_output() const noexcept { return !output_.empty(); }
   // Swaps the pending bytes into `into` (which is cleared first and whose
@@ -331,12 +377,18 @@ class session {
 
  private:
   template <class P>
+  boost::system::error_code send_checked(const P& p, session_clock::time_point now);
+  template <class P>
   bool send(const P& p, session_clock::time_point now);
   template <class P>
   void send_request(P p, std::size_t count, message_token token, session_clock::time_point now,
                     bool restore = false);
   void fail_connection(const boost::system::error_code& ec, session_clock::time_point now);
-  boost::system::error_code check_publish(const publish_packet& m) const;
+  void downgrade(publish_packet& m, message_token token);
+  bool above_high_water() const noexcept;
+  boost::system::error_code fit_subscribe(subscribe_packet& p) const;
+  void owe_pubcomp(std::uint16_t id);
+  void handle_skipped(const decoder::skipped_packet& skipped, session_clock::time_point now);
   bool send_outgoing(std::uint32_t slot, bool resend, session_clock::time_point now);
   void send_delayed_pubrels(bool now_anyway, session_clock::time_point now);
   void note_hold(session_clock::time_point now);
