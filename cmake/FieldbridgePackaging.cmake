@@ -19,8 +19,8 @@ endif()
 set(CPACK_GENERATOR DEB)
 set(CPACK_PACKAGE_CONTACT "fieldbridge maintainers <maintainers@fieldbridge.invalid>")
 set(CPACK_PACKAGE_DESCRIPTION_SUMMARY "gateway from Modbus and serial field devices to MQTT")
-set(CPACK_DEBIAN_PACKAGE_DESCRIPTION "${CPACK_PACKAGE_DESCRIPTION_SUMMARY}
-fieldbridge polls Modbus devices (RTU over RS-485/RS-232 serial lines,
+# CPack puts the summary first itself: the description is only the long part.
+set(CPACK_DEBIAN_PACKAGE_DESCRIPTION "fieldbridge polls Modbus devices (RTU over RS-485/RS-232 serial lines,
 Modbus TCP) and serial sensors that print text lines, keeps every reading in
 a durable SQLite store-and-forward queue, and publishes the readings to an
 MQTT broker (3.1.1 or 5, optionally over TLS) at the QoS the configuration

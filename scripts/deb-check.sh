@@ -133,17 +133,29 @@ buses:
           - { name: b, table: input, address: 1, type: uint16 }
 CONF
 mkdir -p "$root/var/lib/fieldbridge"
-in_root fieldbridge simulate -c /tmp/sim.yaml >"$work/sim.log" 2>&1 & pids+=($!)
-in_root fieldbridge run -c /etc/fieldbridge/fieldbridge.yaml >"$work/run.log" 2>&1 & run_pid=$!; pids+=($run_pid)
+# chroot itself, not in_root: $! must be the pid of fieldbridge (chroot execs it).
+chroot "$root" fieldbridge simulate -c /tmp/sim.yaml >"$work/sim.log" 2>&1 & pids+=($!)
+chroot "$root" fieldbridge run -c /etc/fieldbridge/fieldbridge.yaml >"$work/run.log" 2>&1 & run_pid=$!; pids+=($run_pid)
 depth() { in_root fieldbridge queue -c /etc/fieldbridge/fieldbridge.yaml stats 2>/dev/null | sed -nE 's/^depth:? *([0-9]+).*/\1/p' | head -n 1; }
 deadline=$((SECONDS + 60))
 until [[ $(depth) -ge 20 ]] 2>/dev/null; do
   ((SECONDS < deadline)) || { cat "$work/run.log"; fail "the store did not fill"; }
   sleep 0.5
 done
-kill -TERM "$run_pid"; wait "$run_pid" || true
+kill -TERM "$run_pid"
+deadline=$((SECONDS + 10))
+while kill -0 "$run_pid" 2>/dev/null && ((SECONDS < deadline)); do sleep 0.2; done
+if kill -0 "$run_pid" 2>/dev/null; then
+  # Seen with 0.1.0: SIGTERM during the MQTT back-off wait is not acted on
+  # (issue 9, "SIGTERM bounded"). What the store accepted survives kill -9,
+  # so the upgrade check goes on; the line says it.
+  step "WARNING: fieldbridge run did not stop within 10 s of SIGTERM (broker unreachable); killed with SIGKILL"
+  kill -KILL "$run_pid"
+fi
+wait "$run_pid" 2>/dev/null || true
 stored=$(depth)
-step "store filled with $stored readings by the older build (broker unreachable), gateway stopped by SIGTERM"
+((stored > 0)) || fail "the store is empty"
+step "store filled with $stored readings by the older build (broker unreachable), gateway stopped"
 
 apt_in_root install -y --no-install-recommends /tmp/fieldbridge.deb || fail "upgrade"
 [[ $(dpkg-query --root="$root" -W -f='${Version}' fieldbridge) == "$version" ]] || fail "not upgraded"
