@@ -226,6 +226,12 @@ void client::impl::dispatch(session_event& event) {
             // Enhanced authentication is not offered in CONNECT, so an AUTH is
             // unexpected: end the session with a protocol error.
             logger_->warn("mqtt: unexpected AUTH from the broker ({})", reason_text(e.auth.code, e.auth.props));
+            // disconnect() is the owner's graceful end and requests close
+            // without a reason: this one is a protocol error, say so.
+            if (!close_reason_) {
+              close_reason_ = make_error_code(errc::protocol_error);
+              close_detail_ = "unexpected AUTH from the broker";
+            }
             session_.disconnect(reason_code::protocol_error, {}, now());
           },
       },

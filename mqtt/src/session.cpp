@@ -1,9 +1,15 @@
-// The session state machine. Bookkeeping lives in flat tables so the QoS 1
-// hot path (publish -> PUBLISH bytes, PUBACK -> completion) does no search
-// and no allocation in steady state: a 64 Ki table maps a packet id to the
-// slot of its message, slots are recycled through a free list, and the
-// output and event vectors are swapped with the owner's, not reallocated.
+// The session state machine: the ack handlers, flow control (window,
+// refill batches, held-back PUBRELs), keep-alive and the connection's
+// state. Its bookkeeping lives apart: the outgoing table (packet ids, QoS
+// 1/2 messages in flight, outgoing_table.hpp) and the subscription memory
+// (subscription_memory.hpp). The QoS 1 hot path (publish -> PUBLISH bytes,
+// PUBACK -> completion) does no search and no allocation in steady state:
+// the table is flat, and the output and event vectors are swapped with the
+// owner's, not reallocated.
 #include <fieldbridge/mqtt/session.hpp>
+
+#include "outgoing_table.hpp"
+#include "subscription_memory.hpp"
 
 #include <algorithm>
 #include <bitset>
@@ -14,24 +20,7 @@ namespace fieldbridge::mqtt {
 using boost::system::error_code;
 using time_point = session_clock::time_point;
 
-namespace {
-
-constexpr std::uint32_t id_free = 0;  // must stay 0: the table is zero-initialised
-// Id held by a SUBSCRIBE/UNSUBSCRIBE; publishes store slot + 1 (< this).
-constexpr std::uint32_t id_request = 0xFFFF'FFFF;
-
-}  // namespace
-
 struct session::impl {
-  // One QoS 1/2 message holding a packet id.
-  struct outgoing {
-    message_token token = 0;
-    publish_packet message;
-    outgoing_state state = outgoing_state::publish_sent;
-    std::uint64_t seq = 0;          // first-send order, for resend in original order
-    bool sent_on_connection = false;  // counts against the window on this connection
-    bool in_use = false;
-  };
   struct queued {
     publish_packet message;
     message_token token = 0;
@@ -47,19 +36,6 @@ struct session::impl {
     // say, filter by filter, what the broker granted.
     std::vector<std::string> filters;
   };
-  // A filter subscribe() asked for (restore_subscriptions). What the broker
-  // granted last is what a lost session gets back; a newer request for the
-  // same filter replaces it only once its SUBACK grants it.
-  struct remembered {
-    std::string filter;
-    bool is_granted = false;
-    subscription granted;
-    properties granted_props;
-    bool is_pending = false;
-    message_token pending_token = 0;
-    subscription pending;
-    properties pending_props;
-  };
   // SUBSCRIBE/UNSUBSCRIBE asked for before CONNACK: sent once connected.
   struct held_request {
     message_token token = 0;
@@ -71,25 +47,13 @@ struct session::impl {
 
   decoder dec;
   packet scratch;  // decoded packet, reused
-  // Packet id -> slot + 1 (id_free, id_request). Zero-filled in one go
-  // (id_free == 0), not element by element.
-  std::unique_ptr<std::uint32_t[]> ids = std::make_unique<std::uint32_t[]>(65536);
-  std::vector<outgoing> slots;
-  std::vector<std::uint32_t> free_slots;
-  std::size_t outgoing_count = 0;  // slots in use
-  std::size_t active = 0;          // slots sent on this connection, awaiting their final ack
+  outgoing_table out;  // packet ids and the QoS 1/2 messages holding one
   std::deque<queued> queue;
   std::vector<request> requests;
   std::vector<held_request> held;
   std::bitset<65536> incoming_qos2;  // ids of received QoS 2 PUBLISH awaiting PUBREL
   std::size_t incoming_qos2_count = 0;
-  std::vector<remembered> subscriptions;  // in the order first asked for
-  // The broker lacks the remembered subscriptions: set by a CONNACK with
-  // session present 0, cleared once the restoring SUBSCRIBE is sent, set
-  // again when that SUBSCRIBE is lost with its connection.
-  bool restore_needed = false;
-  std::uint16_t next_id = 1;
-  std::uint64_t next_seq = 1;
+  subscription_memory subscriptions;  // restore_subscriptions
 
   time_point connect_started{};
   time_point last_sent{};
@@ -103,12 +67,6 @@ struct session::impl {
   // that keeps its acks must not keep our packets longer than max_hold.
   bool hold_active = false;
   time_point hold_started{};
-  // PUBCOMPs the broker owes us beyond the normal flow: for each PUBREL
-  // 0x92 answering an unknown PUBREC ([MQTT-4.3.3-11] obliges the broker to
-  // answer it) and for each PUBREL sent again after a duplicate PUBREC. An
-  // id with one owed is not reused on this connection.
-  std::unique_ptr<std::uint8_t[]> extra_pubcomps = std::make_unique<std::uint8_t[]>(65536);
-  std::size_t extra_pubcomp_count = 0;
   // Incoming QoS 2 ids received on this connection, counted against our
   // Receive Maximum (the broker's send quota starts afresh on each connection).
   std::bitset<65536> incoming_counted;
@@ -127,119 +85,16 @@ struct session::impl {
 
   impl(protocol_version v, std::uint32_t max_packet) : dec(v, max_packet) {}
 
-  std::uint16_t allocate_id() {
-    for (std::uint32_t tries = 0; tries < 65535; ++tries) {
-      const auto id = next_id;
-      next_id = static_cast<std::uint16_t>(next_id == 65535 ? 1 : next_id + 1);
-      if (ids[id] == id_free && extra_pubcomps[id] == 0) return id;
-    }
-    return 0;
-  }
-
-  std::uint32_t take_slot() {
-    if (!free_slots.empty()) {
-      const auto s = free_slots.back();
-      free_slots.pop_back();
-      return s;
-    }
-    slots.emplace_back();
-    return static_cast<std::uint32_t>(slots.size() - 1);
-  }
-
-  outgoing* find(std::uint16_t id) {
-    const auto v = ids[id];
-    if (v == id_free || v == id_request) return nullptr;
-    return &slots[v - 1];
-  }
-
-  // Frees the id only now, on the final ack (or when the message is handed back).
-  void release(std::uint16_t id) {
-    const auto v = ids[id];
-    auto& o = slots[v - 1];
-    if (o.sent_on_connection) --active;
-    o = outgoing{};
-    free_slots.push_back(v - 1);
-    ids[id] = id_free;
-    --outgoing_count;
-  }
-
-  remembered* find_remembered(std::string_view filter) {
-    for (auto& r : subscriptions) {
-      if (r.filter == filter) return &r;
-    }
-    return nullptr;
-  }
-
-  void forget_if_empty() {
-    std::erase_if(subscriptions, [](const remembered& r) { return !r.is_granted && !r.is_pending; });
-  }
-
-  void remember_pending(const std::vector<subscription>& subs, const properties& props, message_token token) {
-    for (const auto& sub : subs) {
-      auto* r = find_remembered(sub.filter);
-      if (!r) r = &subscriptions.emplace_back(remembered{sub.filter, false, {}, {}, false, 0, {}, {}});
-      r->is_pending = true;
-      r->pending_token = token;
-      r->pending = sub;
-      r->pending_props = props;
-    }
-  }
-
-  // The SUBACK code for `filter` of the request `token`: granted, the
-  // pending options become the remembered ones; refused, the broker keeps
-  // (and we remember) what it had.
-  void settle(std::string_view filter, message_token token, bool granted) {
-    auto* r = find_remembered(filter);
-    if (!r || !r->is_pending || r->pending_token != token) return;  // unsubscribed or asked again since
-    if (granted) {
-      r->is_granted = true;
-      r->granted = std::move(r->pending);
-      r->granted_props = std::move(r->pending_props);
-    }
-    r->is_pending = false;
-    r->pending = {};
-    r->pending_props = {};
-  }
-
-  // The subscribe() `token` failed as a whole (not sent, connection lost).
-  void drop_pending(message_token token) {
-    for (auto& r : subscriptions) {
-      if (r.is_pending && r.pending_token == token) {
-        r.is_pending = false;
-        r.pending = {};
-        r.pending_props = {};
-      }
-    }
-    forget_if_empty();
-  }
-
-  void forget(const std::vector<std::string>& filters) {
-    std::erase_if(subscriptions, [&](const remembered& r) {
-      return std::find(filters.begin(), filters.end(), r.filter) != filters.end();
-    });
-  }
-
   // A SUBSCRIBE/UNSUBSCRIBE that will get no ack: tell its owner (or, for a
   // restoring SUBSCRIBE, the client, and restore again on the next connection).
   void fail_request(request r, const error_code& ec, std::vector<session_event>& events) {
     if (r.restore) {
-      restore_needed = true;
+      subscriptions.on_restore_lost();
       events.emplace_back(subscriptions_restored_event{std::move(r.filters), {}, {}, ec});
       return;
     }
-    if (r.is_subscribe) drop_pending(r.token);
+    if (r.is_subscribe) subscriptions.drop_pending(r.token);
     events.emplace_back(request_failed_event{r.token, ec});
-  }
-
-  // Slots in use, in first-send order.
-  std::vector<std::uint32_t> ordered_slots() const {
-    std::vector<std::uint32_t> order;
-    order.reserve(outgoing_count);
-    for (std::uint32_t i = 0; i < slots.size(); ++i) {
-      if (slots[i].in_use) order.push_back(i);
-    }
-    std::sort(order.begin(), order.end(), [this](auto a, auto b) { return slots[a].seq < slots[b].seq; });
-    return order;
   }
 };
 
@@ -252,7 +107,7 @@ std::uint16_t session::keep_alive() const noexcept {
   return limits_.server_keep_alive ? *limits_.server_keep_alive : config_.keep_alive_s;
 }
 
-std::size_t session::inflight_count() const noexcept { return impl_->outgoing_count; }
+std::size_t session::inflight_count() const noexcept { return impl_->out.size(); }
 std::size_t session::queued_count() const noexcept { return impl_->queue.size(); }
 
 std::uint16_t session::refill_batch() const noexcept {
@@ -311,25 +166,13 @@ boost::system::error_code session::restore(std::vector<restored_message> message
   }
   std::bitset<65536> seen;
   for (const auto& m : messages) {
-    if (seen.test(m.packet_id) || impl_->ids[m.packet_id] != id_free) {
+    if (seen.test(m.packet_id) || impl_->out.id_in_use(m.packet_id)) {
       return make_error_code(errc::packet_identifier_in_use);
     }
     seen.set(m.packet_id);
   }
   impl_->has_state = true;
-  for (auto& m : messages) {
-    const auto slot = impl_->take_slot();
-    auto& o = impl_->slots[slot];
-    o.token = m.token;
-    o.message = std::move(m.message);
-    o.message.packet_id = m.packet_id;
-    o.state = m.state;
-    o.seq = impl_->next_seq++;
-    o.sent_on_connection = false;
-    o.in_use = true;
-    impl_->ids[m.packet_id] = slot + 1;
-    ++impl_->outgoing_count;
-  }
+  for (auto& m : messages) impl_->out.add(m.token, std::move(m.message), m.packet_id, m.state);
   return {};
 }
 
@@ -348,13 +191,7 @@ error_code session::restore_incoming(std::span<const std::uint16_t> packet_ids) 
   return {};
 }
 
-std::vector<subscription> session::remembered_subscriptions() const {
-  std::vector<subscription> out;
-  for (const auto& r : impl_->subscriptions) {
-    if (r.is_granted) out.push_back(r.granted);
-  }
-  return out;
-}
+std::vector<subscription> session::remembered_subscriptions() const { return impl_->subscriptions.granted(); }
 
 void session::on_transport_connected(time_point now) {
   auto& d = *impl_;
@@ -407,21 +244,16 @@ void session::on_transport_closed() {
   state_ = state::disconnected;
   output_.clear();
   d.dec.reset();
-  for (auto& o : d.slots) o.sent_on_connection = false;
-  d.active = 0;
+  d.out.on_connection_lost();
   d.delayed_pubrels.clear();  // their slots resend PUBREL on the next connection
   d.hold_active = false;
-  if (d.extra_pubcomp_count != 0) {  // a new connection owes us none of them
-    std::fill_n(d.extra_pubcomps.get(), 65536, std::uint8_t{0});
-    d.extra_pubcomp_count = 0;
-  }
   for (auto& r : d.requests) {
-    d.ids[r.packet_id] = id_free;
+    d.out.free_request_id(r.packet_id);
     d.fail_request(std::move(r), make_error_code(errc::connection_lost), events_);
   }
   d.requests.clear();
   for (const auto& h : d.held) {
-    if (h.is_subscribe) d.drop_pending(h.token);
+    if (h.is_subscribe) d.subscriptions.drop_pending(h.token);
     events_.emplace_back(request_failed_event{h.token, make_error_code(errc::connection_lost)});
   }
   d.held.clear();
@@ -444,7 +276,7 @@ void session::fail_connection(const error_code& ec, time_point now) {
 // Encodes one outgoing QoS 1/2 message (first send or resend) into the output.
 bool session::send_outgoing(std::uint32_t slot, bool resend, time_point now) {
   auto& d = *impl_;
-  auto& o = d.slots[slot];
+  auto& o = d.out.at(slot);
   if (o.state == outgoing_state::pubrel_sent) {
     send(pubrel_packet{o.message.packet_id, reason_code::success, {}}, now);
   } else {
@@ -455,20 +287,19 @@ bool session::send_outgoing(std::uint32_t slot, bool resend, time_point now) {
       // Maximum QoS 0: the message leaves without an id, done once written.
       auto m = std::move(o.message);
       const auto token = o.token;
-      d.release(m.packet_id);
+      d.out.release(m.packet_id);
       send_qos0(m, token, now);
       return false;
     }
     o.message.dup = resend;
     if (auto ec = send_checked(o.message, now)) {
       const auto token = o.token;
-      d.release(o.message.packet_id);
+      d.out.release(o.message.packet_id);
       events_.emplace_back(publish_failed_event{token, ec, false});
       return false;
     }
   }
-  o.sent_on_connection = true;
-  ++d.active;
+  d.out.mark_sent(slot);
   return true;
 }
 
@@ -503,18 +334,18 @@ void session::pump(time_point now) {
   auto& d = *impl_;
   const std::size_t win = window();
   // Once the window was full, it refills only when a batch of slots is free.
-  if (d.window_full && d.active + refill_batch() <= win) d.window_full = false;
+  if (d.window_full && d.out.active() + refill_batch() <= win) d.window_full = false;
   send_delayed_pubrels(!d.window_full && !d.queue.empty(), now);
-  if (d.active < d.outgoing_count && d.active < win) {
-    for (const auto slot : d.ordered_slots()) {
-      if (d.active >= win) break;
-      if (!d.slots[slot].sent_on_connection) send_outgoing(slot, true, now);
+  if (d.out.active() < d.out.size() && d.out.active() < win) {
+    for (const auto slot : d.out.ordered_slots()) {
+      if (d.out.active() >= win) break;
+      if (!d.out.at(slot).sent_on_connection) send_outgoing(slot, true, now);
     }
   }
   while (!d.queue.empty()) {
     auto& q = d.queue.front();
     if (q.message.qos != qos::at_most_once) {
-      if (d.window_full || d.active >= win || d.outgoing_count > d.active) break;
+      if (d.window_full || d.out.active() >= win || d.out.size() > d.out.active()) break;
       downgrade(q.message, q.token);
     }
     if (q.message.qos == qos::at_most_once) {
@@ -524,18 +355,10 @@ void session::pump(time_point now) {
       d.queue.pop_front();
       continue;
     }
-    const auto id = d.allocate_id();
+    const auto id = d.out.allocate_id();
     if (id == 0) break;  // every id busy (requests included): wait for an ack
-    const auto slot = d.take_slot();
-    auto& o = d.slots[slot];
-    o.token = q.token;
-    o.message = std::move(q.message);
-    o.message.packet_id = id;
-    o.state = outgoing_state::publish_sent;
-    o.seq = d.next_seq++;
-    o.in_use = true;
-    d.ids[id] = slot + 1;
-    ++d.outgoing_count;
+    const auto slot = d.out.add(q.token, std::move(q.message), id, outgoing_state::publish_sent);
+    auto& o = d.out.at(slot);
     d.queue.pop_front();
     const auto token = o.token;
     const auto q_level = o.message.qos;
@@ -544,7 +367,7 @@ void session::pump(time_point now) {
     }
     d.hold_active = false;  // what was held back is leaving
   }
-  if (d.active >= win) d.window_full = true;
+  if (d.out.active() >= win) d.window_full = true;
   note_hold(now);
 }
 
@@ -610,7 +433,7 @@ void session::on_output_drained(time_point now) { pump(now); }
 
 void session::subscribe(std::vector<subscription> subscriptions, properties props, message_token token,
                         time_point now) {
-  if (config_.restore_subscriptions) impl_->remember_pending(subscriptions, props, token);
+  if (config_.restore_subscriptions) impl_->subscriptions.remember_pending(subscriptions, props, token);
   if (state_ == state::connecting) {
     impl_->held.push_back({token, true, std::move(subscriptions), {}, std::move(props)});
     return;
@@ -623,7 +446,7 @@ void session::unsubscribe(std::vector<std::string> filters, properties props, me
                           time_point now) {
   // Forgotten at once, whatever the UNSUBACK: a lost session must not get
   // back what the owner asked to remove.
-  if (config_.restore_subscriptions) impl_->forget(filters);
+  if (config_.restore_subscriptions) impl_->subscriptions.forget(filters);
   if (state_ == state::connecting) {
     impl_->held.push_back({token, false, {}, std::move(filters), std::move(props)});
     return;
@@ -649,7 +472,7 @@ void session::send_request(P p, std::size_t count, message_token token, time_poi
     d.fail_request(std::move(r), make_error_code(errc::not_connected), events_);
     return;
   }
-  const auto id = d.allocate_id();
+  const auto id = d.out.allocate_id();
   if (id == 0) {
     d.fail_request(std::move(r), make_error_code(errc::packet_identifier_in_use), events_);
     return;
@@ -665,7 +488,7 @@ void session::send_request(P p, std::size_t count, message_token token, time_poi
     d.fail_request(std::move(r), ec, events_);
     return;
   }
-  d.ids[id] = id_request;
+  d.out.hold_request_id(id);
   r.packet_id = id;
   d.requests.push_back(std::move(r));
 }
@@ -673,16 +496,7 @@ void session::send_request(P p, std::size_t count, message_token token, time_poi
 // One SUBSCRIBE per distinct set of SUBSCRIBE properties (subscription
 // identifier, user properties) among the granted filters; usually one.
 void session::send_restore_subscriptions(time_point now) {
-  auto& d = *impl_;
-  d.restore_needed = false;
-  std::vector<subscribe_packet> packets;
-  for (const auto& r : d.subscriptions) {
-    if (!r.is_granted) continue;
-    auto same = std::find_if(packets.begin(), packets.end(), [&](const auto& p) { return p.props == r.granted_props; });
-    if (same == packets.end()) same = packets.insert(packets.end(), subscribe_packet{0, {}, r.granted_props});
-    same->subscriptions.push_back(r.granted);
-  }
-  for (auto& p : packets) {
+  for (auto& p : impl_->subscriptions.take_restore()) {
     const auto count = p.subscriptions.size();
     send_request(std::move(p), count, 0, now, true);
   }
@@ -911,16 +725,16 @@ void session::handle_connack(connack_packet& ack, time_point now) {
     // their original order, before anything queued later, so the order
     // holds across the reconnect.
     std::vector<impl::queued> again;
-    for (const auto slot : d.ordered_slots()) {
-      auto& o = d.slots[slot];
+    for (const auto slot : d.out.ordered_slots()) {
+      auto& o = d.out.at(slot);
       const auto token = o.token;
       if (o.state == outgoing_state::pubrel_sent) {
-        d.release(o.message.packet_id);
+        d.out.release(o.message.packet_id);
         events_.emplace_back(publish_completed_event{token, qos::exactly_once, reason_code::success, true});
         continue;
       }
       auto m = std::move(o.message);
-      d.release(m.packet_id);
+      d.out.release(m.packet_id);
       m.packet_id = 0;
       m.dup = false;
       again.push_back({std::move(m), token, false});
@@ -937,13 +751,11 @@ void session::handle_connack(connack_packet& ack, time_point now) {
       events_.emplace_back(incoming_qos2_released_event{static_cast<std::uint16_t>(id)});
     }
     // ... and every subscription.
-    if (std::any_of(d.subscriptions.begin(), d.subscriptions.end(), [](const auto& r) { return r.is_granted; })) {
-      d.restore_needed = true;
-    }
+    d.subscriptions.on_session_lost();
   }
   // Subscriptions first, so replies to what we publish next find them; then
   // the resends (session present), then the queue.
-  if (d.restore_needed) send_restore_subscriptions(now);
+  if (d.subscriptions.restore_needed()) send_restore_subscriptions(now);
   pump(now);
   // Requests held while connecting go out as they are: subscribe() and
   // unsubscribe() already updated the remembered subscriptions.
@@ -1001,7 +813,7 @@ void session::handle_publish(publish_packet& m, time_point now) {
 
 void session::handle_puback(const puback_packet& ack, time_point now) {
   auto& d = *impl_;
-  auto* o = d.find(ack.packet_id);
+  auto* o = d.out.find(ack.packet_id);
   // Some 3.1.1 brokers (RabbitMQ) take QoS 2 as QoS 1 and answer PUBACK:
   // the message is delivered at QoS 1; waiting for a PUBREC would stall.
   const bool qos2_as_qos1 = o && config_.version == protocol_version::v311 && o->message.qos == qos::exactly_once &&
@@ -1015,7 +827,7 @@ void session::handle_puback(const puback_packet& ack, time_point now) {
     d.reported_puback_downgrade = true;
     events_.emplace_back(publish_downgraded_event{token, qos::exactly_once, qos::at_least_once, false, true});
   }
-  d.release(ack.packet_id);
+  d.out.release(ack.packet_id);
   if (is_failure(ack.code)) {
     events_.emplace_back(publish_failed_event{token, make_error_code(ack.code), false});
   } else {
@@ -1026,7 +838,7 @@ void session::handle_puback(const puback_packet& ack, time_point now) {
 
 void session::handle_pubrec(const pubrec_packet& rec, time_point now) {
   auto& d = *impl_;
-  auto* o = d.find(rec.packet_id);
+  auto* o = d.out.find(rec.packet_id);
   if (!o || o->message.qos != qos::exactly_once) {
     if (config_.version == protocol_version::v5 && !is_failure(rec.code)) {
       // Spec 4.3.3: answer an unknown id with PUBREL "packet identifier
@@ -1041,7 +853,7 @@ void session::handle_pubrec(const pubrec_packet& rec, time_point now) {
   if (is_failure(rec.code)) {
     // The flow ends here: no PUBREL, the id is free again.
     const auto token = o->token;
-    d.release(rec.packet_id);
+    d.out.release(rec.packet_id);
     events_.emplace_back(publish_failed_event{token, make_error_code(rec.code), false});
     pump(now);
     return;
@@ -1076,7 +888,7 @@ void session::handle_pubrec(const pubrec_packet& rec, time_point now) {
 void session::send_delayed_pubrels(bool now_anyway, time_point now) {
   auto& d = *impl_;
   if (d.delayed_pubrels.empty()) return;
-  const std::size_t owed = d.active - std::min(d.active, d.delayed_pubrels.size());
+  const std::size_t owed = d.out.active() - std::min(d.out.active(), d.delayed_pubrels.size());
   if (!now_anyway && owed > 0 && d.delayed_pubrels.size() < refill_batch()) return;
   for (const auto id : d.delayed_pubrels) send(pubrel_packet{id, reason_code::success, {}}, now);
   d.delayed_pubrels.clear();
@@ -1088,7 +900,7 @@ bool session::holding() const noexcept {
   if (state_ != state::connected) return false;
   // Free slots left unused for a batch, or PUBRELs kept for company; a
   // window with no free slot is flow control, not holding back.
-  return !d.delayed_pubrels.empty() || (d.window_full && !d.queue.empty() && d.active < window());
+  return !d.delayed_pubrels.empty() || (d.window_full && !d.queue.empty() && d.out.active() < window());
 }
 
 void session::handle_pubrel(const pubrel_packet& rel, time_point now) {
@@ -1110,21 +922,17 @@ void session::handle_pubrel(const pubrel_packet& rel, time_point now) {
 
 void session::handle_pubcomp(const pubcomp_packet& comp, time_point now) {
   auto& d = *impl_;
-  auto* o = d.find(comp.packet_id);
+  auto* o = d.out.find(comp.packet_id);
   // A PUBCOMP for a PUBREL still held back answers something never sent.
   const bool unsent = std::find(d.delayed_pubrels.begin(), d.delayed_pubrels.end(), comp.packet_id) !=
                       d.delayed_pubrels.end();
   if (!o || o->state != outgoing_state::pubrel_sent || unsent) {
-    if (d.extra_pubcomps[comp.packet_id] != 0) {  // one we asked for beyond the normal flow
-      --d.extra_pubcomps[comp.packet_id];
-      --d.extra_pubcomp_count;
-      return;
-    }
+    if (d.out.take_owed_pubcomp(comp.packet_id)) return;  // one we asked for beyond the normal flow
     fail_connection(make_error_code(errc::protocol_error), now);
     return;
   }
   const auto token = o->token;
-  d.release(comp.packet_id);
+  d.out.release(comp.packet_id);
   if (comp.code == reason_code::packet_identifier_not_found) {
     // After a resent PUBREL: the broker had already completed the flow
     // (spec 0x92 "not an error during recovery"), so it had the message.
@@ -1137,12 +945,7 @@ void session::handle_pubcomp(const pubcomp_packet& comp, time_point now) {
   pump(now);
 }
 
-void session::owe_pubcomp(std::uint16_t id) {
-  auto& d = *impl_;
-  if (d.extra_pubcomps[id] == 0xFF) return;  // a broker this repetitive will be closed on its next stray
-  ++d.extra_pubcomps[id];
-  ++d.extra_pubcomp_count;
-}
+void session::owe_pubcomp(std::uint16_t id) { impl_->out.owe_pubcomp(id); }
 
 namespace {
 
@@ -1175,7 +978,7 @@ void session::complete_request(Ack& ack, bool is_subscribe, time_point now) {
     return;
   }
   auto r = std::move(*it);
-  d.ids[ack.packet_id] = id_free;
+  d.out.free_request_id(ack.packet_id);
   d.requests.erase(it);
   if (r.restore) {
     subscriptions_restored_event ev{std::move(r.filters), std::move(ack.codes), {}, {}};
@@ -1183,8 +986,10 @@ void session::complete_request(Ack& ack, bool is_subscribe, time_point now) {
     events_.emplace_back(std::move(ev));
   } else {
     if (is_subscribe && config_.restore_subscriptions) {
-      for (std::size_t i = 0; i < r.filters.size(); ++i) d.settle(r.filters[i], r.token, !is_failure(ack.codes[i]));
-      d.forget_if_empty();
+      for (std::size_t i = 0; i < r.filters.size(); ++i) {
+        d.subscriptions.settle(r.filters[i], r.token, !is_failure(ack.codes[i]));
+      }
+      d.subscriptions.forget_if_empty();
     }
     events_.emplace_back(Event{r.token, std::move(ack.codes), std::move(ack.props)});
   }

@@ -439,5 +439,29 @@ TEST_F(client_conformance, StopWhileDrainingUnacknowledgedQoS1Returns) {
   EXPECT_TRUE(runs_out_of_work(io_));
 }
 
+// Fuzz finding auth-close-without-reason: an AUTH the client did not ask
+// for (no enhanced authentication in CONNECT) ends the connection with
+// DISCONNECT 0x82, and the connection_event says why instead of "Success".
+TEST_F(client_conformance, AnUnexpectedAuthClosesWithAProtocolError) {
+  fake_broker broker(io_, [&](fake_connection& c, const mq::packet& p) {
+    if (!std::holds_alternative<mq::connect_packet>(p)) return;
+    c.send(connack());
+    if (c.index() == 0) c.send(mq::auth_packet{mq::reason_code::continue_authentication, {}}, 5ms);
+  });
+  recorded_client rc(io_, loopback_options(broker.port(), mq::protocol_version::v5));
+  rc.client->start();
+  ASSERT_TRUE(run_until(io_, [&] {
+    return rc.disconnects() >= 1 && !broker.received<mq::disconnect_packet>(0).empty();
+  }));
+  rc.client->stop();
+  const auto down = std::find_if(rc.events.begin(), rc.events.end(), [](const auto& e) { return !e.connected; });
+  ASSERT_NE(down, rc.events.end());
+  EXPECT_EQ(down->error, mq::make_error_code(mq::errc::protocol_error)) << down->error.message();
+  EXPECT_NE(down->detail.find("AUTH"), std::string::npos) << down->detail;
+  const auto bye = broker.received<mq::disconnect_packet>(0);
+  ASSERT_EQ(bye.size(), 1u);
+  EXPECT_EQ(bye[0].code, mq::reason_code::protocol_error);
+}
+
 }  // namespace
 }  // namespace fieldbridge::test

@@ -1,8 +1,11 @@
-// Reconnect back-off: exponential growth between two bounds with random
-// jitter, as pure arithmetic (no clock, no timer) so it can be tested and
-// reused. The client asks for the next delay after every failed attempt and
-// resets it once a connection is up.
+// Reconnect back-off: the client asks for the next delay after every failed
+// attempt and resets it once a connection is up. The schedule is core's
+// shared one (fieldbridge/core/backoff.hpp: exponential growth between two
+// bounds with random jitter, as pure arithmetic), the same the field buses
+// use for their retries.
 #pragma once
+
+#include "fieldbridge/core/backoff.hpp"
 
 #include <chrono>
 #include <cstdint>
@@ -10,16 +13,7 @@
 
 namespace fieldbridge::mqtt {
 
-// The delay before retry number `attempt` (0 = the first retry after a
-// failure). Retry n draws from the upper half of the step min·2^(n+1),
-// capped at max: [min, 2·min], [2·min, 4·min], ... then [max/2, max], never
-// below min and never above max. Every retry is jittered, the first one
-// included, so clients that lost the same broker do not come back in
-// lockstep. `random` is any value from a uniform 64-bit source; the same
-// inputs give the same delay. Bounds below 1 ms count as 1 ms; max below min
-// counts as min. Any attempt count is safe (the step stops doubling at max).
-std::chrono::milliseconds backoff_delay(std::chrono::milliseconds min, std::chrono::milliseconds max,
-                                        std::uint64_t attempt, std::uint64_t random) noexcept;
+using fieldbridge::backoff_delay;
 
 // backoff_delay() with the attempt counter and the random source kept.
 class reconnect_backoff {
