@@ -50,6 +50,8 @@ class Faults : public ::testing::Test {
   void write_config(const gateway_settings& s) {
     std::filesystem::create_directories(s.store.parent_path());
     config_ = dir_.write_file("gateway.yaml", gateway_yaml(s));
+    // For a packet capture of the run (tcpdump -i lo port N).
+    std::cout << "broker port " << s.broker_port << ", device port " << s.device_port << std::endl;
   }
 
   // (Re)starts the gateway on the configuration and its store. The reads
