@@ -28,9 +28,11 @@ kill -INT "$dump"; wait "$dump" || true
 trap - EXIT
 
 grep -E '^FAULTS |^\[ +(OK|FAILED) +\]' "$out/test.log" || true
-for port in $(grep -o 'broker port [0-9]*' "$out/test.log" | awk '{print $3}'); do
-  echo "--- broker on port $port:"
-  python3 "$root/scripts/mqtt_capture.py" "$out/capture.pcap" "$port"
-done
+# "broker port B, gateway's port G, ...": G is the tap's port when the case has one.
+grep -o "broker port [0-9]*, gateway's port [0-9]*" "$out/test.log" | awk '{print $3, $6}' | tr -d , |
+  while read -r broker gateway; do
+    echo "--- broker on port $broker (gateway connects to $gateway):"
+    python3 "$root/scripts/mqtt_capture.py" "$out/capture.pcap" "$broker" "$gateway"
+  done
 echo "(capture and logs in $out)"
 exit "$status"

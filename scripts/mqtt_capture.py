@@ -10,8 +10,10 @@ answers, for one broker port, what the gateway did on the wire:
   that never reached the subscriber (lost by the broker), and every one the
   gateway never sent.
 
-usage: mqtt_capture.py CAPTURE.pcap BROKER_PORT [--gateway ID] [--events] [--value N ...]
-Readings are the payloads on topics ending in /seq (the suite's counter).
+usage: mqtt_capture.py CAPTURE.pcap PORT [PORT...] [--gateway ID] [--events] [--value N ...]
+The ports are the broker's and, for the suite's stream cases, the tap's the
+gateway connects to (tests/faults/mqtt_tap.hpp). Readings are the payloads
+on topics ending in /seq (the suite's counter).
 """
 import argparse
 import struct
@@ -59,11 +61,15 @@ def varint(b, i):
 NAMES = {4: 'PUBACK', 5: 'PUBREC', 6: 'PUBREL', 7: 'PUBCOMP'}
 
 
-def mqtt_events(path, port):
+def mqtt_events(path, ports):
     """(time, client port, to_broker, kind, packet id, qos, dup, topic, payload, reason)"""
     expected, pending, version = {}, defaultdict(bytes), {}
     for t, sport, dport, seq, flags, payload in frames(path):
-        if port not in (sport, dport):
+        if dport in ports:
+            port = dport
+        elif sport in ports:
+            port = sport
+        else:
             continue
         key = (sport, dport)
         if flags & 2:  # SYN: a new connection
@@ -140,7 +146,7 @@ def first_order_breaks(values):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument('capture')
-    ap.add_argument('port', type=int)
+    ap.add_argument('port', type=int, nargs='+')
     ap.add_argument('--gateway', default='fieldbridge-gw', help='the gateway\'s client id')
     ap.add_argument('--events', action='store_true', help='print every QoS 1/2 packet')
     ap.add_argument('--value', type=int, action='append', default=[], help='print the history of a reading')
@@ -151,7 +157,7 @@ def main():
     gateway_sent, gateway_acked, delivered = [], set(), []
     gateway_qos = None
     history = defaultdict(list)
-    for t, client, to_broker, kind, pid, qos, dup, topic, payload, reason in mqtt_events(a.capture, a.port):
+    for t, client, to_broker, kind, pid, qos, dup, topic, payload, reason in mqtt_events(a.capture, set(a.port)):
         if kind == 'CONNECT':
             client_id[client] = topic
         who = client_id.get(client, f'port {client}')
