@@ -28,9 +28,14 @@ case "${1:-}" in
   *) echo "usage: $0 [--runtime]" >&2; exit 2 ;;
 esac
 
+# "pkg:amd64" first: once foreign architectures are added (scripts/package.sh)
+# a plain name matches every installed architecture's copy; "pkg" for the
+# Architecture: all packages, which have no qualified name.
+native=$(dpkg --print-architecture)
 missing=()
 for pkg in "${wanted[@]}"; do
-  status=$(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null || true)
+  status=$(dpkg-query -W -f='${Status}' "$pkg:$native" 2>/dev/null ||
+           dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null || true)
   [[ "$status" == "install ok installed" ]] || missing+=("$pkg")
 done
 

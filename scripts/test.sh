@@ -6,6 +6,10 @@
 #   scripts/test.sh                 everything
 #   FIELDBRIDGE_SANITIZE=0 scripts/test.sh   skip the sanitizer pass
 #   FIELDBRIDGE_FUZZ_SECONDS=0 scripts/test.sh   skip the fuzz smoke runs (45 s per target)
+#   FIELDBRIDGE_ARM=1 scripts/test.sh   also cross-build for arm64 and run its unit and
+#                                       component tests under qemu (off by default: it
+#                                       costs more than the rest of CI can spare, see
+#                                       docs/install.md)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -61,6 +65,16 @@ if [[ "$fuzz_seconds" != 0 ]]; then
   }
   run_fuzzer mqtt_decoder_fuzz mqtt_decoder 512
   run_fuzzer mqtt_broker_fuzz mqtt_broker 2048
+fi
+
+if [[ "${FIELDBRIDGE_ARM:-0}" != 0 ]]; then
+  echo "== arm64 cross build, unit and component tests under qemu (build-pkg-arm64/)"
+  FIELDBRIDGE_JOBS=$jobs scripts/package.sh arm64
+  summary=$(grep -E 'tests passed, [0-9]+ tests failed out of [0-9]+' build-pkg-arm64/ctest-qemu.log | tail -n 1)
+  failures=$(sed -E 's/.* ([0-9]+) tests failed out of ([0-9]+).*/\1/' <<<"$summary")
+  total=$(sed -E 's/.* ([0-9]+) tests failed out of ([0-9]+).*/\2/' <<<"$summary")
+  passed=$((passed + total - failures))
+  failed=$((failed + failures))
 fi
 
 # One closing line over every ctest pass ("N passed, N failed"); a failing

@@ -110,7 +110,7 @@ TEST_F(command_router_test, subscribes_per_writable_point_when_the_broker_has_no
   for (const auto& device : config_.buses.at(0).devices) {
     for (const auto& point : device.points) writable += point.writable ? 1 : 0;
   }
-  EXPECT_EQ(writable, 7U);
+  EXPECT_EQ(writable, 9U);  // the fixture's writable points, the mapped and masked ones included
   EXPECT_EQ(subscriptions.size(), writable);
   EXPECT_EQ(subscriptions.at(0).filter.substr(0, 21), "plant1/boiler/meter1/");
   for (const auto& s : subscriptions) EXPECT_EQ(s.filter.find("voltage"), std::string::npos) << "read-only";
