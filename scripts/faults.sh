@@ -41,8 +41,8 @@ status=0
 
 echo
 echo "commit $(git -C "$root" rev-parse --short HEAD)$(git -C "$root" diff --quiet HEAD -- . 2>/dev/null || echo ' (modified)')"
-fmt='%-24s %8s %8s %6s %6s %9s %10s %8s %9s %6s %6s %7s\n'
-printf "$fmt" case polled received lost "(near)" in_flight duplicates "(broker)" reordered b_kill d_kill sigterm
+fmt='%-24s %8s %8s %6s %6s %9s %8s %10s %8s %9s %9s %6s %6s %7s\n'
+printf "$fmt" case polled received lost "(near)" in_flight b_lost duplicates "(broker)" reordered "(sub)" b_kill d_kill sigterm
 while read -r _ name rest; do
   declare -A f=()
   for kv in $rest; do
@@ -50,14 +50,17 @@ while read -r _ name rest; do
     f[${kv%%=*}]=${kv#*=}
   done
   printf "$fmt" "$name" "${f[polled]}" "${f[received]}" "${f[lost]}" "${f[lost_near_stop]}" "${f[in_flight]}" \
-    "${f[duplicates]}" \
-    "${f[broker_redeliveries]}" "${f[reordered]}" "${f[broker_kills]}" "${f[daemon_kills]}" "${f[sigterms]}"
+    "${f[broker_lost]:--}" "${f[duplicates]}" \
+    "${f[broker_redeliveries]}" "${f[reordered]}" "${f[subscriber_reordered]:--}" "${f[broker_kills]}" \
+    "${f[daemon_kills]}" "${f[sigterms]}"
   unset f
 done < <(grep '^FAULTS ' "$report" || true)
 hot=$(grep -o 'hot_path=[a-z]*' "$report" | head -n 1 || true)
 echo "(${hot:-hot_path=?}; in_flight: the read in flight at a daemon kill or stop, excused;"
 echo " (near): of the lost, among the 3 reads before it: maybe still queued for the store;"
-echo " (broker): duplicates a restarted mosquitto sent again under the same message id)"
+echo " (broker): duplicates a restarted mosquitto sent again under the same message id;"
+echo " b_lost: missing readings the broker had acknowledged (PUBACK, or PUBREC and the gateway's PUBREL);"
+echo " reordered: in the stream cases the gateway's release order, (sub) the subscriber's)"
 echo
 echo "SIGTERM:"
 grep '^FAULTS-SIGTERM ' "$output" | sed 's/^FAULTS-SIGTERM /  /' || echo "  (no SIGTERM case ran)"

@@ -7,6 +7,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -236,6 +237,23 @@ sequence_report count_sequence(const std::string& name, const std::vector<std::u
   return r;
 }
 
+void apply_tap(sequence_report& r, const std::vector<std::uint64_t>& received,
+               const std::vector<std::uint64_t>& released, const std::set<std::uint64_t>& acknowledged,
+               const std::set<std::uint64_t>& excused) {
+  r.subscriber_reordered = r.reordered;
+  r.reordered = 0;
+  std::uint64_t highest = 0;
+  for (std::size_t i = 0; i < released.size(); ++i) {
+    if (i > 0 && released[i] < highest) ++r.reordered;
+    highest = std::max(highest, released[i]);
+  }
+  const std::set<std::uint64_t> seen(received.begin(), received.end());
+  r.broker_lost = 0;
+  for (std::uint64_t v = 0; v < r.expected; ++v)
+    if (!seen.count(v) && !excused.count(v) && acknowledged.count(v)) ++r.broker_lost;
+  r.lost -= std::min(r.lost, r.broker_lost);
+}
+
 std::string arrival_runs(const std::vector<std::uint64_t>& received, std::size_t max_runs) {
   std::string out;
   std::size_t runs = 0;
@@ -255,9 +273,12 @@ std::string arrival_runs(const std::vector<std::uint64_t>& received, std::size_t
 std::string sequence_report::line() const {
   return fmt::format(
       "FAULTS {} polled={} received={} lost={} lost_near_stop={} in_flight={} duplicates={} broker_redeliveries={} "
-      "reordered={} broker_kills={} daemon_kills={} sigterms={} hot_path={}{}",
-      name, expected, received, lost, lost_near_stop, in_flight, duplicates, broker_redeliveries, reordered, broker_kills,
-      daemon_kills, sigterms,
+      "reordered={}{} broker_kills={} daemon_kills={} sigterms={} hot_path={}{}",
+      name, expected, received, lost, lost_near_stop, in_flight, duplicates, broker_redeliveries, reordered,
+      subscriber_reordered ? fmt::format(" subscriber_reordered={} broker_lost={}", *subscriber_reordered,
+                                         broker_lost)
+                           : std::string(),
+      broker_kills, daemon_kills, sigterms,
       hot_path_supported() ? "on" : "off", detail.empty() ? "" : " gaps:" + detail);
 }
 

@@ -120,6 +120,12 @@ struct sequence_report {
   std::uint64_t duplicates = 0; // messages that repeated a number already received
   std::uint64_t broker_redeliveries = 0;  // of those, repeated by a restarted broker (same message id)
   std::uint64_t reordered = 0;  // first arrivals of a number after a larger one
+  // With a tap on the gateway's connection (mqtt_tap.hpp): `reordered` is
+  // then counted on the gateway's releases, and the subscriber's count goes
+  // here; `broker_lost` are missing numbers the broker had acknowledged
+  // (PUBACK; PUBREC and then the gateway's PUBREL), not in `lost`.
+  std::optional<std::uint64_t> subscriber_reordered;
+  std::uint64_t broker_lost = 0;
   int broker_kills = 0, daemon_kills = 0, sigterms = 0;
   std::string detail;           // the first gaps, for the failure message
   std::string line() const;     // one summary line ("FAULTS name ...")
@@ -127,6 +133,11 @@ struct sequence_report {
 sequence_report count_sequence(const std::string& name, const std::vector<std::uint64_t>& received,
                                std::uint64_t expected, const std::set<std::uint64_t>& excused,
                                const std::set<std::uint64_t>& near_stop = {});
+// Counts `r` again with what the gateway did on the wire: its release
+// order, and which missing numbers the broker had acknowledged.
+void apply_tap(sequence_report& r, const std::vector<std::uint64_t>& received,
+               const std::vector<std::uint64_t>& released, const std::set<std::uint64_t>& acknowledged,
+               const std::set<std::uint64_t>& excused);
 // The arrival order as runs ("0-69 50-69 70-120"), for a failure message.
 std::string arrival_runs(const std::vector<std::uint64_t>& received, std::size_t max_runs = 40);
 // Prints the report and appends it to $FIELDBRIDGE_FAULTS_REPORT when set.
