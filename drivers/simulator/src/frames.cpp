@@ -1,5 +1,7 @@
 #include "fieldbridge/simulator/frames.hpp"
 
+#include "fieldbridge/drivers/rtu_frame.hpp"
+
 namespace fieldbridge::simulator {
 
 std::size_t rtu_request_size(std::span<const std::uint8_t> bytes) {
@@ -47,17 +49,8 @@ std::size_t rtu_response_size(std::span<const std::uint8_t> request, bool except
   }
 }
 
-std::uint16_t crc16(std::span<const std::uint8_t> bytes) {
-  std::uint16_t crc = 0xFFFF;
-  for (const auto byte : bytes) {
-    crc ^= byte;
-    for (int bit = 0; bit < 8; ++bit) {
-      crc = (crc & 1U) != 0 ? static_cast<std::uint16_t>((crc >> 1) ^ 0xA001U)
-                            : static_cast<std::uint16_t>(crc >> 1);
-    }
-  }
-  return crc;
-}
+// The same CRC-16 as the gateway's RTU-over-TCP framing: one implementation.
+std::uint16_t crc16(std::span<const std::uint8_t> bytes) { return drivers::crc16(bytes); }
 
 std::chrono::nanoseconds rtu_character_time(const modbus_rtu_line& line) {
   const std::int64_t bits = 1 + line.data_bits + (line.parity == 'N' ? 0 : 1) + line.stop_bits;
