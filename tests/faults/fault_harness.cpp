@@ -388,16 +388,7 @@ child_process start_gateway(const std::filesystem::path& config, const std::file
 // ------------------------------------------------------------ listener
 
 silent_listener::silent_listener() {
-  listen_fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t length = sizeof(address);
-  if (listen_fd_ < 0 || ::bind(listen_fd_, reinterpret_cast<sockaddr*>(&address), sizeof(address)) != 0 ||
-      ::listen(listen_fd_, 16) != 0 ||
-      ::getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&address), &length) != 0)
-    throw std::runtime_error(std::string("silent listener: ") + std::strerror(errno));
-  port_ = ntohs(address.sin_port);
+  listen_fd_ = listen_on_loopback(SOCK_NONBLOCK, port_, "silent listener");
 }
 
 silent_listener::~silent_listener() {

@@ -1,5 +1,7 @@
 #include "mqtt_tap.hpp"
 
+#include "network.hpp"
+
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -49,16 +51,7 @@ bool write_all(int fd, const char* data, std::size_t n) {
 }  // namespace
 
 mqtt_tap::mqtt_tap(std::uint16_t broker_port, std::string topic) : broker_port_(broker_port), topic_(std::move(topic)) {
-  listen_fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t length = sizeof(address);
-  if (listen_fd_ < 0 || ::bind(listen_fd_, reinterpret_cast<sockaddr*>(&address), sizeof(address)) != 0 ||
-      ::listen(listen_fd_, 16) != 0 ||
-      ::getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&address), &length) != 0)
-    throw std::runtime_error(std::string("mqtt tap: ") + std::strerror(errno));
-  port_ = ntohs(address.sin_port);
+  listen_fd_ = listen_on_loopback(0, port_, "mqtt tap");
   acceptor_ = std::thread([this] { accept_loop(); });
 }
 
