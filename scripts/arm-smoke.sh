@@ -26,7 +26,8 @@ cleanup() {
 }
 trap cleanup EXIT
 fail() { echo "arm-smoke ($arch): FAIL: $*" >&2; for f in "$work"/*.log; do echo "--- $f"; tail -n 20 "$f"; done >&2; exit 1; }
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+# free_port
+source scripts/lib/ports.sh
 wait_for() {  # FILE TEXT SECONDS: the emulated binaries start slowly
   local deadline=$((SECONDS + $3))
   until grep -q "$2" "$1" 2>/dev/null; do

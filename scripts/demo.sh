@@ -25,14 +25,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# A loopback port nothing listens on (bash's /dev/tcp: a refused connect).
-free_port() {
-  local port
-  while :; do
-    port=$((20000 + RANDOM % 40000))
-    if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then echo "$port"; return; fi
-  done
-}
+# free_port
+source "$root/scripts/lib/ports.sh"
 # Waits until `file` contains `text`, for at most 10 s.
 wait_for() {
   local file=$1 text=$2

@@ -119,13 +119,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-free_port() {
-  local port
-  while :; do
-    port=$((20000 + RANDOM % 40000))
-    if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then echo "$port"; return; fi
-  done
-}
+# free_port
+source "$root/scripts/lib/ports.sh"
 wait_port() {  # port seconds
   local deadline=$(( $(date +%s) + $2 ))
   while (( $(date +%s) < deadline )); do
