@@ -14,8 +14,10 @@
 #include <cstring>
 #include <list>
 #include <mutex>
+#include <optional>
 #include <stdexcept>
 #include <thread>
+#include <vector>
 
 #include <fmt/core.h>
 #include <fmt/ranges.h>
@@ -134,6 +136,32 @@ unique_fd listen_tcp(const modbus_tcp_endpoint& endpoint) {
     error = std::strerror(errno);
   }
   throw std::runtime_error(fmt::format("simulate: cannot listen on {}:{}: {}", endpoint.host, endpoint.port, error));
+}
+
+// The length of the complete RTU request at the front of `buffer`, once it
+// has arrived whole with a good CRC; nullopt while it is incomplete, or when
+// it was dropped (an unknown function code, a bad CRC: the buffer is
+// cleared, as a device discards a garbled frame). Shared by the serial and
+// the RTU-over-TCP servers.
+std::optional<std::size_t> next_rtu_frame(std::vector<std::uint8_t>& buffer, const logger_ptr& log) {
+  if (buffer.size() < 2) return std::nullopt;
+  auto need = rtu_request_size(buffer);
+  if (need == 0) {
+    log->debug("dropped a frame with function code {}", buffer[1]);
+    buffer.clear();
+    return std::nullopt;
+  }
+  if (buffer.size() < need) return std::nullopt;
+  need = rtu_request_size(std::span(buffer.data(), need));
+  if (buffer.size() < need) return std::nullopt;
+  const std::span<const std::uint8_t> frame(buffer.data(), need);
+  const auto crc = crc16(frame.first(need - 2));
+  if (frame[need - 2] != (crc & 0xFF) || frame[need - 1] != (crc >> 8)) {
+    log->debug("dropped a frame with a bad CRC");
+    buffer.clear();
+    return std::nullopt;
+  }
+  return need;
 }
 
 }  // namespace
@@ -269,23 +297,9 @@ void simulator::impl::serve_rtu_connection(unique_fd socket, connection& self) {
     if (buffer.empty()) first_byte = steady::now();
     buffer.insert(buffer.end(), chunk, chunk + n);
     bool stopped = false;
-    while (buffer.size() >= 2) {
-      auto need = rtu_request_size(buffer);
-      if (need == 0) {
-        log->debug("dropped a frame with function code {}", buffer[1]);
-        buffer.clear();
-        break;
-      }
-      if (buffer.size() < need) break;
-      need = rtu_request_size(std::span(buffer.data(), need));
-      if (buffer.size() < need) break;
+    while (const auto length = next_rtu_frame(buffer, log)) {
+      const auto need = *length;
       const std::span<const std::uint8_t> frame(buffer.data(), need);
-      const auto crc = crc16(frame.first(need - 2));
-      if (frame[need - 2] != (crc & 0xFF) || frame[need - 1] != (crc >> 8)) {
-        log->debug("dropped a frame with a bad CRC");
-        buffer.clear();
-        break;
-      }
       const auto request = parse_request(frame, 1);
       const auto how = model.decide(request);
       log->debug("unit {} fc {} address {} quantity {}{}", request.unit, request.function, request.address,
@@ -352,24 +366,9 @@ void simulator::impl::serve_rtu(modbus_ptr line) {
     }
     if (buffer.empty()) first_byte = steady::now();
     buffer.insert(buffer.end(), chunk, chunk + n);
-    while (buffer.size() >= 2) {
-      auto need = rtu_request_size(buffer);
-      if (need == 0) {
-        log->debug("dropped a frame with function code {}", buffer[1]);
-        buffer.clear();
-        break;
-      }
-      if (buffer.size() < need) break;
-      need = rtu_request_size(std::span(buffer.data(), need));
-      if (buffer.size() < need) break;
+    while (const auto length = next_rtu_frame(buffer, log)) {
+      const auto need = *length;
       const std::span<const std::uint8_t> frame(buffer.data(), need);
-      const auto crc = crc16(frame.first(need - 2));
-      const bool crc_ok = frame[need - 2] == (crc & 0xFF) && frame[need - 1] == (crc >> 8);
-      if (!crc_ok) {
-        log->debug("dropped a frame with a bad CRC");
-        buffer.clear();
-        break;
-      }
       const auto request = parse_request(frame, 1);
       const auto how = model.decide(request);
       log->debug("unit {} fc {} address {} quantity {}{}", request.unit, request.function, request.address,
