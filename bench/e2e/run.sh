@@ -19,7 +19,10 @@
 # usage: bench/e2e/run.sh [--quick] [BUILD_DIR...]
 #   BUILD_DIR (default build/) is configured with -DFIELDBRIDGE_BUILD_BENCH=ON
 #   and has gateway/fieldbridge and bench/e2e/e2e_subscriber built; give
-#   two to compare builds side by side in one run (the column "build").
+#   two to compare builds side by side in one run (the column "build"; the
+#   others need only gateway/fieldbridge: the first build's simulator and
+#   the first e2e_subscriber found serve all). SUBSCRIBER_BUILD=DIR
+#   takes the subscriber from a build not measured.
 # environment: WINDOW (s, default 8; --quick 4), WARMUP (2), INFLIGHT
 #   (mqtt.max_inflight, default: the gateway's), BACKLOG (1000000;
 #   --quick 200000), DRAINS ("fifo live_first"; --quick "fifo"; "" skips the
@@ -39,12 +42,13 @@ for arg in "$@"; do
   esac
 done
 [[ ${#builds[@]} -gt 0 ]] || builds=("$root/build")
+subscriber=
 for b in "${builds[@]}"; do
-  for binary in "$b/gateway/fieldbridge" "$b/bench/e2e/e2e_subscriber"; do
-    [[ -x $binary ]] || { echo "missing $binary: build with -DFIELDBRIDGE_BUILD_BENCH=ON" >&2; exit 2; }
-  done
+  [[ -x $b/gateway/fieldbridge ]] || { echo "missing $b/gateway/fieldbridge" >&2; exit 2; }
+  [[ -z $subscriber && -x $b/bench/e2e/e2e_subscriber ]] && subscriber=$b/bench/e2e/e2e_subscriber
 done
-subscriber=${builds[0]}/bench/e2e/e2e_subscriber
+[[ -n ${SUBSCRIBER_BUILD:-} ]] && subscriber=$SUBSCRIBER_BUILD/bench/e2e/e2e_subscriber
+[[ -x $subscriber ]] || { echo "no build has bench/e2e/e2e_subscriber: build one with -DFIELDBRIDGE_BUILD_BENCH=ON" >&2; exit 2; }
 
 if ((quick)); then
   window=${WINDOW:-4}; rates=${RATES:-"10000 50000"}; qoses=${QOSES:-"0 1"}; payloads=${PAYLOADS:-"json"}
@@ -65,13 +69,22 @@ source "$root/scripts/lib/mosquitto.sh"
 work=$(mktemp -d -t fieldbridge-e2e.XXXXXX)
 hot=$(mktemp -d -p /dev/shm fieldbridge-e2e.XXXXXX)  # the hot tier on tmpfs, as by default
 pids=()
-stop_pid() {  # stops one process this script started, by its pid
-  local pid=$1
+# Stops one process this script started, by its pid: SIGTERM, then SIGKILL
+# after 15 s (returns 1 then, so a hung shutdown shows in the table).
+stop_pid() {
+  local pid=$1 state
   kill -TERM "$pid" 2>/dev/null || return 0
+  for _ in $(seq 150); do
+    state=$(awk '{ print $3 }' "/proc/$pid/stat" 2>/dev/null || true)
+    [[ -z $state || $state == Z ]] && { wait "$pid" 2>/dev/null || true; return 0; }
+    sleep 0.1  # waiting for the process to exit
+  done
+  kill -KILL "$pid" 2>/dev/null || true
   wait "$pid" 2>/dev/null || true
+  return 1
 }
 cleanup() {
-  for pid in "${pids[@]}"; do stop_pid "$pid"; done
+  for pid in "${pids[@]}"; do stop_pid "$pid" || true; done
   rm -rf "$work" "$hot"
 }
 trap cleanup EXIT
@@ -165,7 +178,7 @@ field() {  # field LINE KEY
 label() {  # a short name for a build dir: its git commit, else its name
   local b=$1 src
   src=$(sed -n 's/^CMAKE_HOME_DIRECTORY:INTERNAL=//p' "$b/CMakeCache.txt" 2>/dev/null)
-  if [[ -n $src ]] && git -C "$src" rev-parse --short HEAD >/dev/null 2>&1; then
+  if [[ -n $src && $(git -C "$src" rev-parse --show-toplevel 2>/dev/null) == "$src" ]]; then
     echo "$(basename "$b")@$(git -C "$src" rev-parse --short HEAD)"
   else
     basename "$b"
@@ -185,8 +198,9 @@ run_steady() {  # run_steady BUILD QOS PAYLOAD RATE
   pids+=("$gw")
   line=$("$subscriber" --port "$port" --prefix fieldbridge/e2e --qos "$qos" --pid "$gw" \
     --warmup "$warmup" --window "$window" --rate "$rate" | tail -1)
-  stop_pid "$gw"
-  stop_pid "$broker"
+  local hung=
+  stop_pid "$gw" || hung=" (hung at SIGTERM: killed after 15 s)"
+  stop_pid "$broker" || true
   local received expected lost cpu core rss hwm p50 p99 ratio keeps
   received=$(field "$line" received); expected=$(field "$line" expected); lost=$(field "$line" lost)
   cpu=$(field "$line" cpu_us_per_reading); core=$(field "$line" core_pct)
@@ -204,7 +218,7 @@ run_steady() {  # run_steady BUILD QOS PAYLOAD RATE
   results+=("$b $qos $payload $rate $keeps")
   [[ $p50 == -1 ]] && p50=— && p99=—
   printf '| %s | %s | %s | %s | %s / %s (%s %%) | %s | %s | %s | %s / %s | %s / %s |\n' \
-    "$(label "$b")" "$qos" "$payload" "$rate" "$received" "$expected" "$ratio" "$lost" "$cpu" "$core" \
+    "$(label "$b")$hung" "$qos" "$payload" "$rate" "$received" "$expected" "$ratio" "$lost" "$cpu" "$core" \
     "$(mb "$rss")" "$(mb "$hwm")" "$p50" "$p99"
 }
 
@@ -232,8 +246,9 @@ run_backlog() {  # run_backlog BUILD DRAIN
   local broker=$broker_pid
   line=$("$subscriber" --port "$port" --prefix fieldbridge/e2e --qos 1 --pid "$gw" --drain \
     --live-after "$live_after" --quiet 3 --window 300 | tail -1)
-  stop_pid "$gw"
-  stop_pid "$broker"
+  local hung=
+  stop_pid "$gw" || hung=" (hung at SIGTERM: killed after 15 s)"
+  stop_pid "$broker" || true
   write_sim "$work/sim.yaml"
   kill -HUP "$sim_pid"
   local got secs rate live p50 p99 rss rmax cpu
@@ -242,7 +257,7 @@ run_backlog() {  # run_backlog BUILD DRAIN
   cpu=$(field "$line" cpu_us_per_reading)
   rate=$(awk -v n="$got" -v s="$secs" 'BEGIN { printf "%.0f", (s > 0 ? n / s : 0) }')
   printf '| %s | %s | %s | %s | %s | %s | %s | %s / %s | %s | %s / %s |\n' \
-    "$(label "$b")" "$drain" "$fill" "$got" "$secs" "$rate" "$cpu" \
+    "$(label "$b")$hung" "$drain" "$fill" "$got" "$secs" "$rate" "$cpu" \
     "$(mb "$rss")" "$(mb "$rmax")" \
     "$live" "$p50" "$p99"
 }
