@@ -146,7 +146,7 @@ void modbus_bus::start() {
     auto& device = worker_->devices[i];
     device.next_poll = now + device.spec->poll_interval * static_cast<std::int64_t>(i) / n;
   }
-  thread_ = std::thread([this] { worker_->run(); });
+  thread_.start([this] { worker_->run(); });
 }
 
 void modbus_bus::request_stop() noexcept {

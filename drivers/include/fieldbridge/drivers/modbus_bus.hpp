@@ -6,10 +6,10 @@
 #include <condition_variable>
 #include <deque>
 #include <mutex>
-#include <thread>
 
 #include "fieldbridge/drivers/bus.hpp"
 #include "fieldbridge/drivers/planner.hpp"
+#include "fieldbridge/drivers/worker_thread.hpp"
 
 namespace fieldbridge::drivers {
 
@@ -50,7 +50,7 @@ class modbus_bus final : public field_bus {
   backoff_policy policy_;
 
   std::unique_ptr<worker> worker_;
-  std::thread thread_;
+  worker_thread thread_;  // with a sized stack (worker_thread.hpp)
   // Read by the worker between requests, so stop() need not wait for a
   // whole poll cycle; set under mutex_ too, for the condition variable.
   std::atomic<bool> stop_requested_{false};
