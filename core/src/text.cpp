@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <ctime>
+#include <iterator>
 #include <type_traits>
 
 #include <fmt/format.h>
@@ -46,23 +47,30 @@ std::string json_string(std::string_view text) {
   return out;
 }
 
-std::optional<std::string> json_value(const point_value& value, bool single_precision) {
+bool append_json_value(std::string& out, const point_value& value, bool single_precision) {
   return std::visit(
-      [single_precision](const auto& v) -> std::optional<std::string> {
+      [&out, single_precision](const auto& v) {
         using type = std::decay_t<decltype(v)>;
         if constexpr (std::is_same_v<type, bool>) {
-          return std::string(v ? "true" : "false");
+          out += v ? "true" : "false";
         } else if constexpr (std::is_same_v<type, double>) {
-          if (!std::isfinite(v)) return std::nullopt;
-          if (single_precision) return fmt::format("{}", static_cast<float>(v));
-          return fmt::format("{}", v);  // shortest form that reads back exactly
+          if (!std::isfinite(v)) return false;
+          if (single_precision) fmt::format_to(std::back_inserter(out), "{}", static_cast<float>(v));
+          else fmt::format_to(std::back_inserter(out), "{}", v);  // shortest form that reads back exactly
         } else if constexpr (std::is_same_v<type, std::string>) {
-          return json_string(v);
+          append_json_string(out, v);
         } else {
-          return fmt::format("{}", v);
+          fmt::format_to(std::back_inserter(out), "{}", v);
         }
+        return true;
       },
       value);
+}
+
+std::optional<std::string> json_value(const point_value& value, bool single_precision) {
+  std::string out;
+  if (!append_json_value(out, value, single_precision)) return std::nullopt;
+  return out;
 }
 
 }  // namespace fieldbridge

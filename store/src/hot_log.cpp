@@ -357,33 +357,61 @@ void hot_log::encode_remove(std::string& out, message_id id) {
   finish_frame(out, at);
 }
 
+std::string& hot_log::record_buffer() {
+  if (holding_) return held_;
+  buffer_.clear();
+  return buffer_;
+}
+
+bool hot_log::emit() {
+  if (!holding_) return put(buffer_);
+  ++held_records_;
+  return true;
+}
+
+bool hot_log::write_held() {
+  if (held_.empty()) return fd_ >= 0;
+  if (fd_ < 0) {
+    held_.clear();
+    held_records_ = 0;
+    return false;
+  }
+  const bool ok = put(held_);
+  records_ += held_records_ - 1;  // put() counted one
+  held_.clear();
+  held_records_ = 0;
+  return ok;
+}
+
 bool hot_log::add(message_id id, const message& m, std::uint16_t packet_id, qos2_state state) {
   if (fd_ < 0) return false;
-  buffer_.clear();
-  encode_add(buffer_, id, m, packet_id, state);
-  return put(buffer_);
+  encode_add(record_buffer(), id, m, packet_id, state);
+  return emit();
 }
 
 bool hot_log::remove(message_id id) {
   if (fd_ < 0) return false;
-  buffer_.clear();
-  encode_remove(buffer_, id);
-  return put(buffer_);
+  encode_remove(record_buffer(), id);
+  return emit();
 }
 
 bool hot_log::set_qos2(message_id id, std::uint16_t packet_id, qos2_state state) {
   if (fd_ < 0) return false;
-  buffer_.clear();
-  const auto at = begin_frame(buffer_);
-  buffer_.push_back(static_cast<char>(record_qos2));
-  put_int<std::int64_t>(buffer_, id);
-  put_int<std::uint16_t>(buffer_, packet_id);
-  put_int<std::uint8_t>(buffer_, static_cast<std::uint8_t>(state));
-  finish_frame(buffer_, at);
-  return put(buffer_);
+  // The state must be in the file before the packet it announces leaves:
+  // written at once, after what is held (which comes first in the log).
+  std::string& out = record_buffer();
+  const auto at = begin_frame(out);
+  out.push_back(static_cast<char>(record_qos2));
+  put_int<std::int64_t>(out, id);
+  put_int<std::uint16_t>(out, packet_id);
+  put_int<std::uint8_t>(out, static_cast<std::uint8_t>(state));
+  finish_frame(out, at);
+  return emit() && write_held();
 }
 
 void hot_log::discard() {
+  held_.clear();
+  held_records_ = 0;
   if (fd_ >= 0) {
     ::close(fd_);
     fd_ = -1;

@@ -65,10 +65,18 @@ class hot_log {
   const std::filesystem::path& path() const noexcept { return path_; }
 
   // Each appends one record with one write(2); false when the write failed
-  // (then the log is closed and removed: see fail()).
+  // (then the log is closed and removed: see fail()). While held (hold()),
+  // add() and remove() only collect their records in memory; set_qos2()
+  // writes at once, with what was collected before it.
   bool add(message_id id, const message& m, std::uint16_t packet_id, qos2_state state);
   bool remove(message_id id);
   bool set_qos2(message_id id, std::uint16_t packet_id, qos2_state state);
+
+  // Holding collects records for one write(2) (the queue's write batches);
+  // write_held() writes what was collected (false when that write failed).
+  // A record collected is not safe from a kill -9 until it is written.
+  void hold(bool on) noexcept { holding_ = on; }
+  bool write_held();
 
   // Compaction: a new file holding only `messages` and `removed` replaces
   // this one (written beside it, then renamed over it, so a kill at any
@@ -86,6 +94,10 @@ class hot_log {
 
  private:
   bool put(const std::string& out);
+  // Where the next record is encoded: the held records, or a fresh buffer.
+  std::string& record_buffer();
+  // After a record was encoded by record_buffer(): written now unless held.
+  bool emit();
   bool write_all(int fd, const std::string& data);
   bool fail(const char* what);
   static void encode_add(std::string& out, message_id id, const message& m, std::uint16_t packet_id,
@@ -97,6 +109,9 @@ class hot_log {
   int fd_ = -1;
   std::filesystem::path path_;
   std::string buffer_;
+  std::string held_;  // records collected while holding_, in order
+  std::uint64_t held_records_ = 0;
+  bool holding_ = false;
   std::uint64_t bytes_ = 0;
   std::uint64_t written_ = 0;
   std::uint64_t records_ = 0;
@@ -112,6 +127,9 @@ bool hot_log::rewrite(const Messages& messages, const Removed& removed) {
   std::string data;
   for (const auto& [id, entry] : messages) encode_add(data, id, entry.msg, entry.packet_id, entry.state);
   for (const auto id : removed) encode_remove(data, id);
+  // The new file holds the whole state: what was held is in it already.
+  held_.clear();
+  held_records_ = 0;
   return finish_rewrite(fd, tmp, data);
 }
 

@@ -134,6 +134,7 @@ struct queue::impl {
   unsigned live_streak = 0;
   std::optional<message_id> waiting_from;  // live_first: the first pending entry that waits for its topic
   std::vector<envelope> resumed;
+  unsigned batches = 0;  // queue::batch objects alive
   log_rate_limit drop_log, overflow_log, write_error_log, file_log;
 
   std::uint64_t disk_available() const { return disk_rows - doomed.size() - disk_in_flight.size(); }
@@ -150,6 +151,10 @@ struct queue::impl {
   void maybe_compact(bool force);
   void report_suppressed(steady::time_point now);
   void hot_failed();
+  // Writes the hot-tier records a batch collected so far.
+  void write_held() {
+    if (hot.active() && !hot.write_held()) hot_failed();
+  }
   void backlog_add(const std::string& topic);
   void backlog_remove(const std::string& topic);
   bool live_first() const { return options.drain == drain_order::live_first; }
@@ -746,8 +751,19 @@ std::optional<message_id> queue::append(message m) {
   return id;
 }
 
+queue::batch::batch(queue& q) : queue_(q) {
+  if (queue_.impl_->batches++ == 0) queue_.impl_->hot.hold(true);
+}
+
+queue::batch::~batch() {
+  auto& s = *queue_.impl_;
+  s.write_held();
+  if (--s.batches == 0) s.hot.hold(false);
+}
+
 std::vector<envelope> queue::take(std::size_t max) {
   auto& s = *impl_;
+  s.write_held();  // what is handed out is in the hot tier first
   std::vector<envelope> out;
   out.reserve(max);
   if (s.options.drain == drain_order::fifo) {
@@ -844,6 +860,7 @@ const std::vector<envelope>& queue::resumed() const noexcept { return impl_->res
 
 flush_result queue::flush(std::chrono::steady_clock::time_point now) {
   auto& s = *impl_;
+  s.write_held();
   if (s.file_replaced()) s.recreate_file();
   const auto due = now - flush_period();
   auto end = s.pending.begin();
@@ -853,7 +870,10 @@ flush_result queue::flush(std::chrono::steady_clock::time_point now) {
   return result;
 }
 
-flush_result queue::sync() { return impl_->write(impl_->pending.end()); }
+flush_result queue::sync() {
+  impl_->write_held();
+  return impl_->write(impl_->pending.end());
+}
 
 std::chrono::milliseconds queue::flush_period() const noexcept {
   // flush_interval 0 writes at append(); the timer then only deletes.

@@ -1,5 +1,7 @@
 #include <gtest/gtest.h>
 
+#include <limits>
+
 #include "run/payload.hpp"
 
 namespace fieldbridge::gateway {
@@ -29,6 +31,22 @@ TEST(Payload, JsonCarriesValueTimestampAndUnit) {
             R"({"value":230.4,"ts":"2026-11-25T21:30:00.123Z","unit":"V"})");
   EXPECT_EQ(reading_payload(make_reading(std::int64_t{-7}), "", config::payload_format::json),
             R"({"value":-7,"ts":"2026-11-25T21:30:00.123Z"})");
+}
+
+TEST(Payload, ABuilderKeepsTheLastTimestampOnlyWhileReadingsShareIt) {
+  payload_builder builder;
+  auto r = make_reading(230.4);
+  EXPECT_EQ(builder.build(r, "V", config::payload_format::json),
+            R"({"value":230.4,"ts":"2026-11-25T21:30:00.123Z","unit":"V"})");
+  r.value = std::int64_t{-7};
+  EXPECT_EQ(builder.build(r, "", config::payload_format::json), R"({"value":-7,"ts":"2026-11-25T21:30:00.123Z"})");
+  r.ts += 1ms;
+  EXPECT_EQ(builder.build(r, "", config::payload_format::json), R"({"value":-7,"ts":"2026-11-25T21:30:00.124Z"})");
+  r.ts = wall_clock::time_point{};
+  EXPECT_EQ(builder.build(r, "", config::payload_format::json), R"({"value":-7,"ts":"1970-01-01T00:00:00.000Z"})");
+  r.value = std::numeric_limits<double>::quiet_NaN();
+  EXPECT_FALSE(builder.build(r, "", config::payload_format::json));
+  EXPECT_EQ(builder.build(make_reading(std::string("FB-1")), "", config::payload_format::value), R"("FB-1")");
 }
 
 TEST(Payload, ValueFormatIsTheBareValue) {

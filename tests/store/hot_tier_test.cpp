@@ -219,6 +219,37 @@ TEST_F(HotTierTest, AHealthyStreamKeepsTheHotFileSmallAndTheDiskUntouched) {
   EXPECT_LT(largest, 1024u * 1024u) << "the hot tier is compacted";
 }
 
+// Issue 11: a batch collects its records and writes them once, when it
+// ends; what it wrote survives a SIGKILL like records written one by one.
+TEST_F(HotTierTest, ABatchWritesItsRecordsWhenItEndsAndTheySurviveASigkill) {
+  {
+    auto s = hot_settings();
+    s.path = dir_ / "first.db";
+    auto q = open(s);
+    const auto empty = q->hot_bytes();
+    {
+      queue::batch b(*q);
+      for (int i = 1; i <= 10; ++i) q->append(numbered(i, 1, 10));
+      EXPECT_EQ(q->hot_bytes(), empty) << "held until the batch ends";
+    }
+    const auto appended = q->hot_bytes();
+    EXPECT_GT(appended, empty);
+    {
+      queue::batch b(*q);
+      q->append(numbered(11, 1, 10));
+      EXPECT_EQ(q->take(1).size(), 1u);  // take() writes what is held before it hands out
+      EXPECT_GT(q->hot_bytes(), appended);
+    }
+  }
+  constexpr long n = 300;
+  run_and_kill("batch", n, [](const std::string& log) { return log.find("ready\n") != std::string::npos; });
+  auto q = open(hot_settings());
+  std::vector<long> evens;
+  for (long i = 2; i <= n; i += 2) evens.push_back(i);
+  EXPECT_EQ(q->depth(), evens.size());
+  EXPECT_THAT(payload_numbers(q->take(1000)), ElementsAreArray(evens));
+}
+
 // Issue 9 item 6: what the store holds in memory while the disk refuses
 // writes survives the process, and every drop is counted and logged.
 TEST_F(HotTierTest, DiskFullMessagesInMemorySurviveTheProcessAndDropsAreCounted) {

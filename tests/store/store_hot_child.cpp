@@ -6,6 +6,8 @@
 //             leaves them in flight (0); then prints "ready" and waits.
 //   stream N: appends 1, 2, ... and prints "accepted <n>" after each
 //             append() returned, until killed (N unused).
+//   batch N:  appends 1..N in one queue::batch, takes them all, completes
+//             the odd ones in a second batch; then prints "ready" and waits.
 #include <unistd.h>
 
 #include <cstdio>
@@ -65,6 +67,18 @@ int main(int argc, char** argv) {
       if (!q.append(numbered(i, 1))) return 4;
       say("accepted " + std::to_string(i));
     }
+  } else if (mode == "batch") {
+    {
+      store::queue::batch appends(q);
+      for (long i = 1; i <= n; ++i) q.append(numbered(i, 1));
+    }
+    const auto taken = q.take(static_cast<std::size_t>(n));
+    {
+      store::queue::batch completions(q);
+      for (const auto& e : taken)
+        if (std::stol(e.msg.payload) % 2 == 1) q.complete(e.id);
+    }
+    say("ready");
   } else {
     return 2;
   }

@@ -130,12 +130,14 @@ void forwarder::schedule_pump() {
 
 void forwarder::stop() {
   stopping_ = true;
+  completions_.reset();
   pause_timer_.cancel();
 }
 
 // Hands the client what the store has, while connected and not paused. While
 // disconnected the store is the queue.
 void forwarder::pump() {
+  completions_.reset();  // the removals of the acks since the last pump, in one write
   if (stopping_ || paused_ || !client_.connected()) return;
   // After a pause one message probes alone: were the broker still refusing
   // some and taking others, a full window would reorder them.
@@ -154,6 +156,9 @@ void forwarder::pump() {
 
 void forwarder::on_published(store::message_id id, const mq::publish_result& r) {
   in_flight_.erase(static_cast<mq::message_token>(id));
+  // Ended by the pump this schedules: a kill -9 before it costs a copy of
+  // these (at least once), never a loss.
+  if (!completions_ && !stopping_) completions_.emplace(store_);
   switch (r.outcome) {
     case mq::publish_outcome::delivered:
       store_.complete(id);

@@ -94,6 +94,10 @@ class forwarder {
   std::unordered_set<mqtt::message_token> in_flight_;
   forwarder_counters counters_;
   std::optional<std::string> paused_;
+  // The completions of one loop turn (the client dispatches every ack it
+  // read before the pump runs) go to the store's hot tier in one write,
+  // when the pump runs (or at stop()).
+  std::optional<store::queue::batch> completions_;
   std::chrono::milliseconds next_pause_{0};
   bool probing_ = false;  // after a pause: one message at a time until one is delivered
   bool pump_scheduled_ = false;

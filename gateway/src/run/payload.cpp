@@ -6,12 +6,34 @@ namespace fieldbridge::gateway {
 
 std::optional<std::string> reading_payload(const reading& r, std::string_view unit, config::payload_format format,
                                            bool single_precision) {
+  return payload_builder{}.build(r, unit, format, single_precision);
+}
+
+const std::string& payload_builder::timestamp(wall_clock::time_point ts) {
+  if (last_ts_text_.empty() || ts != last_ts_) {
+    last_ts_ = ts;
+    last_ts_text_ = utc_timestamp(ts);
+  }
+  return last_ts_text_;
+}
+
+std::optional<std::string> payload_builder::build(const reading& r, std::string_view unit,
+                                                  config::payload_format format, bool single_precision) {
   if (r.q != quality::good) return std::nullopt;
-  auto value = json_value(r.value, single_precision);
-  if (!value) return std::nullopt;
-  if (format == config::payload_format::value) return value;
-  std::string out = "{\"value\":" + *value + ",\"ts\":\"" + utc_timestamp(r.ts) + "\"";
-  if (!unit.empty()) out += ",\"unit\":" + json_string(unit);
+  std::string out;
+  if (format == config::payload_format::json) {
+    out.reserve(48 + unit.size());
+    out += "{\"value\":";
+  }
+  if (!append_json_value(out, r.value, single_precision)) return std::nullopt;
+  if (format == config::payload_format::value) return out;
+  out += ",\"ts\":\"";
+  out += timestamp(r.ts);
+  out += '"';
+  if (!unit.empty()) {
+    out += ",\"unit\":";
+    append_json_string(out, unit);
+  }
   out += '}';
   return out;
 }

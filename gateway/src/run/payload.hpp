@@ -18,6 +18,21 @@ namespace fieldbridge::gateway {
 std::optional<std::string> reading_payload(const reading& r, std::string_view unit, config::payload_format format,
                                            bool single_precision = false);
 
+// Builds the same payloads for a stream of readings, keeping the text of
+// the last timestamp: the readings of one poll share it, and formatting it
+// is most of a payload's cost. Single-threaded.
+class payload_builder {
+ public:
+  std::optional<std::string> build(const reading& r, std::string_view unit, config::payload_format format,
+                                   bool single_precision = false);
+
+ private:
+  const std::string& timestamp(wall_clock::time_point ts);
+
+  wall_clock::time_point last_ts_{};
+  std::string last_ts_text_;
+};
+
 // `publish: on_change`: remembers the last published value per key and says
 // whether a new one differs by more than the deadband (any change when the
 // deadband is 0; strings and bools on any change). Single-threaded.

@@ -18,24 +18,35 @@ reading_router::reading_router(const config::configuration& configuration, logge
         route.deadband = point.deadband;
         route.single_precision = point.format.type == value_type::float32;
         route.heartbeat = point.heartbeat.value_or(configuration_.mqtt.heartbeat);
-        routes_.emplace(device.name + "/" + point.name, std::move(route));
+        route.source = device.name + "/" + point.name;
+        routes_[device.name].emplace(point.name, std::move(route));
       }
 }
 
 void reading_router::route(const std::vector<reading>& readings, const sink& offer) {
+  // A poll's readings come from one device at one time: its table is looked
+  // up, and the clock read, once.
+  const auto now = now_();
+  device_routes* device = nullptr;
+  const std::string* device_name = nullptr;
   for (const auto& r : readings) {
-    const auto key = r.device + "/" + r.point;
-    const auto found = routes_.find(key);
-    if (found == routes_.end()) continue;
+    if (device_name == nullptr || *device_name != r.device) {
+      const auto known = routes_.find(r.device);
+      device = known == routes_.end() ? nullptr : &known->second;
+      device_name = &r.device;
+    }
+    if (device == nullptr) continue;
+    const auto found = device->find(r.point);
+    if (found == device->end()) continue;
     auto& route = found->second;
-    auto payload = reading_payload(r, route.unit, configuration_.mqtt.payload, route.single_precision);
+    const auto& key = route.source;
+    auto payload = payloads_.build(r, route.unit, configuration_.mqtt.payload, route.single_precision);
     if (!payload) {
       // Bad quality: no number is better than a wrong one; the device's
       // status topic and the stats say what is wrong.
       log_->debug("{}: not published: {}", key, r.error.empty() ? "no valid value" : r.error);
       continue;
     }
-    const auto now = now_();
     const bool heartbeat_due =
         route.heartbeat.count() > 0 && route.published && now - route.last_published >= route.heartbeat;
     if (route.on_change && !heartbeat_due && !changes_.changed(key, r.value, route.deadband)) continue;
@@ -45,7 +56,7 @@ void reading_router::route(const std::vector<reading>& readings, const sink& off
     m.qos = route.qos;
     m.retain = route.retain;
     m.ts = r.ts;
-    m.source = key;
+    m.source = route.source;
     // A drop is counted and logged by the store. An on_change value it
     // refused is not the last published one: the next reading tries again.
     if (!offer(std::move(m))) continue;

@@ -40,6 +40,7 @@ class reading_router {
   // What a reading of one point turns into.
   struct point_route {
     std::string topic;
+    std::string source;  // "device/point": the store message's source and the on_change key
     std::string unit;
     std::uint8_t qos = 1;
     bool retain = false;
@@ -54,8 +55,12 @@ class reading_router {
   const config::configuration& configuration_;
   logger_ptr log_;
   clock now_;
-  std::map<std::string, point_route> routes_;  // "device/point" → where it goes
+  // device → point → where it goes: looked up with the reading's own names,
+  // no key built per reading.
+  using device_routes = std::map<std::string, point_route, std::less<>>;
+  std::map<std::string, device_routes, std::less<>> routes_;
   change_filter changes_;
+  payload_builder payloads_;
 };
 
 }  // namespace fieldbridge::gateway

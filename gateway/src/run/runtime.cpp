@@ -128,6 +128,7 @@ class runtime {
   // --- readings → store → client ---
 
   void on_readings(std::vector<reading> readings) {
+    store::queue::batch batch(store_);  // cost: one hot-tier write per poll, not one per reading
     router_.route(readings, [this](store::message m) { return store_.append(std::move(m)).has_value(); });
     forwarder_.schedule_pump();
   }

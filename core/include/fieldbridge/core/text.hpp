@@ -24,5 +24,8 @@ std::string json_string(std::string_view text);
 // with float's shortest form (230.4, not 230.39999389648438): the digits
 // beyond float precision are noise the device never sent.
 std::optional<std::string> json_value(const point_value& value, bool single_precision = false);
+// The same, appended to `out` (for a buffer reused across readings); false,
+// with `out` unchanged, for a non-finite number.
+bool append_json_value(std::string& out, const point_value& value, bool single_precision = false);
 
 }  // namespace fieldbridge

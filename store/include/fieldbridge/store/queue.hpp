@@ -117,8 +117,28 @@ class queue {
   queue& operator=(const queue&) = delete;
 
   // Accepts a message; nullopt when it was dropped (on_full: drop_newest, or
-  // the memory buffer overflowed while the disk refuses writes).
+  // the memory buffer overflowed while the disk refuses writes). Outside a
+  // batch it is safe from a kill -9 when this returns.
   std::optional<message_id> append(message m);
+
+  // Collects the hot-tier records of the calls made while it lives (append,
+  // complete, reject, drops) and writes them with one write(2) when it ends,
+  // instead of one each. take(), flush(), sync() and the QoS 2 records write
+  // what was collected first, so nothing is handed out before its record is
+  // in the hot tier. Until then what was appended is not safe from a kill
+  // -9 (and a completion not yet written makes a copy after one): end a
+  // batch within the loop turn that began it. Batches may overlap; the
+  // queue must outlive them. Without a hot tier it changes nothing.
+  class batch {
+   public:
+    explicit batch(queue& q);
+    ~batch();
+    batch(const batch&) = delete;
+    batch& operator=(const batch&) = delete;
+
+   private:
+    queue& queue_;
+  };
 
   // Up to `max` messages to publish next, in drain order. Each stays in
   // flight, and is not handed out again, until complete() or undelivered().
