@@ -119,16 +119,20 @@ class schema_loader {
   configuration load(const YAML::Node& root) {
     if (root.IsNull())
       doc_.fail(root, "the configuration is empty; expected a map with gateway, mqtt, store and buses");
-    const map_reader map(doc_, root, "the configuration", {"gateway", "mqtt", "store", "buses"});
+    const map_reader map(doc_, root, "the configuration", {"gateway", "mqtt", "store", "buses", "homeassistant"});
     configuration result;
     result.source_path = doc_.name();
     if (const auto* e = map.find("gateway")) load_gateway(map_reader(doc_, map.expect_map(*e), "gateway", gateway_keys), result.gateway);
     load_mqtt(map, result);
     if (const auto* e = map.find("store")) load_store(map_reader(doc_, map.expect_map(*e), "store", store_keys), result.store);
+    if (const auto* e = map.find("homeassistant"))  // before the buses: their points check ids when it is on
+      load_homeassistant(map_reader(doc_, map.expect_map(*e), "homeassistant", homeassistant_keys),
+                         result.homeassistant);
     const auto& buses = map.require("buses");
     const auto& list = map.expect_list(buses);
     if (list.size() == 0) doc_.fail(buses.value_location(), "expected at least one bus in 'buses'");
     for (const auto& bus : list) result.buses.push_back(load_bus(bus));
+    result.homeassistant.devices = std::move(homeassistant_devices_);
     return result;
   }
 
@@ -150,16 +154,18 @@ class schema_loader {
       "inter_request_delay", "devices"};
   static inline const std::vector<std::string_view> line_bus_keys{"name", "modbus_rtu", "modbus_tcp",
                                                                   "modbus_rtu_tcp", "serial_line",
-                                                                  "silence_timeout", "points"};
+                                                                  "silence_timeout", "points", "manufacturer",
+                                                                  "model"};
   static inline const std::vector<std::string_view> device_keys{
       "name", "unit", "poll_interval", "max_registers", "max_bits", "max_gap", "force_multiple_write",
-      "offline_after", "points"};
+      "offline_after", "points", "manufacturer", "model"};
   static inline const std::vector<std::string_view> register_point_keys{
       "name", "table", "address", "type", "order", "bit", "length", "scale", "offset", "unit", "qos",
-      "retain", "publish", "deadband", "heartbeat", "writable", "min", "max", "map", "mask", "shift", "round"};
+      "retain", "publish", "deadband", "heartbeat", "writable", "min", "max", "map", "mask", "shift", "round",
+      "homeassistant"};
   static inline const std::vector<std::string_view> line_point_keys{
       "name", "pattern", "type", "scale", "offset", "unit", "qos", "retain", "publish", "deadband", "heartbeat",
-      "map", "mask", "shift", "round"};
+      "map", "mask", "shift", "round", "homeassistant"};
 
   void load_gateway(const map_reader& map, gateway_settings& gateway) {
     if (map.find("name") != nullptr) gateway.name = read_name(map);
@@ -173,6 +179,16 @@ class schema_loader {
     map.read_duration("stats_interval", gateway.stats_interval, 0ms, 24h);
     if (gateway.stats_interval > 0ms && gateway.stats_interval < 1s)
       doc_.fail(map.find("stats_interval")->value_location(), "'stats_interval' must be 0 (off) or at least 1s");
+  }
+
+  // A topic prefix: levels separated by single '/', no wildcards.
+  void check_topic_levels(const entry& e, const std::string& prefix) {
+    if (prefix.find_first_of("+#") != std::string::npos || prefix.front() == '/' || prefix.back() == '/' ||
+        prefix.find("//") != std::string::npos)
+      doc_.fail(e.value_location(),
+                fmt::format("'{}' must be topic levels separated by single '/', without '+', '#' "
+                            "or a leading or trailing '/', got '{}'",
+                            e.key, prefix));
   }
 
   void load_mqtt(const map_reader& root, configuration& result) {
@@ -204,13 +220,7 @@ class schema_loader {
     }
     if (const auto* e = map.find("topic_prefix")) {
       mqtt.topic_prefix = map.to_string(*e);
-      const auto& prefix = mqtt.topic_prefix;
-      if (prefix.find_first_of("+#") != std::string::npos || prefix.front() == '/' || prefix.back() == '/' ||
-          prefix.find("//") != std::string::npos)
-        doc_.fail(e->value_location(),
-                  fmt::format("'topic_prefix' must be topic levels separated by single '/', without '+', '#' "
-                              "or a leading or trailing '/', got '{}'",
-                              prefix));
+      check_topic_levels(*e, mqtt.topic_prefix);
     }
     map.read("qos", mqtt.qos, 0, 2);
     map.read("retain", mqtt.retain);
@@ -352,6 +362,7 @@ class schema_loader {
       device.unit = 0;
       check_unique(device_names_, "device", device.name, map.require("name"));
       map.read_duration("silence_timeout", bus.silence_timeout, 0ms, 24h);
+      load_homeassistant_device(map, device.name);
       load_points(map, device, /*line_points=*/true);
       bus.devices.push_back(std::move(device));
       return bus;
@@ -393,6 +404,7 @@ class schema_loader {
     map.read("max_gap", device.max_gap, 0, 124);
     map.read("force_multiple_write", device.force_multiple_write);
     map.read("offline_after", device.offline_after_failures, 1, 1000);
+    load_homeassistant_device(map, device.name);
     load_points(map, device, /*line_points=*/false);
     return device;
   }
@@ -431,6 +443,7 @@ class schema_loader {
       else
         load_register_point(map, device, point);
       load_publishing(map, point);
+      load_homeassistant_point(map, device.name, point.name);
       if (point.writable) check_overlap(map, device, point, lines);
       lines.push_back(where(node).line);
       device.points.push_back(std::move(point));
@@ -657,6 +670,66 @@ class schema_loader {
     }
   }
 
+  // --- Home Assistant discovery (docs/gateway.md) -------------------------
+
+  static inline const std::vector<std::string_view> homeassistant_keys{"enabled", "discovery_prefix"};
+  static inline const std::vector<std::string_view> homeassistant_point_keys{"device_class", "state_class", "icon",
+                                                                             "name"};
+
+  void load_homeassistant(const map_reader& map, homeassistant_settings& settings) {
+    map.read("enabled", settings.enabled);
+    if (const auto* e = map.find("discovery_prefix")) {
+      settings.discovery_prefix = map.to_string(*e);
+      check_topic_levels(*e, settings.discovery_prefix);
+    }
+    homeassistant_enabled_ = settings.enabled;
+  }
+
+  void load_homeassistant_device(const map_reader& map, const std::string& device) {
+    homeassistant_device info;
+    const bool manufacturer = map.read("manufacturer", info.manufacturer);
+    const bool model = map.read("model", info.model);
+    if (manufacturer || model) homeassistant_devices_[device] = std::move(info);
+  }
+
+  // A point's `homeassistant: false`, or its overrides; and, with discovery
+  // on, the check that its discovery topic is its own.
+  void load_homeassistant_point(const map_reader& map, const std::string& device, const std::string& point) {
+    homeassistant_entity entity;
+    const auto* e = map.find("homeassistant");
+    if (e != nullptr) {
+      if (e->value.IsMap()) {
+        const map_reader overrides(doc_, e->value, fmt::format("homeassistant of point '{}'", point),
+                                   homeassistant_point_keys);
+        overrides.read("device_class", entity.device_class);
+        if (const auto* sc = overrides.find("state_class")) {
+          static const std::vector<std::string_view> classes{"measurement", "measurement_angle", "total",
+                                                             "total_increasing"};
+          entity.state_class = classes[overrides.to_choice(*sc, classes)];
+        }
+        overrides.read("icon", entity.icon);
+        overrides.read("name", entity.name);
+      } else if (map.to_bool(*e)) {
+        doc_.fail(e->value_location(),
+                  "'homeassistant' of a point is false (leave it out) or a map of device_class, state_class, "
+                  "icon and name; true is the default");
+      } else {
+        entity.announce = false;
+      }
+      homeassistant_devices_[device].points[point] = entity;
+    }
+    if (!homeassistant_enabled_ || !entity.announce) return;
+    // '.' becomes '_' in discovery topics, and device and point join with '_':
+    // two points that end up with the same id would replace each other.
+    const auto id = homeassistant_id(device) + "_" + homeassistant_id(point);
+    const auto at = map.require("name").value_location();
+    const auto [first, inserted] = homeassistant_ids_.try_emplace(id, device + "/" + point, at.line);
+    if (!inserted)
+      doc_.fail(at, fmt::format("point '{}/{}' and point '{}' (line {}) have the same Home Assistant id '{}'; "
+                                "rename one or set 'homeassistant: false' on one",
+                                device, point, first->second.first, first->second.second, id));
+  }
+
   void check_unique(std::map<std::string, int, std::less<>>& seen, std::string_view kind, const std::string& name,
                     const entry& at) {
     const auto [first, inserted] = seen.try_emplace(name, where(at.value).line);
@@ -671,6 +744,9 @@ class schema_loader {
   const document& doc_;
   std::map<std::string, int, std::less<>> bus_names_;
   std::map<std::string, int, std::less<>> device_names_;  // serial_line buses count as devices
+  bool homeassistant_enabled_ = false;
+  std::map<std::string, homeassistant_device, std::less<>> homeassistant_devices_;
+  std::map<std::string, std::pair<std::string, int>> homeassistant_ids_;  // id -> "device/point", line
 };
 
 }  // namespace

@@ -57,7 +57,7 @@ std::vector<bad_config> rows() {
       {"unknown_top_key_suggestion", "gatway:\n  name: x\n" + good_buses,
        "1:1: unknown key 'gatway' in the configuration; did you mean 'gateway'?"},
       {"unknown_top_key_list", "plugins: []\n" + good_buses,
-       "1:1: unknown key 'plugins' in the configuration; expected gateway, mqtt, store or buses"},
+       "1:1: unknown key 'plugins' in the configuration; expected gateway, mqtt, store, buses or homeassistant"},
       {"duplicate_key", "mqtt:\n  host: a\n  port: 1\n  host: b\n" + good_buses,
        "4:3: duplicate key 'host' in mqtt (first at line 2)"},
       {"non_scalar_key", "? [a]\n: 1\n" + good_buses, "1:3: expected a plain key in the configuration, got a list"},
@@ -223,7 +223,7 @@ std::vector<bad_config> rows() {
       {"device_unknown_key", "buses:\n  - name: b\n    modbus_tcp: { host: h }\n    devices:\n      - name: d\n"
                              "        unit: 1\n        poll: 1s\n",
        "7:9: unknown key 'poll' in device 'd'; expected name, unit, poll_interval, max_registers, max_bits, max_gap, "
-       "force_multiple_write, offline_after or points"},
+       "force_multiple_write, offline_after, points, manufacturer or model"},
 
       // --- register points --------------------------------------------------
       {"point_unknown_key_typo", tcp_points + "          - { name: p, table: holding, adress: 0 }\n",

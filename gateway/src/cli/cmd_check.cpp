@@ -9,6 +9,7 @@
 #include "connect_probe.hpp"
 #include "fieldbridge/config/config.hpp"
 #include "fieldbridge/drivers/codec.hpp"
+#include "run/homeassistant.hpp"
 
 namespace fieldbridge::cli {
 namespace {
@@ -16,6 +17,7 @@ namespace {
 struct check_options {
   std::string config_path;
   bool connect = false;
+  bool homeassistant = false;
 };
 
 // Registers as "first..last" (0-based protocol addresses, inclusive), one
@@ -87,6 +89,21 @@ void print_point_map(const config::configuration& configuration) {
              mqtt.protocol == config::mqtt_protocol::v5 ? "5" : "3.1.1", mqtt.tls ? ", TLS" : "");
 }
 
+// `--homeassistant`: each discovery message as `mosquitto_sub -v` shows it,
+// "TOPIC PAYLOAD", one a line (published retained).
+void print_discovery(const config::configuration& configuration) {
+  if (!configuration.homeassistant.enabled) {
+    fmt::print("{}: Home Assistant discovery is off (homeassistant.enabled: false): nothing is announced\n",
+               configuration.source_path);
+    return;
+  }
+  const auto messages = gateway::discovery_messages(configuration);
+  for (const auto& m : messages) fmt::print("{} {}\n", m.topic, m.payload);
+  fmt::print("{}: {} Home Assistant entit{}, retained under '{}'; re-announced when '{}' says online\n",
+             configuration.source_path, messages.size(), messages.size() == 1 ? "y" : "ies",
+             configuration.homeassistant.discovery_prefix, gateway::discovery_status_topic(configuration));
+}
+
 int run_check(const check_options& options, const command_context& context) {
   config::configuration configuration;
   try {
@@ -95,7 +112,10 @@ int run_check(const check_options& options, const command_context& context) {
     fmt::print(stderr, "{}\n", error.what());
     return exit_failure;
   }
-  print_point_map(configuration);
+  if (options.homeassistant)
+    print_discovery(configuration);
+  else
+    print_point_map(configuration);
   // Warnings do not fail the check: the configuration runs, just not as it may seem.
   for (const auto& warning : config::warnings(configuration))
     fmt::print(stderr, "{}: warning: {}\n", configuration.source_path, warning);
@@ -114,6 +134,8 @@ void add_check_command(CLI::App& app, command_context& context) {
   sub->add_option("-c,--config", options->config_path, "configuration file (YAML)")->required();
   sub->add_flag("--connect", options->connect,
                 "also connect to the broker and round-trip a probe message at QoS 0, 1 and 2");
+  sub->add_flag("--homeassistant", options->homeassistant,
+                "print the Home Assistant discovery messages (topic and retained config) instead of the point map");
   sub->footer(
       "On the first error, prints FILE:LINE:COL: message to stderr and exits 1.\n"
       "REGISTERS are 0-based protocol addresses, first..last inclusive.");

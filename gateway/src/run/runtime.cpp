@@ -23,6 +23,7 @@
 #include "fieldbridge/mqtt/client.hpp"
 #include "fieldbridge/store/queue.hpp"
 #include "run/forwarder.hpp"
+#include "run/homeassistant_announcer.hpp"  // ha: Home Assistant discovery
 #include "run/mqtt_options.hpp"
 #include "run/payload.hpp"
 #include "run/reading_router.hpp"
@@ -61,7 +62,8 @@ class runtime {
         grace_timer_(io_),
         signals_(io_, SIGINT, SIGTERM),
         router_(configuration_, log_),
-        forwarder_(io_, client_, store_, log_, forwarder_settings()) {
+        forwarder_(io_, client_, store_, log_, forwarder_settings()),
+        homeassistant_(client_, configuration_, log_) {  // ha: Home Assistant discovery
     signals_.add(SIGHUP);
   }
 
@@ -69,6 +71,7 @@ class runtime {
     client_.on_connection([this](const mq::connection_event& e) { on_connection(e); });
     client_.on_message([this](const mq::publish_packet& m) {
       if (commands_) commands_->on_message(m);
+      homeassistant_.on_message(m);  // ha: Home Assistant's <discovery_prefix>/status
     });
     for (const auto& warning : config::warnings(configuration_)) log_->warn("configuration: {}", warning);
     forwarder_.attach();
@@ -157,6 +160,7 @@ class runtime {
     // reconnect that finds no session; only a first attempt that failed is
     // tried again here.
     subscribe_commands();
+    homeassistant_.on_connected();  // ha: announce the discovery configs
     forwarder_.schedule_pump();
   }
 
@@ -384,6 +388,7 @@ class runtime {
 
   reading_router router_;
   forwarder forwarder_;
+  homeassistant_announcer homeassistant_;  // ha: reload calls homeassistant_.reconfigure(new configuration)
   std::map<std::string, drivers::field_bus*> device_bus_;
   std::map<std::string, bool> device_online_;
   std::unique_ptr<command_handler> commands_;

@@ -5,6 +5,8 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
+#include <map>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -72,12 +74,38 @@ struct gateway_settings {
   std::chrono::milliseconds stats_interval{60000};   // 0: no <prefix>/stats messages
 };
 
+// --- Home Assistant MQTT discovery (homeassistant:, a device's manufacturer:
+// and model:, a point's homeassistant:); see docs/gateway.md "Home Assistant" ---
+struct homeassistant_entity {
+  bool announce = true;          // homeassistant: false leaves the point out
+  std::string device_class;      // overrides; empty: inferred from the point (or none)
+  std::string state_class;
+  std::string icon;
+  std::string name;              // empty: the point's name
+};
+struct homeassistant_device {
+  std::string manufacturer;      // empty: not announced
+  std::string model;
+  std::map<std::string, homeassistant_entity, std::less<>> points;  // only points that set homeassistant:
+};
+struct homeassistant_settings {
+  bool enabled = false;
+  std::string discovery_prefix = "homeassistant";
+  std::map<std::string, homeassistant_device, std::less<>> devices;  // only devices that set something
+  // What a device or point set, or the defaults.
+  homeassistant_device device(std::string_view device_name) const;
+  homeassistant_entity point(std::string_view device_name, std::string_view point_name) const;
+};
+// A name as a Home Assistant discovery topic level ([a-zA-Z0-9_-]): '.' becomes '_'.
+std::string homeassistant_id(std::string_view name);
+
 struct configuration {
   std::string source_path;
   gateway_settings gateway;
   mqtt_settings mqtt;
   store_settings store;
   std::vector<bus_spec> buses;
+  homeassistant_settings homeassistant;
 };
 
 // The topic a point publishes on: "<topic_prefix>/<device>/<point>".

@@ -1,0 +1,172 @@
+#include "run/homeassistant_announcer.hpp"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <utility>
+
+#include <fmt/format.h>
+
+namespace fieldbridge::gateway {
+
+namespace mq = fieldbridge::mqtt;
+
+std::string homeassistant_state_path(const config::configuration& configuration) {
+  return configuration.store.path + ".homeassistant";
+}
+
+std::set<std::string> read_announced_topics(const std::string& path) {
+  std::set<std::string> topics;
+  std::ifstream in(path);
+  for (std::string line; std::getline(in, line);)
+    if (!line.empty() && line.front() != '#') topics.insert(line);
+  return topics;
+}
+
+bool write_announced_topics(const std::string& path, const std::set<std::string>& topics) {
+  std::string text = "# Home Assistant discovery configs announced by fieldbridge; cleared when their point goes\n";
+  for (const auto& topic : topics) text += topic + '\n';
+  const auto temporary = path + ".tmp";
+  const int fd = ::open(temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) return false;
+  std::size_t written = 0;
+  while (written < text.size()) {
+    const auto n = ::write(fd, text.data() + written, text.size() - written);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    written += static_cast<std::size_t>(n);
+  }
+  const bool ok = written == text.size() && ::fsync(fd) == 0;
+  ::close(fd);
+  if (!ok || ::rename(temporary.c_str(), path.c_str()) != 0) {
+    ::unlink(temporary.c_str());
+    return false;
+  }
+  return true;
+}
+
+struct homeassistant_announcer::state : std::enable_shared_from_this<state> {
+  state(mq::client& c, logger_ptr l, device_layout_query q) : client(c), log(std::move(l)), layout(std::move(q)) {}
+
+  mq::client& client;
+  logger_ptr log;
+  device_layout_query layout;
+  bool enabled = false;
+  std::string discovery_prefix;
+  std::string status_topic;
+  std::string path;
+  std::vector<discovery_message> messages;
+  std::set<std::string> announced;  // what the state file says
+  std::string subscribed;           // the filter granted or asked for; empty: none
+
+  void configure(const config::configuration& configuration) {
+    enabled = configuration.homeassistant.enabled;
+    discovery_prefix = configuration.homeassistant.discovery_prefix;
+    status_topic = discovery_status_topic(configuration);
+    messages = discovery_messages(configuration, layout);
+    const auto new_path = homeassistant_state_path(configuration);
+    if (new_path != path) {
+      path = new_path;
+      announced = read_announced_topics(path);
+    }
+  }
+
+  void remember(const std::set<std::string>& topics) {
+    if (topics == announced) return;
+    if (!write_announced_topics(path, topics))
+      log->warn("Home Assistant: cannot write '{}': {}; configs of removed points may stay in Home Assistant",
+                path, std::strerror(errno));
+    announced = topics;
+  }
+
+  void subscribe() {
+    const auto wanted = enabled ? status_topic : std::string{};
+    if (wanted == subscribed) return;
+    if (!subscribed.empty()) client.unsubscribe({subscribed}, [](const mq::subscribe_result&) {});
+    subscribed = wanted;
+    if (wanted.empty()) return;
+    mq::subscribe_options options;
+    options.max_qos = mq::qos::at_least_once;
+    std::weak_ptr<state> weak = shared_from_this();
+    client.subscribe({mq::subscription{wanted, options}}, [weak, wanted](const mq::subscribe_result& r) {
+      const auto self = weak.lock();
+      if (!self) return;
+      if (r.error || r.codes.empty() || mq::is_failure(r.codes.front())) {
+        self->log->warn("Home Assistant: subscription to '{}' failed; retried at the next connect", wanted);
+        if (self->subscribed == wanted) self->subscribed.clear();
+      }
+    });
+  }
+
+  // Every config now, then the empty retained payload for each config
+  // announced before that the configuration no longer has. The state file
+  // lists both until each clear is acknowledged, so a crash in between
+  // clears them at the next start.
+  void announce() {
+    if (!client.connected()) return;
+    std::set<std::string> current;
+    for (const auto& m : messages) current.insert(m.topic);
+    std::set<std::string> keep = announced;
+    keep.insert(current.begin(), current.end());
+    remember(keep);
+    for (const auto& m : messages) client.publish(m.topic, m.payload, mq::qos::at_least_once, true);
+    std::size_t stale = 0;
+    std::weak_ptr<state> weak = shared_from_this();
+    for (const auto& topic : announced) {
+      if (current.count(topic) != 0) continue;
+      ++stale;
+      client.publish(topic, "", mq::qos::at_least_once, true, {}, [weak, topic](const mq::publish_result& r) {
+        const auto self = weak.lock();
+        if (!self || r.outcome != mq::publish_outcome::delivered) return;
+        if (std::any_of(self->messages.begin(), self->messages.end(),
+                        [&](const discovery_message& m) { return m.topic == topic; }))
+          return;  // announced again by a reload meanwhile
+        auto left = self->announced;
+        left.erase(topic);
+        self->remember(left);
+      });
+    }
+    if (!messages.empty() || stale != 0)
+      log->info("Home Assistant: announced {} entit{} under '{}'{}", messages.size(),
+                messages.size() == 1 ? "y" : "ies", discovery_prefix,
+                stale != 0 ? fmt::format(", cleared {} removed", stale) : std::string{});
+  }
+};
+
+homeassistant_announcer::homeassistant_announcer(mq::client& client, const config::configuration& configuration,
+                                                 logger_ptr log, device_layout_query device_layout)
+    : state_(std::make_shared<state>(client, std::move(log), std::move(device_layout))) {
+  state_->configure(configuration);
+}
+
+homeassistant_announcer::~homeassistant_announcer() = default;
+
+void homeassistant_announcer::on_connected() {
+  state_->subscribe();
+  state_->announce();
+}
+
+bool homeassistant_announcer::on_message(const mq::publish_packet& message) {
+  if (!state_->enabled || message.topic != state_->status_topic) return false;
+  const std::string_view payload(reinterpret_cast<const char*>(message.payload.data()), message.payload.size());
+  if (payload == "online") {
+    state_->log->debug("Home Assistant is online: announcing again");
+    state_->announce();
+  }
+  return true;
+}
+
+void homeassistant_announcer::reconfigure(const config::configuration& configuration) {
+  state_->configure(configuration);
+  if (!state_->client.connected()) return;
+  state_->subscribe();
+  state_->announce();
+}
+
+const std::vector<discovery_message>& homeassistant_announcer::messages() const noexcept { return state_->messages; }
+
+}  // namespace fieldbridge::gateway
