@@ -71,7 +71,7 @@ fi
 
 if [[ "${FIELDBRIDGE_ARM:-0}" != 0 ]]; then
   echo "== arm64 cross build, unit and component tests under qemu (build-pkg-arm64/)"
-  FIELDBRIDGE_JOBS=$jobs scripts/package.sh arm64
+  FIELDBRIDGE_JOBS=$jobs FIELDBRIDGE_PACKAGE_TESTS=unit scripts/package.sh arm64
   summary=$(grep -E 'tests passed, [0-9]+ tests failed out of [0-9]+' build-pkg-arm64/ctest-qemu.log | tail -n 1)
   failures=$(sed -E 's/.* ([0-9]+) tests failed out of ([0-9]+).*/\1/' <<<"$summary")
   total=$(sed -E 's/.* ([0-9]+) tests failed out of ([0-9]+).*/\2/' <<<"$summary")

@@ -1,5 +1,6 @@
 #include "process.hpp"
 
+#include <elf.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
@@ -7,7 +8,10 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdint>
 #include <cstring>
+#include <fstream>
+#include <sstream>
 #include <stdexcept>
 #include <thread>
 
@@ -42,12 +46,57 @@ std::vector<char*> c_strings(std::vector<std::string>& strings) {
   return pointers;
 }
 
+// The ELF machine this test binary was built for.
+#if defined(__aarch64__)
+constexpr std::uint16_t own_machine = EM_AARCH64;
+#elif defined(__arm__)
+constexpr std::uint16_t own_machine = EM_ARM;
+#elif defined(__x86_64__)
+constexpr std::uint16_t own_machine = EM_X86_64;
+#elif defined(__i386__)
+constexpr std::uint16_t own_machine = EM_386;
+#else
+constexpr std::uint16_t own_machine = EM_NONE;
+#endif
+
+// Whether `path` is a little-endian ELF file for this test binary's machine,
+// i.e. one of the build tree's programs rather than the host's mosquitto,
+// socat or sh.
+bool built_for_own_machine(const std::string& path) {
+  std::ifstream file(path, std::ios::binary);
+  unsigned char header[EI_NIDENT + 4] = {};
+  if (!file.read(reinterpret_cast<char*>(header), sizeof header)) return false;
+  if (std::memcmp(header, ELFMAG, SELFMAG) != 0 || header[EI_DATA] != ELFDATA2LSB) return false;
+  const auto machine = static_cast<std::uint16_t>(header[EI_NIDENT + 2] | (header[EI_NIDENT + 3] << 8));
+  return machine == own_machine;
+}
+
+// In a cross-built tree ctest runs the test binaries under qemu-user
+// (CMAKE_CROSSCOMPILING_EMULATOR), and the kernel may have no binfmt_misc
+// entry to run the target's programs that a test starts (`fieldbridge`, the
+// store's crash children). Those are started through the same emulator,
+// which tests/CMakeLists.txt compiles in as FIELDBRIDGE_TEST_EMULATOR (words
+// separated by spaces; empty in a native tree). Host programs run as they are.
+std::vector<std::string> with_emulator(std::vector<std::string> argv) {
+  static const std::vector<std::string> emulator = [] {
+    std::vector<std::string> words;
+    std::istringstream in(FIELDBRIDGE_TEST_EMULATOR);
+    for (std::string word; in >> word;) words.push_back(word);
+    return words;
+  }();
+  if (emulator.empty() || argv[0].find('/') == std::string::npos || !built_for_own_machine(argv[0]))
+    return argv;
+  argv.insert(argv.begin(), emulator.begin(), emulator.end());
+  return argv;
+}
+
 }  // namespace
 
 child_process::child_process(std::vector<std::string> argv, std::filesystem::path log_file,
                              std::vector<std::string> extra_env)
     : log_file_(std::move(log_file)) {
   if (argv.empty()) throw std::invalid_argument("child_process: empty argv");
+  argv = with_emulator(std::move(argv));
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
   if (!log_file_.empty()) {
