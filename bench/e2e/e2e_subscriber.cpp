@@ -109,6 +109,7 @@ struct proc_sample {
   long long ticks = 0;  // utime + stime
   long rss_kb = 0;
   long hwm_kb = 0;
+  long anon_kb = 0;  // RssAnon: the heap, stacks and other private memory, without mapped files
 };
 
 proc_sample sample(long pid) {
@@ -132,6 +133,7 @@ proc_sample sample(long pid) {
   while (std::getline(status, line)) {
     if (line.rfind("VmRSS:", 0) == 0) p.rss_kb = std::atol(line.c_str() + 6);
     if (line.rfind("VmHWM:", 0) == 0) p.hwm_kb = std::atol(line.c_str() + 6);
+    if (line.rfind("RssAnon:", 0) == 0) p.anon_kb = std::atol(line.c_str() + 8);
   }
   return p;
 }
@@ -264,7 +266,7 @@ int main(int argc, char** argv) {
     return 1;
   }
   const double hz = static_cast<double>(::sysconf(_SC_CLK_TCK));
-  std::vector<long> rss;
+  std::vector<long> rss, anon;
   long rss_max = 0;
   proc_sample begin{}, end{};
   steady::time_point t0, t1;
@@ -276,6 +278,7 @@ int main(int argc, char** argv) {
     std::this_thread::sleep_for(tick);
     const auto s = sample(opt.pid);
     rss.push_back(s.rss_kb);
+    anon.push_back(s.anon_kb);
     rss_max = std::max(rss_max, s.rss_kb);
   };
 
@@ -322,11 +325,11 @@ int main(int argc, char** argv) {
   const double readings = static_cast<double>(c.received);
   std::printf(
       "seconds=%.2f received=%lld expected=%.0f lost=%lld duplicates=%lld reordered=%lld backlog=%lld live=%lld "
-      "cpu_us_per_reading=%.2f core_pct=%.1f rss_kb=%ld rss_max_kb=%ld hwm_kb=%ld p50_ms=%.0f p99_ms=%.0f "
+      "cpu_us_per_reading=%.2f core_pct=%.1f rss_kb=%ld rss_max_kb=%ld hwm_kb=%ld anon_kb=%ld p50_ms=%.0f p99_ms=%.0f "
       "topics=%zu\n",
       seconds, c.received, opt.rate * seconds, c.lost, c.duplicates, c.reordered, c.backlog, c.live,
       readings > 0 ? cpu_s * 1e6 / readings : 0.0, seconds > 0 ? 100.0 * cpu_s / seconds : 0.0, median(rss),
-      rss_max, end.hwm_kb, static_cast<double>(percentile(c.latency_ms, 0.50)),
+      rss_max, end.hwm_kb, median(anon), static_cast<double>(percentile(c.latency_ms, 0.50)),
       static_cast<double>(percentile(c.latency_ms, 0.99)), c.topics.size());
   mosquitto_destroy(m);
   mosquitto_lib_cleanup();

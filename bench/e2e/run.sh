@@ -9,7 +9,8 @@
 #
 # Per run it prints received/expected, lost (value jumps), gateway CPU µs
 # per reading and % of one core (/proc/PID/stat), RSS steady (median of
-# VmRSS sampled every 100 ms over the window) and peak (VmHWM), and
+# VmRSS sampled every 100 ms over the window) and peak (VmHWM), the
+# median RssAnon (the private part: heap, stacks; RSS less mapped files), and
 # poll-to-subscriber latency p50/p99 (json only: the subscriber compares
 # "ts" with its clock; ms resolution). Then the backlog case: the broker
 # away while 1,000,000 readings queue at 100k/s, then the broker back, 9
@@ -201,12 +202,12 @@ run_steady() {  # run_steady BUILD QOS PAYLOAD RATE
   local hung=
   stop_pid "$gw" || hung=" (hung at SIGTERM: killed after 15 s)"
   stop_pid "$broker" || true
-  local received expected lost cpu core rss hwm p50 p99 ratio keeps
+  local received expected lost cpu core rss hwm anon p50 p99 ratio keeps
   received=$(field "$line" received); expected=$(field "$line" expected); lost=$(field "$line" lost)
   cpu=$(field "$line" cpu_us_per_reading); core=$(field "$line" core_pct)
-  rss=$(field "$line" rss_kb); hwm=$(field "$line" hwm_kb); p50=$(field "$line" p50_ms); p99=$(field "$line" p99_ms)
+  rss=$(field "$line" rss_kb); hwm=$(field "$line" hwm_kb); anon=$(field "$line" anon_kb); p50=$(field "$line" p50_ms); p99=$(field "$line" p99_ms)
   if [[ -z $received ]]; then
-    echo "| $(label "$b") | $qos | $payload | $rate | failed: ${line:-no output} | | | | | | |"
+    echo "| $(label "$b") | $qos | $payload | $rate | failed: ${line:-no output} | | | | | | | |"
     results+=("$b $qos $payload $rate 0")
     return
   fi
@@ -217,9 +218,9 @@ run_steady() {  # run_steady BUILD QOS PAYLOAD RATE
     'BEGIN { print ((r >= 0.99 * e - n && l == 0 && p < 1000) ? 1 : 0) }')
   results+=("$b $qos $payload $rate $keeps")
   [[ $p50 == -1 ]] && p50=— && p99=—
-  printf '| %s | %s | %s | %s | %s / %s (%s %%) | %s | %s | %s | %s / %s | %s / %s |\n' \
+  printf '| %s | %s | %s | %s | %s / %s (%s %%) | %s | %s | %s | %s / %s | %s | %s / %s |\n' \
     "$(label "$b")$hung" "$qos" "$payload" "$rate" "$received" "$expected" "$ratio" "$lost" "$cpu" "$core" \
-    "$(mb "$rss")" "$(mb "$hwm")" "$p50" "$p99"
+    "$(mb "$rss")" "$(mb "$hwm")" "$(mb "$anon")" "$p50" "$p99"
 }
 
 run_backlog() {  # run_backlog BUILD DRAIN
@@ -270,8 +271,8 @@ sample_rss() {  # VmRSS of PID in MB
 echo "fieldbridge end to end: $units units × $points points on 2 Modbus TCP buses → mosquitto → libmosquitto subscriber"
 echo "$(date -u '+%Y-%m-%d %H:%M UTC'), load average at start: $(cut -d' ' -f1-3 /proc/loadavg), window ${window}s after ${warmup}s warm-up$([[ -n $inflight ]] && echo ", max_inflight $inflight")"
 echo
-echo "| build | QoS | payload | readings/s | received / expected | lost | CPU µs/reading | % core | RSS MB steady / peak | latency ms p50 / p99 |"
-echo "|---|---|---|---|---|---|---|---|---|---|"
+echo "| build | QoS | payload | readings/s | received / expected | lost | CPU µs/reading | % core | RSS MB steady / peak | anon MB | latency ms p50 / p99 |"
+echo "|---|---|---|---|---|---|---|---|---|---|---|"
 for qos in $qoses; do
   for payload in $payloads; do
     for rate in $rates; do
