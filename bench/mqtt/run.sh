@@ -30,20 +30,9 @@ cleanup() {
 trap cleanup EXIT
 
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-{
-  echo "listener $port 127.0.0.1"
-  echo "allow_anonymous true"
-  echo "max_inflight_messages 0"
-  echo "max_queued_messages 0"
-  [[ $(id -u) == 0 ]] && echo "user root"
-} >"$dir/mosquitto.conf"
-mosquitto -c "$dir/mosquitto.conf" >"$dir/mosquitto.log" 2>&1 &
-broker_pid=$!
-for _ in $(seq 200); do
-  (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
-  kill -0 "$broker_pid" 2>/dev/null || { cat "$dir/mosquitto.log" >&2; exit 1; }
-  sleep 0.05  # waiting for the broker to listen, not synchronising a test
-done
+# start_mosquitto
+source "$here/../../scripts/lib/mosquitto.sh"
+start_mosquitto "$dir" "$port"
 
 # Best of $runs by rate; prints "rate cpu".
 measure() {

@@ -81,6 +81,9 @@ struct modbus_bus::worker {
   void write_point(write_job& job);
   void report_status(device_state& device, bool online, std::string reason);
   void post_readings(std::vector<reading> readings);
+  // Before a poll: waits while the loop has max_unhandled_readings or more
+  // of this bus's readings still to handle (or until stop).
+  void wait_for_loop();
   void stamp_progress() noexcept {
     bus.progress_.store(steady::now().time_since_epoch().count(), std::memory_order_relaxed);
   }
@@ -116,6 +119,12 @@ constexpr auto progress_tick = std::chrono::seconds{1};
 
 }  // namespace
 
+struct modbus_bus::unhandled {
+  std::mutex mutex;
+  std::condition_variable handled;
+  std::size_t readings = 0;
+};
+
 modbus_bus::modbus_bus(bus_spec spec, boost::asio::any_io_executor executor, bus_handlers handlers,
                        logger_ptr logger, backoff_policy policy, planning mode)
     : spec_(std::move(spec)),
@@ -125,6 +134,7 @@ modbus_bus::modbus_bus(bus_spec spec, boost::asio::any_io_executor executor, bus
       policy_(policy),
       counters_(spec_.devices.size()) {
   worker_ = std::make_unique<worker>(*this, policy, mode);
+  unhandled_ = std::make_shared<unhandled>();
   progress_.store(steady::now().time_since_epoch().count());
 }
 
@@ -146,7 +156,7 @@ void modbus_bus::start() {
     auto& device = worker_->devices[i];
     device.next_poll = now + device.spec->poll_interval * static_cast<std::int64_t>(i) / n;
   }
-  thread_ = std::thread([this] { worker_->run(); });
+  thread_.start([this] { worker_->run(); });
 }
 
 void modbus_bus::request_stop() noexcept {
@@ -157,6 +167,9 @@ void modbus_bus::request_stop() noexcept {
   }
   stop_requested_ = true;
   wake_.notify_all();
+  // Under its mutex, so a worker about to wait for the loop sees the flag.
+  std::lock_guard lock(unhandled_->mutex);
+  unhandled_->handled.notify_all();
 }
 
 void modbus_bus::stop() {
@@ -265,9 +278,27 @@ void modbus_bus::worker::report_status(device_state& device, bool online, std::s
 
 void modbus_bus::worker::post_readings(std::vector<reading> readings) {
   if (!bus.handlers_.on_readings || readings.empty()) return;
-  boost::asio::post(bus.executor_, [h = bus.handlers_.on_readings, r = std::move(readings)]() mutable {
+  const std::size_t n = readings.size();
+  {
+    std::lock_guard lock(bus.unhandled_->mutex);
+    bus.unhandled_->readings += n;
+  }
+  boost::asio::post(bus.executor_, [h = bus.handlers_.on_readings, r = std::move(readings), n,
+                                    u = bus.unhandled_]() mutable {
     h(std::move(r));
+    std::lock_guard lock(u->mutex);
+    const bool was_full = u->readings >= max_unhandled_readings;
+    u->readings -= n;
+    if (was_full && u->readings < max_unhandled_readings) u->handled.notify_all();
   });
+}
+
+void modbus_bus::worker::wait_for_loop() {
+  std::unique_lock lock(bus.unhandled_->mutex);
+  while (bus.unhandled_->readings >= max_unhandled_readings && !stopping()) {
+    bus.unhandled_->handled.wait_for(lock, progress_tick);
+    stamp_progress();
+  }
 }
 
 void modbus_bus::worker::poll_device(std::size_t index) {
@@ -446,6 +477,7 @@ void modbus_bus::worker::run() {
       continue;
     }
     lock.unlock();
+    wait_for_loop();
     poll_device(static_cast<std::size_t>(next - devices.begin()));
     lock.lock();
   }

@@ -37,6 +37,16 @@ PRAGMA user_version = 2;
 
 bool is_memory(const std::filesystem::path& path) { return path.empty() || path == ":memory:"; }
 
+// The connection's page cache: SQLite's default is 2 MiB, which the queue
+// fills within seconds of a backlog (and quick_check at open fills at once)
+// although its working set is two edges of one B-tree: appends at the
+// right, take/complete/drop at the left, a few levels deep. 256 KiB holds
+// those many times over; a large write transaction spills its dirty pages
+// to the WAL early instead of keeping them in memory. No memory-mapped I/O
+// (Debian's default too, made explicit): mapped pages of a growing file
+// would count in the gateway's RSS.
+constexpr const char* memory_pragmas = "PRAGMA cache_size = -256; PRAGMA mmap_size = 0";
+
 // Damage in the file itself, as opposed to a lock, a permission or a path.
 bool means_corrupt(int rc) {
   const int primary = rc & 0xff;
@@ -63,6 +73,7 @@ probe check(sqlite3* db, const std::filesystem::path& path) {
     }
   }
   if (rc == SQLITE_OK) rc = sqlite::exec(db, "PRAGMA synchronous=FULL");
+  if (rc == SQLITE_OK && !is_memory(path)) rc = sqlite::exec(db, memory_pragmas);
   std::string version_text;
   if (rc == SQLITE_OK) version_text = sqlite::query_text(db, "PRAGMA user_version", rc);
   std::string quick;

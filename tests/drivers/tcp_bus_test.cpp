@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <optional>
+#include <thread>
 
 #include "bus_fixture.hpp"
 #include "fieldbridge/drivers/modbus_bus.hpp"
@@ -264,6 +265,38 @@ TEST_F(tcp_bus, a_dead_unit_does_not_slow_the_live_ones) {
   EXPECT_LE(dead.timeouts, allowed);
   EXPECT_GE(dead.timeouts, 3U);
   EXPECT_EQ(dead.good, 0U);
+}
+
+TEST_F(tcp_bus, the_worker_waits_while_the_loop_has_not_handled_its_readings) {
+  // 100 points every 10 ms, and an event loop that does not run: the
+  // worker posts polls until max_unhandled_readings are waiting, then waits
+  // instead of piling up more, and polls again once the loop catches up.
+  constexpr std::size_t points = 100;
+  std::vector<point_spec> list;
+  for (std::uint16_t a = 0; a < points; ++a) {
+    list.push_back(make_point("r" + std::to_string(a), H::holding_register, a, T::uint16));
+  }
+  constexpr auto interval = 10ms;
+  auto bus = make(spec({make_device("fast", 1, interval, list)}));
+  const auto polls = [&] { return bus->counters().at(0).second.polls; };
+  // Polls until the bound is reached or passed: the first poll that puts it
+  // at or above the bound still goes out.
+  const std::uint64_t bound = (modbus_bus::max_unhandled_readings + points - 1) / points;
+  bus->start();
+  const auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (polls() < bound && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(interval);  // the loop must not run: polling a counter
+  }
+  ASSERT_EQ(polls(), bound);
+  // 30 more poll intervals with the loop still not running: no poll.
+  const auto window_end = std::chrono::steady_clock::now() + 30 * interval;
+  while (std::chrono::steady_clock::now() < window_end) {
+    ASSERT_EQ(polls(), bound);
+    std::this_thread::sleep_for(interval);
+  }
+  ASSERT_TRUE(loop_.run_until([&] { return polls() >= bound + 10; }));
+  bus->stop();
+  EXPECT_GE(collected_.readings.size(), bound * points);
 }
 
 TEST_F(tcp_bus, writes_jump_ahead_of_due_polls) {

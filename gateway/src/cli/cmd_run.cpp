@@ -1,5 +1,7 @@
 // fieldbridge run: run the gateway (the service's ExecStart). Loads the
 // configuration and hands over to the runtime (gateway/src/run/).
+#include <malloc.h>
+
 #include <cstdio>
 #include <exception>
 
@@ -28,7 +30,23 @@ class router_commands final : public gateway::command_handler {
   gateway::command_router router_;
 };
 
+// glibc's allocator set for a small daemon, before any thread exists. One
+// arena: the bus workers allocate one readings vector per poll, which the
+// event loop frees, and per-thread arenas (up to 8 per core) each kept their
+// own free memory (heaptrack/malloc_stats at 10k readings/s: three extra
+// arenas holding 450 KiB for 45 KiB in use); one poll a millisecond per bus
+// does not contend for the lock (small blocks come from the thread cache
+// anyway). Fixed mmap and trim thresholds: glibc raises both after a large
+// block is freed (up to 32 MiB), after which freed memory stays in the
+// heap instead of going back to the system.
+void tune_allocator() {
+  ::mallopt(M_ARENA_MAX, 1);
+  ::mallopt(M_MMAP_THRESHOLD, 128 * 1024);
+  ::mallopt(M_TRIM_THRESHOLD, 128 * 1024);
+}
+
 int run_gateway(const std::string& config_path, const CLI::App& app, const command_context& context) {
+  tune_allocator();
   config::configuration configuration;
   try {
     configuration = config::load_file(config_path);

@@ -1,0 +1,337 @@
+// The end-to-end benchmark's counting subscriber, on libmosquitto (a client
+// fieldbridge did not write, so it cannot share our client's mistakes). It
+// subscribes to `<prefix>/#`, counts readings per topic by their value (the
+// simulator's counters go up by one per poll, so a jump is a lost reading,
+// no step a duplicate), takes poll-to-subscriber latency from the JSON
+// payload's "ts" against its own clock, and samples the gateway's CPU
+// (/proc/PID/stat utime+stime) and memory (/proc/PID/status VmRSS, VmHWM)
+// over the measured window. Prints one line of key=value pairs.
+//
+// steady: wait for the first reading, skip --warmup seconds, measure
+//   --window seconds.
+// drain: readings whose ts is before --live-after (ms since the epoch) are
+//   the backlog, the others live; the drain ends when no backlog reading
+//   came for --quiet seconds (or --window seconds passed).
+#include <mosquitto.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <mutex>
+#include <sstream>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+namespace {
+
+using wall = std::chrono::system_clock;
+using steady = std::chrono::steady_clock;
+
+struct options {
+  std::string host = "127.0.0.1";
+  int port = 1883;
+  std::string prefix;
+  int qos = 0;
+  long pid = 0;
+  double warmup = 2;
+  double window = 10;
+  double rate = 0;  // expected readings per second
+  bool drain = false;
+  long long live_after_ms = 0;
+  double quiet = 3;
+};
+
+[[noreturn]] void usage() {
+  std::fprintf(stderr,
+               "usage: e2e_subscriber --port N --prefix P --pid PID [--host H] [--qos Q] [--warmup S] "
+               "[--window S] [--rate R] [--drain --live-after MS [--quiet S]]\n");
+  std::exit(2);
+}
+
+options parse(int argc, char** argv) {
+  options o;
+  for (int i = 1; i < argc; ++i) {
+    const std::string_view a = argv[i];
+    auto next = [&]() -> const char* {
+      if (i + 1 >= argc) usage();
+      return argv[++i];
+    };
+    if (a == "--host") o.host = next();
+    else if (a == "--port") o.port = std::atoi(next());
+    else if (a == "--prefix") o.prefix = next();
+    else if (a == "--qos") o.qos = std::atoi(next());
+    else if (a == "--pid") o.pid = std::atol(next());
+    else if (a == "--warmup") o.warmup = std::atof(next());
+    else if (a == "--window") o.window = std::atof(next());
+    else if (a == "--rate") o.rate = std::atof(next());
+    else if (a == "--drain") o.drain = true;
+    else if (a == "--live-after") o.live_after_ms = std::atoll(next());
+    else if (a == "--quiet") o.quiet = std::atof(next());
+    else usage();
+  }
+  if (o.prefix.empty() || o.pid <= 0) usage();
+  return o;
+}
+
+// "2026-11-25T21:30:00.123Z" → ms since the epoch; -1 if malformed.
+long long parse_ts(std::string_view s) {
+  if (s.size() < 24) return -1;
+  auto num = [&](std::size_t at, std::size_t n) {
+    long v = 0;
+    for (std::size_t k = at; k < at + n; ++k) v = v * 10 + (s[k] - '0');
+    return v;
+  };
+  long y = num(0, 4);
+  const long m = num(5, 2), d = num(8, 2);
+  // days from civil (H. Hinnant)
+  y -= m <= 2;
+  const long era = (y >= 0 ? y : y - 399) / 400;
+  const long yoe = y - era * 400;
+  const long doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+  const long doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+  const long long days = era * 146097LL + doe - 719468;
+  return ((days * 24 + num(11, 2)) * 60 + num(14, 2)) * 60000LL + num(17, 2) * 1000LL + num(20, 3);
+}
+
+long long now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(wall::now().time_since_epoch()).count();
+}
+
+struct proc_sample {
+  long long ticks = 0;  // utime + stime
+  long rss_kb = 0;
+  long hwm_kb = 0;
+  long anon_kb = 0;  // RssAnon: the heap, stacks and other private memory, without mapped files
+};
+
+proc_sample sample(long pid) {
+  proc_sample p;
+  {
+    std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+    std::string line;
+    std::getline(in, line);
+    const auto close = line.rfind(')');
+    if (close != std::string::npos) {
+      std::istringstream fields(line.substr(close + 2));
+      std::string f;
+      // fields from 3 (state); utime is 14, stime 15
+      for (int k = 3; k <= 15 && fields >> f; ++k) {
+        if (k == 14 || k == 15) p.ticks += std::atoll(f.c_str());
+      }
+    }
+  }
+  std::ifstream status("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(status, line)) {
+    if (line.rfind("VmRSS:", 0) == 0) p.rss_kb = std::atol(line.c_str() + 6);
+    if (line.rfind("VmHWM:", 0) == 0) p.hwm_kb = std::atol(line.c_str() + 6);
+    if (line.rfind("RssAnon:", 0) == 0) p.anon_kb = std::atol(line.c_str() + 8);
+  }
+  return p;
+}
+
+struct topic_state {
+  unsigned last = 0;
+};
+
+// Touched by libmosquitto's network thread only, except where the mutex
+// says otherwise.
+struct counter {
+  explicit counter(const options& o) : opt(o) {}
+  const options& opt;
+  std::mutex mutex;
+  std::unordered_map<std::string, topic_state> topics;
+  bool measuring = false;     // steady: inside the window
+  long long received = 0;     // readings inside the window (steady) or in total (drain)
+  long long lost = 0;         // value jumps
+  long long duplicates = 0;   // value did not move
+  long long reordered = 0;    // value went back
+  long long total = 0;        // every reading since start
+  long long backlog = 0;      // drain: readings polled before live_after
+  long long live = 0;         // drain: readings polled after it
+  steady::time_point first_message{};
+  steady::time_point last_backlog{};
+  std::vector<float> latency_ms;
+  std::atomic<bool> any{false};
+  std::atomic<bool> connected{false};
+
+  void on_message(const mosquitto_message& m) {
+    const std::string_view topic(m.topic);
+    if (topic.size() >= 6 && (topic.ends_with("/stats") || topic.ends_with("/status"))) return;
+    const std::string_view payload(static_cast<const char*>(m.payload), static_cast<std::size_t>(m.payloadlen));
+    long long value = 0;
+    long long ts = -1;
+    if (!payload.empty() && payload.front() == '{') {
+      const auto v = payload.find("\"value\":");
+      if (v == std::string_view::npos) return;
+      value = std::atoll(payload.data() + v + 8);
+      const auto t = payload.find("\"ts\":\"");
+      if (t != std::string_view::npos) ts = parse_ts(payload.substr(t + 6));
+    } else {
+      value = std::atoll(std::string(payload).c_str());
+    }
+    const long long now = now_ms();
+    std::lock_guard lock(mutex);
+    ++total;
+    if (!any.exchange(true)) first_message = steady::now();
+    auto [it, fresh] = topics.try_emplace(std::string(topic));
+    const unsigned v16 = static_cast<unsigned>(value) & 0xFFFFu;
+    const unsigned step = (v16 - it->second.last) & 0xFFFFu;
+    const bool counting = opt.drain || measuring;
+    if (!fresh && counting) {
+      if (step == 0) ++duplicates;
+      else if (step > 0x8000u) ++reordered;
+      else lost += step - 1;
+    }
+    if (fresh || step < 0x8000u) it->second.last = v16;
+    if (!counting) return;
+    ++received;
+    if (opt.drain) {
+      if (ts >= 0 && ts < opt.live_after_ms) {
+        ++backlog;
+        last_backlog = steady::now();
+        return;
+      }
+      ++live;
+    }
+    if (ts >= 0) latency_ms.push_back(static_cast<float>(now - ts));
+  }
+};
+
+float percentile(std::vector<float>& v, double p) {
+  if (v.empty()) return -1;
+  const auto k = static_cast<std::size_t>(p * static_cast<double>(v.size() - 1));
+  std::nth_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(k), v.end());
+  return v[k];
+}
+
+long median(std::vector<long> v) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  return v[v.size() / 2];
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const options opt = parse(argc, argv);
+  mosquitto_lib_init();
+  counter c(opt);
+  const std::string id = "e2e-sub-" + std::to_string(::getpid());
+  mosquitto* m = mosquitto_new(id.c_str(), true, &c);
+  if (m == nullptr) return 1;
+  mosquitto_max_inflight_messages_set(m, 0);
+  mosquitto_connect_callback_set(m, [](mosquitto* client, void* user, int rc) {
+    auto* self = static_cast<counter*>(user);
+    if (rc != 0) return;
+    const std::string filter = self->opt.prefix + "/#";
+    mosquitto_subscribe(client, nullptr, filter.c_str(), self->opt.qos);
+  });
+  mosquitto_subscribe_callback_set(m, [](mosquitto*, void* user, int, int, const int*) {
+    static_cast<counter*>(user)->connected = true;
+  });
+  mosquitto_message_callback_set(m, [](mosquitto*, void* user, const mosquitto_message* msg) {
+    static_cast<counter*>(user)->on_message(*msg);
+  });
+  // The broker may not listen yet (the backlog case starts it later): retry
+  // quickly, so this subscriber is in before the gateway's back-off ends.
+  const auto give_up = steady::now() + std::chrono::seconds(30);
+  while (mosquitto_connect(m, opt.host.c_str(), opt.port, 30) != MOSQ_ERR_SUCCESS) {
+    if (steady::now() > give_up) {
+      std::fprintf(stderr, "e2e_subscriber: cannot connect to %s:%d\n", opt.host.c_str(), opt.port);
+      return 1;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));  // polling a port, not synchronising
+  }
+  mosquitto_loop_start(m);
+  std::printf("subscriber: connecting\n");
+  std::fflush(stdout);
+  while (!c.connected) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  std::printf("subscriber: subscribed\n");
+  std::fflush(stdout);
+
+  const auto tick = std::chrono::milliseconds(100);
+  const auto first_deadline = steady::now() + std::chrono::seconds(60);
+  while (!c.any && steady::now() < first_deadline) std::this_thread::sleep_for(tick);
+  if (!c.any) {
+    std::printf("error=no_readings\n");
+    return 1;
+  }
+  const double hz = static_cast<double>(::sysconf(_SC_CLK_TCK));
+  std::vector<long> rss, anon;
+  long rss_max = 0;
+  proc_sample begin{}, end{};
+  steady::time_point t0, t1;
+  auto seconds_of = [](double s) {
+    return std::chrono::duration_cast<steady::duration>(std::chrono::duration<double>(s));
+  };
+  // Sleeps one tick, then samples the gateway's RSS.
+  auto sample_tick = [&] {
+    std::this_thread::sleep_for(tick);
+    const auto s = sample(opt.pid);
+    rss.push_back(s.rss_kb);
+    anon.push_back(s.anon_kb);
+    rss_max = std::max(rss_max, s.rss_kb);
+  };
+
+  if (!opt.drain) {
+    std::this_thread::sleep_for(seconds_of(opt.warmup));
+    {
+      std::lock_guard lock(c.mutex);
+      begin = sample(opt.pid);
+      t0 = steady::now();
+      c.measuring = true;
+    }
+    const auto stop = t0 + seconds_of(opt.window);
+    while (steady::now() < stop) sample_tick();
+    {
+      std::lock_guard lock(c.mutex);
+      c.measuring = false;
+      end = sample(opt.pid);
+      t1 = steady::now();
+    }
+  } else {
+    begin = sample(opt.pid);
+    {
+      std::lock_guard lock(c.mutex);
+      t0 = c.first_message;
+    }
+    const auto limit = steady::now() + seconds_of(opt.window);
+    const auto quiet = seconds_of(opt.quiet);
+    while (steady::now() < limit) {
+      sample_tick();
+      std::lock_guard lock(c.mutex);
+      const auto last = c.backlog > 0 ? c.last_backlog : c.first_message;
+      if (steady::now() - last > quiet) break;
+    }
+    std::lock_guard lock(c.mutex);
+    end = sample(opt.pid);
+    t1 = c.backlog > 0 ? c.last_backlog : steady::now();
+  }
+  mosquitto_disconnect(m);
+  mosquitto_loop_stop(m, false);
+
+  std::lock_guard lock(c.mutex);
+  const double seconds = std::chrono::duration<double>(t1 - t0).count();
+  const double cpu_s = static_cast<double>(end.ticks - begin.ticks) / hz;
+  const double readings = static_cast<double>(c.received);
+  std::printf(
+      "seconds=%.2f received=%lld expected=%.0f lost=%lld duplicates=%lld reordered=%lld backlog=%lld live=%lld "
+      "cpu_us_per_reading=%.2f core_pct=%.1f rss_kb=%ld rss_max_kb=%ld hwm_kb=%ld anon_kb=%ld p50_ms=%.0f p99_ms=%.0f "
+      "topics=%zu\n",
+      seconds, c.received, opt.rate * seconds, c.lost, c.duplicates, c.reordered, c.backlog, c.live,
+      readings > 0 ? cpu_s * 1e6 / readings : 0.0, seconds > 0 ? 100.0 * cpu_s / seconds : 0.0, median(rss),
+      rss_max, end.hwm_kb, median(anon), static_cast<double>(percentile(c.latency_ms, 0.50)),
+      static_cast<double>(percentile(c.latency_ms, 0.99)), c.topics.size());
+  mosquitto_destroy(m);
+  mosquitto_lib_cleanup();
+  return 0;
+}
