@@ -1,4 +1,4 @@
-// store_bench [--count N] [--dir DIR] [--flush-ms MS] [--hot-dir DIR]
+// store_bench [--count N] [--dir DIR] [--flush-ms MS] [--hot-dir DIR] [--full-size BYTES]
 //
 // One run, four rows: raw SQLite inserting N rows in one transaction (the
 // physical limit), the store appending N messages with the consumer offline
@@ -10,6 +10,9 @@
 // hot tier lives on tmpfs (--hot-dir, default /dev/shm), which has no
 // storage layer, so its bytes are counted by the store itself. The
 // keeping-up row runs twice, with and without the hot tier, for its CPU cost.
+// Three rows more fill a store of --full-size bytes (64 MiB) from empty and
+// append to it full, so every append drops the oldest: offline, and while
+// draining.
 #include <sqlite3.h>
 #include <time.h>
 #include <unistd.h>
@@ -147,14 +150,16 @@ int main(int argc, char** argv) {
   std::filesystem::path dir = std::filesystem::temp_directory_path();
   long flush_ms = 1000;
   std::string hot_dir = "/dev/shm";
+  std::uint64_t full_size = 64ull << 20;  // --full-size: the full store's max_size
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string flag = argv[i];
     if (flag == "--count") count = std::atol(argv[i + 1]);
     else if (flag == "--dir") dir = argv[i + 1];
     else if (flag == "--flush-ms") flush_ms = std::atol(argv[i + 1]);
     else if (flag == "--hot-dir") hot_dir = argv[i + 1];
+    else if (flag == "--full-size") full_size = std::strtoull(argv[i + 1], nullptr, 10);
     else {
-      std::fprintf(stderr, "usage: store_bench [--count N] [--dir DIR] [--flush-ms MS] [--hot-dir DIR]\n");
+      std::fprintf(stderr, "usage: store_bench [--count N] [--dir DIR] [--flush-ms MS] [--hot-dir DIR] [--full-size BYTES]\n");
       return 2;
     }
   }
@@ -233,6 +238,55 @@ int main(int argc, char** argv) {
   std::uint64_t healthy_hot = 0, no_hot = 0;
   const auto healthy = keep_up(work / "healthy.db", hot_dir, healthy_hot);
   const auto healthy_cold = keep_up(work / "healthy-nohot.db", "none", no_hot);
+
+  // A store of --full-size bytes (on_full: drop_oldest), consumer offline:
+  // filled from empty (appends that drop nothing), then `count` appends
+  // more, each of which drops the oldest; then the same full store with a
+  // consumer draining 20 in flight, one completion per two appends (a broker
+  // at half the rate), as the gateway is when it fell behind.
+  struct full_result {
+    result filling, full;
+    long filled = 0;
+    std::uint64_t dropped = 0;
+  };
+  const auto full = [&](const std::filesystem::path& path, bool draining) {
+    options.path = path;
+    options.hot_path = hot_dir;
+    options.max_size = full_size;
+    store::queue q(options, log);
+    full_result out;
+    out.filling = measure([&] {
+      flush_timer timer(q);
+      while (q.stats().dropped_oldest == 0) {
+        q.append(sample(++out.filled));
+        timer.poll(out.filled);
+      }
+      q.sync();
+    });
+    const auto before = q.stats().dropped_oldest;
+    out.full = measure([&] {
+      flush_timer timer(q);
+      std::deque<store::message_id> in_flight;
+      for (long n = 1; n <= count; ++n) {
+        q.append(sample(n));
+        if (draining && n % 2 == 0) {
+          for (const auto& e : q.take(20 - in_flight.size())) in_flight.push_back(e.id);
+          if (!in_flight.empty()) {
+            q.complete(in_flight.front());
+            in_flight.pop_front();
+          }
+        }
+        timer.poll(n);
+      }
+      for (const auto id : in_flight) q.complete(id);
+      q.sync();
+    });
+    out.dropped = q.stats().dropped_oldest - before;
+    options.max_size = 1ull << 40;
+    return out;
+  };
+  const auto full_offline = full(work / "full.db", false);
+  const auto full_draining = full(work / "full-drain.db", true);
   std::filesystem::remove_all(work);
 
   std::printf("store benchmark: %ld messages (%zu-byte topic, ~%zu-byte payload), flush_interval %ld ms, in %s\n",
@@ -243,6 +297,9 @@ int main(int argc, char** argv) {
   print_row("store append, consumer keeping up", count, healthy, "appends/s");
   print_row("store append, keeping up, hot tier off", count, healthy_cold, "appends/s");
   print_row("store drain to a completion callback", count, drain, "messages/s");
+  print_row("store append, filling a store, offline", full_offline.filled, full_offline.filling, "appends/s");
+  print_row("store append, full (drop_oldest), offline", count, full_offline.full, "appends/s");
+  print_row("store append, full, draining at half rate", count, full_draining.full, "appends/s");
   std::printf("store/raw append rate: %.2f (target >= 0.5); keeping up: %.2f B/reading (target < 10)\n",
               raw.seconds / offline.seconds, static_cast<double>(healthy.bytes) / static_cast<double>(count));
   const auto per = [&](double x) { return x / static_cast<double>(count); };
@@ -251,6 +308,14 @@ int main(int argc, char** argv) {
               hot_dir.c_str(), per(static_cast<double>(healthy_hot)), per(static_cast<double>(offline_hot)),
               per(healthy.cpu_seconds - healthy_cold.cpu_seconds) * 1e6, per(healthy.cpu_seconds) * 1e6,
               per(healthy_cold.cpu_seconds) * 1e6);
+  const auto us_per = [](const result& r, long n) { return r.cpu_seconds / static_cast<double>(n) * 1e6; };
+  std::printf("full store (max_size %llu, %ld messages): append CPU %.2f us filling it, %.2f us full with every "
+              "append dropping the oldest (%llu drops; ratio %.2f), %.2f us full while draining at half rate\n",
+              static_cast<unsigned long long>(full_size), full_offline.filled,
+              us_per(full_offline.filling, full_offline.filled), us_per(full_offline.full, count),
+              static_cast<unsigned long long>(full_offline.dropped),
+              us_per(full_offline.full, count) / us_per(full_offline.filling, full_offline.filled),
+              us_per(full_draining.full, count));
   std::printf("longest append()+flush() call with the consumer offline (a commit of up to %zu rows): %.1f ms\n",
               options.max_batch, std::chrono::duration<double, std::milli>(longest_call).count());
   return 0;

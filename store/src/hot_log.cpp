@@ -34,21 +34,35 @@ constexpr std::size_t frame_header = 8;
 // by memory_limit long before).
 constexpr std::uint32_t max_record = 64u << 20;
 
-constexpr std::array<std::uint32_t, 256> make_crc_table() {
-  std::array<std::uint32_t, 256> table{};
+// Slicing-by-8 tables: table[0] is the byte-wise CRC table, table[k][i]
+// the CRC of byte i followed by k zero bytes, so eight bytes take eight
+// lookups and no dependency chain per byte.
+constexpr std::array<std::array<std::uint32_t, 256>, 8> make_crc_tables() {
+  std::array<std::array<std::uint32_t, 256>, 8> tables{};
   for (std::uint32_t i = 0; i < 256; ++i) {
     std::uint32_t c = i;
     for (int k = 0; k < 8; ++k) c = (c & 1) ? 0xEDB88320u ^ (c >> 1) : c >> 1;
-    table[i] = c;
+    tables[0][i] = c;
   }
-  return table;
+  for (std::size_t k = 1; k < 8; ++k)
+    for (std::size_t i = 0; i < 256; ++i) tables[k][i] = (tables[k - 1][i] >> 8) ^ tables[0][tables[k - 1][i] & 0xFF];
+  return tables;
 }
-constexpr auto crc_table = make_crc_table();
+constexpr auto crc_tables = make_crc_tables();
 
 // CRC-32 (IEEE 802.3, as zlib), so a torn or damaged record is detected.
 std::uint32_t crc32(std::string_view data) {
   std::uint32_t c = 0xFFFFFFFFu;
-  for (const unsigned char byte : data) c = crc_table[(c ^ byte) & 0xFF] ^ (c >> 8);
+  const auto* p = reinterpret_cast<const unsigned char*>(data.data());
+  std::size_t n = data.size();
+  const auto& t = crc_tables;
+  for (; n >= 8; n -= 8, p += 8) {
+    const std::uint32_t lo = c ^ (std::uint32_t{p[0]} | std::uint32_t{p[1]} << 8 | std::uint32_t{p[2]} << 16 |
+                                  std::uint32_t{p[3]} << 24);
+    c = t[7][lo & 0xFF] ^ t[6][(lo >> 8) & 0xFF] ^ t[5][(lo >> 16) & 0xFF] ^ t[4][lo >> 24] ^ t[3][p[4]] ^
+        t[2][p[5]] ^ t[1][p[6]] ^ t[0][p[7]];
+  }
+  for (; n > 0; --n, ++p) c = t[0][(c ^ *p) & 0xFF] ^ (c >> 8);
   return c ^ 0xFFFFFFFFu;
 }
 
@@ -109,10 +123,10 @@ std::size_t begin_frame(std::string& out) {
 
 void finish_frame(std::string& out, std::size_t at) {
   const auto body = std::string_view(out).substr(at + frame_header);
-  std::string head;
-  put_int<std::uint32_t>(head, static_cast<std::uint32_t>(body.size()));
-  put_int<std::uint32_t>(head, crc32(body));
-  out.replace(at, frame_header, head);
+  const std::uint32_t head[2] = {static_cast<std::uint32_t>(body.size()), crc32(body)};
+  for (std::size_t i = 0; i < frame_header; ++i) {
+    out[at + i] = static_cast<char>((head[i / 4] >> (8 * (i % 4))) & 0xFF);  // little endian, as put_int
+  }
 }
 
 std::uint64_t fnv1a(std::string_view text) {

@@ -108,7 +108,7 @@ struct queue::impl {
   std::uint64_t wal_bound = 0;
   std::uint64_t budget = 0;  // max_size less the WAL's bound: for messages
   sqlite::connection db;
-  sqlite::statement insert, remove, read_from, oldest_from, set_qos2, upsert_stat;
+  sqlite::statement insert, remove, remove_range, read_from, oldest_from, set_qos2, upsert_stat;
   // The file the connection has open, to notice it deleted or replaced.
   dev_t file_dev = 0;
   ino_t file_ino = 0;
@@ -128,6 +128,20 @@ struct queue::impl {
   message_id disk_cursor = 0;     // take(): no available row below it
   message_id pending_cursor = 0;  // take(): no available pending entry below it
   message_id drop_cursor = 0;     // drop_oldest: no droppable row below it
+  // drop_oldest: the rows from drop_cursor on, read read_chunk at a time, so
+  // a drop is no query of its own. Emptied by every commit (a doomed row in
+  // it is gone then) and when drop_cursor moves back.
+  struct drop_candidate {
+    message_id id = 0;
+    std::uint64_t size = 0;
+    std::string topic;  // live_first only
+  };
+  std::vector<drop_candidate> drop_ahead;
+  std::size_t drop_next = 0;
+  void forget_drop_ahead() {
+    drop_ahead.clear();
+    drop_next = 0;
+  }
   std::uint64_t count = 0;
   std::uint64_t bytes = 0;
   bool disk_failing = false;
@@ -231,6 +245,7 @@ void queue::impl::prepare() {
       "INSERT INTO messages(id, ts, topic, payload, qos, retain, source, size, packet_id, qos2_state) "
       "VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
   remove = sqlite::statement(db.get(), "DELETE FROM messages WHERE id = ?");
+  remove_range = sqlite::statement(db.get(), "DELETE FROM messages WHERE id BETWEEN ? AND ?");
   read_from = sqlite::statement(db.get(), std::string(select_rows) + "WHERE id >= ? ORDER BY id LIMIT ?");
   oldest_from = sqlite::statement(db.get(), "SELECT id, size, topic FROM messages WHERE id >= ? ORDER BY id LIMIT ?");
   set_qos2 = sqlite::statement(db.get(), "UPDATE messages SET packet_id = ?, qos2_state = ? WHERE id = ?");
@@ -404,6 +419,9 @@ void queue::impl::maybe_compact(bool force) {
 // doomed. All written rows are older than every pending entry.
 std::size_t queue::impl::take_from_disk(std::size_t n, std::vector<envelope>& out) {
   std::size_t taken = 0;
+  // Neither cursor has an available row below it: when full, the drops ran
+  // ahead, and the rows they doomed need not be read again.
+  disk_cursor = std::max(disk_cursor, drop_cursor);
   while (taken < n && disk_available() > 0) {
     read_from.bind(1, disk_cursor).bind(2, std::max<std::int64_t>(read_chunk, static_cast<std::int64_t>(n - taken)));
     bool any = false;
@@ -472,23 +490,25 @@ bool queue::impl::drop_oldest_pending() {
 // message being published is about to leave anyway).
 bool queue::impl::drop_oldest_one() {
   while (disk_available() > 0) {
-    oldest_from.bind(1, drop_cursor).bind(2, read_chunk);
-    bool any = false;
-    bool dropped = false;
-    while (!dropped && oldest_from.step() == SQLITE_ROW) {
-      any = true;
-      const message_id id = oldest_from.column_int64(0);
-      drop_cursor = id + 1;
-      if (!disk_row_available(id)) continue;
-      doomed.insert(id);
-      forget(static_cast<std::uint64_t>(oldest_from.column_int64(1)));
-      backlog_remove(oldest_from.column_text(2));
-      if (hot.active() && !hot.remove(id)) hot_failed();
-      dropped = true;
+    if (drop_next == drop_ahead.size()) {
+      forget_drop_ahead();
+      drop_cursor = std::max(drop_cursor, disk_cursor);  // the oldest rows are in flight
+      oldest_from.bind(1, drop_cursor).bind(2, read_chunk);
+      while (oldest_from.step() == SQLITE_ROW) {
+        drop_ahead.push_back({oldest_from.column_int64(0), static_cast<std::uint64_t>(oldest_from.column_int64(1)),
+                              live_first() ? oldest_from.column_text(2) : std::string()});
+      }
+      oldest_from.reset();
+      if (drop_ahead.empty()) break;
     }
-    oldest_from.reset();
-    if (dropped) return true;
-    if (!any) break;
+    const auto& candidate = drop_ahead[drop_next++];
+    drop_cursor = candidate.id + 1;
+    if (!disk_row_available(candidate.id)) continue;
+    doomed.insert(candidate.id);
+    forget(candidate.size);
+    backlog_remove(candidate.topic);
+    if (hot.active() && !hot.remove(candidate.id)) hot_failed();
+    return true;
   }
   return drop_oldest_pending();
 }
@@ -569,7 +589,7 @@ void queue::impl::recreate_file() {
   }
   // Close the old connection first: it checkpoints into the old file and
   // removes its -wal and -shm by name, before the new file takes the name.
-  for (auto* st : {&insert, &remove, &read_from, &oldest_from, &set_qos2, &upsert_stat}) *st = sqlite::statement();
+  for (auto* st : {&insert, &remove, &remove_range, &read_from, &oldest_from, &set_qos2, &upsert_stat}) *st = sqlite::statement();
   db.reset();
   std::filesystem::rename(fresh, path, ec);
   auto where = path;
@@ -625,8 +645,15 @@ flush_result queue::impl::write_chunk(std::map<message_id, pending_entry>::itera
     rc = run(insert);
     ++written;
   }
-  for (auto it = doomed.begin(); rc == SQLITE_OK && it != doomed.end(); ++it) {
-    rc = run(remove.bind(1, *it));
+  // Deleted in id order, a run of consecutive ids (the oldest rows dropped
+  // when full, a drained backlog) with one statement.
+  std::vector<message_id> gone(doomed.begin(), doomed.end());
+  std::sort(gone.begin(), gone.end());
+  for (std::size_t i = 0; rc == SQLITE_OK && i < gone.size();) {
+    std::size_t j = i + 1;
+    while (j < gone.size() && gone[j] == gone[j - 1] + 1) ++j;
+    rc = j - i == 1 ? run(remove.bind(1, gone[i])) : run(remove_range.bind(1, gone[i]).bind(2, gone[j - 1]));
+    i = j;
   }
   after.written += written;
   for_each_counter(after, [&](const char* name, std::uint64_t value) {
@@ -665,6 +692,7 @@ flush_result queue::impl::write_chunk(std::map<message_id, pending_entry>::itera
   disk_rows += written;
   disk_rows -= doomed.size();
   doomed.clear();
+  forget_drop_ahead();
   return flush_result::committed;
 }
 
@@ -836,7 +864,10 @@ void queue::undelivered(message_id id) {
     s.backlog_add(it->second.topic);
     s.disk_in_flight.erase(id);
     s.disk_cursor = std::min(s.disk_cursor, id);
-    s.drop_cursor = std::min(s.drop_cursor, id);
+    if (id < s.drop_cursor) {
+      s.drop_cursor = id;
+      s.forget_drop_ahead();
+    }
     ++s.stats.redelivered;
   }
 }

@@ -237,6 +237,27 @@ TEST_P(OverflowTest, DropOldestSkipsMessagesInFlight) {
   EXPECT_EQ(q->depth(), 2u);
 }
 
+// Issue 11: drops read the oldest rows ahead in chunks; what they drop stays
+// exactly the oldest available across chunks, commits, redeliveries and
+// completions.
+TEST_P(OverflowTest, DropOldestStaysExactAcrossChunksCommitsAndRedeliveries) {
+  auto q = open_full(600, overflow_policy::drop_oldest);
+  const auto window = q->take(3);  // 1, 2, 3 in flight
+  q->complete(window[1].id);       // room for 601
+  ASSERT_TRUE(q->append(numbered(601)));
+  EXPECT_EQ(q->stats().dropped_oldest, 0u);
+  ASSERT_TRUE(q->append(numbered(602)));  // drops 4: 1 and 3 are in flight
+  EXPECT_EQ(q->sync(), flush_result::committed);
+  q->undelivered(window[0].id);           // 1 is the oldest again
+  ASSERT_TRUE(q->append(numbered(603)));  // drops 1
+  for (int i = 604; i <= 900; ++i) ASSERT_TRUE(q->append(numbered(i)));  // drop 5..301
+  q->complete(window[2].id);
+  EXPECT_EQ(q->stats().dropped_oldest, 299u);
+  EXPECT_EQ(q->depth(), 599u);
+  EXPECT_EQ(q->bytes(), room_for(599));
+  EXPECT_THAT(numbers(q->take(1000)), ElementsAreArray(range(302, 900)));
+}
+
 std::string written_or_pending(const ::testing::TestParamInfo<bool>& param) {
   return param.param ? "written" : "pending";
 }
