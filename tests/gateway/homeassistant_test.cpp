@@ -453,11 +453,12 @@ TEST(homeassistant_templates, render_what_the_entities_expect_from_real_payloads
   // Without the template a JSON true would read as "True", matching neither state.
   expect("{{ value_json.value }}", published(true, config::payload_format::json), "True");
 
-  // Contract 2's device message: the points due in that poll.
+  // Contract 2's device message: the points due in that poll (with the
+  // "units" the layout helper documents beside "values").
   const auto device = entities(load(), [](std::string_view) { return true; });
   const auto tpl = [&](const char* point) { return device.at(point).config.get<std::string>("value_template"); };
-  const std::string message =
-      R"({"ts":"2026-11-25T21:30:00.123Z","values":{"voltage":230.4,"pump":false,"mode":"auto"}})";
+  const std::string message = R"({"ts":"2026-11-25T21:30:00.123Z","values":{"voltage":230.4,"pump":false,)"
+                              R"("mode":"auto"},"units":{"voltage":"V"}})";
   expect(tpl("voltage"), message, "230.4");
   expect(tpl("pump"), message, "false");
   expect(tpl("mode"), message, "auto");
