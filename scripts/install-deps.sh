@@ -16,7 +16,7 @@ test_packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   mosquitto mosquitto-clients libmosquitto-dev socat openssl sqlite3
   clang libclang-rt-14-dev
-  tcpdump python3
+  tcpdump python3 python3-jinja2
 )
 runtime_packages=(
   libmodbus5 libsqlite3-0 libspdlog1.10 libfmt9 libyaml-cpp0.7 libssl3 libsystemd0

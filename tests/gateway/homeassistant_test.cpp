@@ -10,8 +10,10 @@
 #include <boost/property_tree/ptree.hpp>
 #include <gtest/gtest.h>
 
+#include "process.hpp"
 #include "run/homeassistant.hpp"
 #include "run/homeassistant_announcer.hpp"
+#include "run/payload.hpp"
 #include "temp_dir.hpp"
 
 namespace fieldbridge::gateway {
@@ -362,6 +364,115 @@ TEST(homeassistant_discovery, configuration_errors) {
   expect_error("homeassistant: { discovery_prefix: 'ha/#' }\nbuses: []\n",
                "gw.yaml:1:36: 'discovery_prefix' must be topic levels separated by single '/', without '+', '#' "
                "or a leading or trailing '/', got 'ha/#'");
+}
+
+// docs/gateway.md shows the configs of one meter exactly: its YAML and the
+// `check --homeassistant` lines (with the version it was written with).
+TEST(homeassistant_discovery, the_documented_example_is_what_is_announced) {
+  const auto docs = test::read_file(std::filesystem::path(FIELDBRIDGE_SOURCE_DIR) / "docs/gateway.md");
+  const auto section = docs.find("The announced configs of one meter");
+  ASSERT_NE(section, std::string::npos);
+  const auto block = [&](const std::string& fence, std::size_t from) {
+    const auto start = docs.find(fence + "\n", from);
+    const auto end = docs.find("```\n", start + fence.size() + 1);
+    return std::pair{docs.substr(start + fence.size() + 1, end - start - fence.size() - 1), end};
+  };
+  const auto [yaml, yaml_end] = block("```yaml", section);
+  const auto [lines, lines_end] = block("```text", yaml_end);
+  std::string announced;
+  for (const auto& m : discovery_messages(config::load_string(yaml, "meter.yaml")))
+    announced += m.topic + " " + m.payload + "\n";
+  const std::string version = std::string("\"sw_version\":\"") + FIELDBRIDGE_VERSION + "\"";
+  const std::string documented_version = "\"sw_version\":\"0.1.0\"";
+  for (auto at = announced.find(version); at != std::string::npos;
+       at = announced.find(version, at + documented_version.size()))
+    announced.replace(at, version.size(), documented_version);
+  EXPECT_EQ(announced, lines);
+}
+
+// The value_templates rendered by Jinja as Home Assistant renders MQTT
+// values (a sandboxed environment; `value` the payload, `value_json` it
+// parsed; `states` stands in for the entity's own state) on the payloads
+// fieldbridge really publishes: what comes out is what the entity compares
+// with payload_on/state_on or takes as its value.
+// One Python run renders every case (a process per case is slow on a busy
+// machine): argv holds template, payload, template, payload...; the results
+// come back separated by the record separator 0x1e.
+std::vector<std::string> render(const std::vector<std::pair<std::string, std::string>>& cases) {
+  static const char* script = R"(import json, sys
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+env = ImmutableSandboxedEnvironment()
+env.globals['states'] = lambda entity: 'kept'
+args = sys.argv[1:]
+for template, payload in zip(args[0::2], args[1::2]):
+    variables = {'value': payload, 'entity_id': 'sensor.x'}
+    try:
+        variables['value_json'] = json.loads(payload)
+    except ValueError:
+        pass
+    sys.stdout.write(env.from_string(template).render(**variables) + '\x1e')
+)";
+  std::vector<std::string> argv{"python3", "-c", script};
+  for (const auto& [value_template, payload] : cases) {
+    argv.push_back(value_template);
+    argv.push_back(payload);
+  }
+  const auto r = test::run_command(argv, std::chrono::seconds(30));
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  std::vector<std::string> out;
+  std::size_t from = 0;
+  for (auto end = r.output.find('\x1e'); end != std::string::npos; end = r.output.find('\x1e', from)) {
+    out.push_back(r.output.substr(from, end - from));
+    from = end + 1;
+  }
+  return out;
+}
+
+std::string published(const point_value& value, config::payload_format format) {
+  reading r{"meter1", "x", value, quality::good, "", wall_clock::now()};
+  return reading_payload(r, "", format, false).value();
+}
+
+TEST(homeassistant_templates, render_what_the_entities_expect_from_real_payloads) {
+  std::vector<std::pair<std::string, std::string>> cases;
+  std::vector<std::string> expected;
+  const auto expect = [&](std::string value_template, std::string payload, std::string result) {
+    cases.emplace_back(std::move(value_template), std::move(payload));
+    expected.push_back(std::move(result));
+  };
+  for (const auto format : {config::payload_format::json, config::payload_format::value}) {
+    const auto all = entities(load(format == config::payload_format::json ? "json" : "value"));
+    const auto tpl = [&](const char* point) { return all.at(point).config.get<std::string>("value_template"); };
+    expect(tpl("voltage"), published(230.4, format), "230.4");
+    expect(tpl("pump"), published(true, format), "true");  // state_on
+    expect(tpl("pump"), published(false, format), "false");
+    expect(tpl("alarm"), published(true, format), "true");  // payload_on
+    expect(tpl("model"), published(std::string("FB-1"), format), "FB-1");
+    expect(tpl("mode"), published(std::string("auto"), format), "auto");  // one of the options
+  }
+  // Without the template a JSON true would read as "True", matching neither state.
+  expect("{{ value_json.value }}", published(true, config::payload_format::json), "True");
+
+  // Contract 2's device message: the points due in that poll (with the
+  // "units" the layout helper documents beside "values").
+  const auto device = entities(load(), [](std::string_view) { return true; });
+  const auto tpl = [&](const char* point) { return device.at(point).config.get<std::string>("value_template"); };
+  const std::string message = R"({"ts":"2026-11-25T21:30:00.123Z","values":{"voltage":230.4,"pump":false,)"
+                              R"("mode":"auto"},"units":{"voltage":"V"}})";
+  expect(tpl("voltage"), message, "230.4");
+  expect(tpl("pump"), message, "false");
+  expect(tpl("mode"), message, "auto");
+  expect(tpl("setpoint"), message, "");   // not due: a number ignores ''
+  expect(tpl("alarm"), message, "");      // a binary_sensor too
+  expect(tpl("model"), message, "kept");  // a text sensor keeps its state
+  expect(tpl("state"), message, "kept");
+
+  const auto results = render(cases);
+  ASSERT_EQ(results.size(), cases.size());
+  for (std::size_t i = 0; i < cases.size(); ++i)
+    EXPECT_EQ(results[i], expected[i]) << cases[i].first << " on " << cases[i].second;
+  // `value_json.values` is the dict's method, not the member: hence the brackets.
+  EXPECT_NE(render({{"{{ value_json.values }}", message}}).at(0).find("method"), std::string::npos);
 }
 
 TEST(homeassistant_announcer_state, written_atomically_and_read_back) {
