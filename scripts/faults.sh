@@ -8,7 +8,8 @@
 #   scripts/faults.sh --gtest_filter='*Daemon*'   any GoogleTest option
 #   BUILD_DIR=build-san scripts/faults.sh     another build tree
 #   FIELDBRIDGE_FAULTS_BROKER_KILLS=N FIELDBRIDGE_FAULTS_DAEMON_KILLS=N
-#   FIELDBRIDGE_FAULTS_INTERLEAVED=N FIELDBRIDGE_FAULTS_SEED=N   override the figures
+#   FIELDBRIDGE_FAULTS_INTERLEAVED=N FIELDBRIDGE_FAULTS_FAILOVERS=N
+#   FIELDBRIDGE_FAULTS_SEED=N                 override the figures
 #
 # Needs root for the disk-full cases (a small tmpfs is mounted); without it
 # they are skipped, and say so.
@@ -29,13 +30,15 @@ cmake --build "$build" --target fieldbridge fault_tests -j"${FAULTS_JOBS:-2}"
 export FIELDBRIDGE_FAULTS_BROKER_KILLS=${FIELDBRIDGE_FAULTS_BROKER_KILLS:-20}
 export FIELDBRIDGE_FAULTS_DAEMON_KILLS=${FIELDBRIDGE_FAULTS_DAEMON_KILLS:-100}
 export FIELDBRIDGE_FAULTS_INTERLEAVED=${FIELDBRIDGE_FAULTS_INTERLEAVED:-40}
+export FIELDBRIDGE_FAULTS_FAILOVERS=${FIELDBRIDGE_FAULTS_FAILOVERS:-20}
 report=$(mktemp -t fieldbridge-faults.XXXXXX)
 output=$(mktemp -t fieldbridge-faults-output.XXXXXX)
 trap 'rm -f "$report"' EXIT
 export FIELDBRIDGE_FAULTS_REPORT="$report"
 
 echo "faults: broker kills ${FIELDBRIDGE_FAULTS_BROKER_KILLS}, daemon kills ${FIELDBRIDGE_FAULTS_DAEMON_KILLS}," \
-     "interleaved events ${FIELDBRIDGE_FAULTS_INTERLEAVED} per QoS; full output in $output"
+     "interleaved events ${FIELDBRIDGE_FAULTS_INTERLEAVED} per QoS, broker failovers ${FIELDBRIDGE_FAULTS_FAILOVERS};" \
+     "full output in $output"
 status=0
 "$build/tests/faults/fault_tests" "$@" >"$output" 2>&1 || status=$?
 

@@ -36,6 +36,11 @@ std::string printable(std::string_view text) {
 
 }  // namespace
 
+std::vector<broker_address> brokers(const mqtt_settings& mqtt) {
+  if (!mqtt.hosts.empty()) return mqtt.hosts;
+  return {{mqtt.host, mqtt.port}};
+}
+
 config_error::config_error(std::string file, int line, int column, std::string message)
     : std::runtime_error(fmt::format("{}:{}:{}: {}", printable(file), line, column, printable(message))),
       file_(std::move(file)), line_(line), column_(column), message_(printable(message)) {}

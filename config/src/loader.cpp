@@ -142,7 +142,7 @@ class schema_loader {
       "host",     "port",        "protocol",       "client_id", "username",     "password",
       "password_file", "keepalive", "clean_start", "session_expiry", "tls", "topic_prefix",
       "qos",      "retain",      "payload",        "reconnect", "max_inflight",
-      "heartbeat", "max_packet_size"};
+      "heartbeat", "max_packet_size", "hosts"};
   static inline const std::vector<std::string_view> tls_keys{"ca_file", "cert_file", "key_file", "verify_hostname",
                                                              "insecure_skip_verify"};
   static inline const std::vector<std::string_view> store_keys{"path", "max_size", "on_full", "flush_interval",
@@ -218,6 +218,7 @@ class schema_loader {
       mqtt.tls = load_tls(map_reader(doc_, map.expect_map(*e), "tls", tls_keys));
       if (!port_given) mqtt.port = 8883;
     }
+    load_hosts(map, mqtt);  // after tls: an entry without a port takes tls's default
     if (const auto* e = map.find("topic_prefix")) {
       mqtt.topic_prefix = map.to_string(*e);
       check_topic_levels(*e, mqtt.topic_prefix);
@@ -243,6 +244,36 @@ class schema_loader {
     if (map.read_size("max_packet_size", max_packet_size, 1ull << 10, 256ull << 20)) {
       mqtt.max_packet_size = static_cast<std::uint32_t>(max_packet_size);
     }
+  }
+
+  // --- failover (mqtt.hosts) ---
+  // hosts: [ "a.example:8883", "[::1]:1883", "b.example" ]: the failover
+  // list, instead of host/port.
+  void load_hosts(const map_reader& map, mqtt_settings& mqtt) {
+    const auto* e = map.find("hosts");
+    if (e == nullptr) return;
+    for (const auto* key : {"host", "port"}) {
+      if (const auto* given = map.find(key))
+        doc_.fail(given->key_node, fmt::format("give either 'hosts' or '{}' in mqtt, not both ('hosts' entries "
+                                               "are \"host:port\")",
+                                               key));
+    }
+    const auto& list = map.expect_list(*e);
+    if (list.size() == 0) doc_.fail(e->value_location(), "expected at least one \"host:port\" in 'hosts'");
+    const std::uint16_t default_port = mqtt.tls ? 8883 : 1883;
+    for (const auto& item : list) {
+      if (!item.IsScalar() || item.Scalar().empty())
+        doc_.fail(item, fmt::format("expected \"host:port\" in 'hosts', got {}", describe(item)));
+      std::string error;
+      const auto parsed = split_host_port(item.Scalar(), error);
+      if (!parsed) doc_.fail(item, "in 'hosts': " + error);
+      broker_address broker{parsed->host, parsed->port.value_or(default_port)};
+      if (std::find(mqtt.hosts.begin(), mqtt.hosts.end(), broker) != mqtt.hosts.end())
+        doc_.fail(item, fmt::format("'hosts' lists {} twice", to_string(broker)));
+      mqtt.hosts.push_back(std::move(broker));
+    }
+    mqtt.host = mqtt.hosts.front().host;
+    mqtt.port = mqtt.hosts.front().port;
   }
 
   std::chrono::seconds whole_seconds(const map_reader& map, std::string_view key, milliseconds value) {

@@ -73,4 +73,51 @@ std::optional<std::string> json_value(const point_value& value, bool single_prec
   return out;
 }
 
+std::string to_string(const network_endpoint& endpoint) {
+  const bool v6 = endpoint.host.find(':') != std::string::npos;
+  return fmt::format("{}{}{}:{}", v6 ? "[" : "", endpoint.host, v6 ? "]" : "", endpoint.port);
+}
+
+std::optional<host_and_port> split_host_port(std::string_view text, std::string& error) {
+  const auto to_port = [&](std::string_view digits) -> std::optional<std::uint16_t> {
+    if (digits.empty() || digits.find_first_not_of("0123456789") != std::string_view::npos) {
+      error = fmt::format("'{}' is not a port", digits);
+      return std::nullopt;
+    }
+    if (digits.size() > 5 || std::stoul(std::string(digits)) == 0 || std::stoul(std::string(digits)) > 65535) {
+      error = fmt::format("port {} is out of range 1..65535", digits);
+      return std::nullopt;
+    }
+    return static_cast<std::uint16_t>(std::stoul(std::string(digits)));
+  };
+  host_and_port result;
+  if (!text.empty() && text.front() == '[') {
+    const auto close = text.find(']');
+    if (close == std::string_view::npos) {
+      error = fmt::format("missing ']' in {}", text);
+      return std::nullopt;
+    }
+    if (close + 1 < text.size()) {
+      if (text[close + 1] != ':') {
+        error = fmt::format("expected :PORT after ']' in {}", text);
+        return std::nullopt;
+      }
+      result.port = to_port(text.substr(close + 2));
+      if (!result.port) return std::nullopt;
+    }
+    result.host = std::string(text.substr(1, close - 1));
+  } else if (const auto colon = text.rfind(':'); colon != std::string_view::npos && text.find(':') == colon) {
+    result.port = to_port(text.substr(colon + 1));
+    if (!result.port) return std::nullopt;
+    result.host = std::string(text.substr(0, colon));
+  } else {
+    result.host = std::string(text);
+  }
+  if (result.host.empty()) {
+    error = fmt::format("no host in '{}'", text);
+    return std::nullopt;
+  }
+  return result;
+}
+
 }  // namespace fieldbridge

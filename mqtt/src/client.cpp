@@ -42,6 +42,11 @@ constexpr std::chrono::milliseconds close_grace{1000};
 
 }  // namespace
 
+std::string client::impl::broker_position() const {
+  if (brokers_.size() < 2) return {};
+  return fmt::format(" (broker {} of {})", broker_index_ + 1, brokers_.size());
+}
+
 session_config make_session_config(const client_options& options) {
   session_config config;
   config.version = options.protocol;
@@ -80,6 +85,7 @@ client::impl::impl(boost::asio::io_context& io, client_options options, logger_p
     : io_(io),
       options_(std::move(options)),
       logger_(logger ? std::move(logger) : make_null_logger("mqtt")),
+      brokers_(options_.brokers.empty() ? std::vector<endpoint>{{options_.host, options_.port}} : options_.brokers),
       session_(make_session_config(options_)),
       session_timer_(io),
       backoff_timer_(io),
@@ -121,10 +127,12 @@ void client::impl::dispatch(session_event& event) {
       overloaded{
           [&](connected_event& e) {
             backoff_.reset();
-            logger_->info("mqtt: connected to {}:{} as '{}' (session present {})", options_.host, options_.port,
+            session_broker_ = broker_index_;
+            logger_->info("mqtt: connected to {}{} as '{}' (session present {})", broker_text(), broker_position(),
                           session_.client_id(), e.session_present ? 1 : 0);
             if (const auto handler = connection_handler_) {
               connection_event up;
+              up.broker = current_broker();
               up.connected = true;
               up.session_present = e.session_present;
               up.connack = std::move(e.connack);
@@ -180,9 +188,9 @@ void client::impl::dispatch(session_event& event) {
           },
           [&](publish_downgraded_event& e) {
             if (e.answered_with_puback) {
-              logger_->warn("mqtt: {}:{} answered a QoS 2 PUBLISH with PUBACK: this broker downgrades QoS 2 to "
+              logger_->warn("mqtt: {} answered a QoS 2 PUBLISH with PUBACK: this broker downgrades QoS 2 to "
                             "QoS 1; taken as delivered at QoS 1 (duplicates become possible)",
-                            options_.host, options_.port);
+                            broker_text());
               return;
             }
             std::string what;
@@ -191,8 +199,8 @@ void client::impl::dispatch(session_event& event) {
                                  static_cast<int>(e.sent));
             }
             if (e.retain_cleared) what += std::string(what.empty() ? "" : ", ") + "retain cleared (Retain Available 0)";
-            logger_->warn("mqtt: messages are downgraded to the limits of {}:{} on this connection: {}", options_.host,
-                          options_.port, what);
+            logger_->warn("mqtt: messages are downgraded to the limits of {} on this connection: {}", broker_text(),
+                          what);
           },
           [&](message_dropped_event& e) {
             logger_->warn("mqtt: dropped a {} byte message (QoS {}) above our maximum packet size {}: MQTT 3.1.1 "
@@ -286,15 +294,16 @@ void client::impl::complete_publish(message_token token, const publish_result& r
 
 void client::impl::note_server_reference(const std::string& reference) {
   if (reference.empty()) return;
-  logger_->warn("mqtt: {}:{} refers us to '{}' (Server Reference); not followed: the client connects only to the "
-                "configured broker",
-                options_.host, options_.port, reference);
+  logger_->warn("mqtt: {} refers us to '{}' (Server Reference); not followed: the client connects only to the "
+                "configured broker(s)",
+                broker_text(), reference);
 }
 
 void client::impl::report_down(boost::system::error_code ec, std::string detail) {
   const auto handler = connection_handler_;
   if (!handler) return;
   connection_event down;
+  down.broker = current_broker();
   down.error = ec;
   down.detail = std::move(detail);
   down.code = close_code_;
@@ -416,6 +425,8 @@ void client::unsubscribe(std::vector<std::string> filters, subscribe_handler han
   impl_->session_.unsubscribe(std::move(filters), std::move(props), token, impl_->now());
   impl_->post_pump();
 }
+
+const endpoint& client::current_broker() const noexcept { return impl_->current_broker(); }
 
 bool client::connected() const noexcept {
   return impl_->open_ && impl_->session_.current_state() == session::state::connected;

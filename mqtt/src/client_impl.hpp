@@ -37,6 +37,8 @@ class client::impl : public std::enable_shared_from_this<impl> {
   void connect_attempt();
   void on_open(std::uint64_t generation, boost::system::error_code ec, const std::string& detail);
   void schedule_reconnect();
+  // After a failed attempt or a lost connection: the next broker of the list.
+  void next_broker();
 
   // --- stream_ops.cpp ---
   void read_some(std::uint64_t generation);
@@ -69,11 +71,19 @@ class client::impl : public std::enable_shared_from_this<impl> {
   }
   void stop();
   void abort_all_publishes();
+  const endpoint& current_broker() const noexcept { return brokers_[broker_index_]; }
+  std::string broker_text() const { return to_string(current_broker()); }
+  std::string broker_position() const;  // " (broker 2 of 3)" with a list, else ""
   session_clock::time_point now() const { return session_clock::now(); }
 
   boost::asio::io_context& io_;
   client_options options_;
   logger_ptr logger_;
+  std::vector<endpoint> brokers_;  // options_.brokers, or {host, port}: never empty
+  std::size_t broker_index_ = 0;   // the broker connected to, or tried next
+  // The broker our session state was built with (restored state is taken as
+  // the first's): connecting to another one starts clean.
+  std::size_t session_broker_ = 0;
   session session_;
   std::shared_ptr<boost::asio::ssl::context> tls_context_;
 

@@ -78,6 +78,7 @@ struct session::impl {
   // consistent ([MQTT-3.2.2-4]).
   bool has_state = false;
   bool force_clean_start = false;  // the next CONNECT starts clean (after an unexpected session present)
+  bool clean_start_sent = false;   // the CONNECT of this connection had Clean Start 1
   // Downgrades reported on this connection (one event per kind).
   bool reported_qos_downgrade = false;
   bool reported_retain_downgrade = false;
@@ -193,7 +194,7 @@ error_code session::restore_incoming(std::span<const std::uint16_t> packet_ids) 
 
 std::vector<subscription> session::remembered_subscriptions() const { return impl_->subscriptions.granted(); }
 
-void session::on_transport_connected(time_point now) {
+void session::on_transport_connected(time_point now, bool start_clean) {
   auto& d = *impl_;
   d.dec.reset();
   d.dec.set_version(config_.version);
@@ -216,7 +217,8 @@ void session::on_transport_connected(time_point now) {
   connect_packet c;
   c.version = config_.version;
   c.client_id = config_.client_id;
-  c.clean_start = config_.clean_start || d.force_clean_start;
+  c.clean_start = config_.clean_start || d.force_clean_start || start_clean;
+  d.clean_start_sent = c.clean_start;
   c.keep_alive = config_.keep_alive_s;
   c.username = config_.username;
   c.password = config_.password;
@@ -682,7 +684,7 @@ void session::handle_connack(connack_packet& ack, time_point now) {
     return;
   }
   // A session we asked to discard cannot be present (3.2.2-4 / 3.2.2.1.1).
-  if (ack.session_present && (config_.clean_start || d.force_clean_start)) {
+  if (ack.session_present && d.clean_start_sent) {
     fail_connection(make_error_code(errc::protocol_error), now);
     return;
   }

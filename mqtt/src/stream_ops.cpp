@@ -157,7 +157,7 @@ void client::impl::connection_lost(boost::system::error_code ec, std::string det
     complete_publish(token, {publish_outcome::not_written, make_error_code(errc::connection_lost),
                              reason_code::unspecified_error, false});
   }
-  if (running_) logger_->warn("mqtt: disconnected from {}:{}: {}", options_.host, options_.port, detail);
+  if (running_) logger_->warn("mqtt: disconnected from {}: {}", broker_text(), detail);
   report_down(ec, detail);
   pump();
   if (running_) {

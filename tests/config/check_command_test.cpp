@@ -86,6 +86,25 @@ TEST(check_command, table_row_shows_span_type_order_access_and_qos) {
       << result.output;
 }
 
+TEST(check_command, lists_every_broker_of_a_failover_list_in_order) {
+  test::temp_dir dir;
+  const auto file = dir.write_file("failover.yaml", R"(mqtt:
+  hosts: [ "a.example:8883", b.example, "[::1]:1884" ]
+  tls: {}
+buses:
+  - name: b
+    modbus_tcp: { host: h }
+    devices:
+      - { name: d, unit: 1, points: [ { name: p, table: holding, address: 0 } ] }
+)");
+  const auto result = run_command({fieldbridge_binary(), "check", "-c", file.string()});
+  ASSERT_EQ(result.exit_code, 0) << result.output;
+  EXPECT_NE(result.output.find("; brokers a.example:8883, b.example:8883, [::1]:1884 (MQTT 5, TLS, failover in this "
+                               "order)"),
+            std::string::npos)
+      << result.output;
+}
+
 TEST(check_command, documented_sample_output_is_the_real_output) {
   const auto example = (source_dir / "config/fieldbridge.example.yaml").string();
   auto result = run_command({fieldbridge_binary(), "check", "-c", example});

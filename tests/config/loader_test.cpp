@@ -119,6 +119,27 @@ TEST(loader, max_packet_size_takes_a_size) {
   EXPECT_EQ(load_string("mqtt: { max_packet_size: 256MiB }\n" + one_tcp_point, "x").mqtt.max_packet_size, 256u << 20);
 }
 
+TEST(loader, hosts_lists_the_failover_brokers_in_order) {
+  const auto plain = load_string("mqtt:\n  hosts: [ \"a.example:1884\", b.example, \"[::1]:1885\", \"[fe80::2]\" ]\n" +
+                                     one_tcp_point,
+                                 "x");
+  const std::vector<broker_address> expected{
+      {"a.example", 1884}, {"b.example", 1883}, {"::1", 1885}, {"fe80::2", 1883}};
+  EXPECT_EQ(plain.mqtt.hosts, expected);
+  EXPECT_EQ(brokers(plain.mqtt), expected);
+  // host/port name the first, for whatever shows one broker.
+  EXPECT_EQ(plain.mqtt.host, "a.example");
+  EXPECT_EQ(plain.mqtt.port, 1884);
+  EXPECT_EQ(to_string(expected[2]), "[::1]:1885");
+  // Without a port an entry takes the TLS default, whatever the order of the keys.
+  const auto tls = load_string("mqtt:\n  hosts: [ a, \"b:8884\" ]\n  tls: {}\n" + one_tcp_point, "x");
+  EXPECT_EQ(tls.mqtt.hosts, (std::vector<broker_address>{{"a", 8883}, {"b", 8884}}));
+  // The one-broker form is a list of one.
+  const auto single = load_string("mqtt: { host: h, port: 1999 }\n" + one_tcp_point, "x");
+  EXPECT_TRUE(single.mqtt.hosts.empty());
+  EXPECT_EQ(brokers(single.mqtt), (std::vector<broker_address>{{"h", 1999}}));
+}
+
 TEST(loader, tls_defaults_the_port_to_8883_unless_given) {
   const auto tls = load_string("mqtt: { host: b, tls: {} }\n" + one_tcp_point, "x");
   ASSERT_TRUE(tls.mqtt.tls);

@@ -331,10 +331,14 @@ std::string gateway_yaml(const gateway_settings& s) {
   std::string store = fmt::format("path: {}", s.store.string());
   if (s.flush_interval) store += ", flush_interval: " + *s.flush_interval;
   if (hot_path_supported() && !s.hot_dir.empty()) store += ", hot_path: " + s.hot_dir.string();
+  std::string brokers = fmt::format("host: 127.0.0.1\n  port: {}", s.broker_port);
+  if (!s.broker_ports.empty()) {
+    brokers = "hosts:";
+    for (const auto port : s.broker_ports) brokers += fmt::format("\n    - \"127.0.0.1:{}\"", port);
+  }
   return fmt::format(R"(gateway: {{ name: gw, stats_interval: 0 }}
 mqtt:
-  host: 127.0.0.1
-  port: {}
+  {}
   topic_prefix: {}
   qos: {}
   payload: value
@@ -352,7 +356,7 @@ buses:
         points:
           - {{ name: seq, table: input, address: 8, type: uint32 }}
 )",
-                     s.broker_port, topic_prefix, s.qos, s.keepalive, s.reconnect_min, s.reconnect_max,
+                     brokers, topic_prefix, s.qos, s.keepalive, s.reconnect_min, s.reconnect_max,
                      s.tls ? "\n  tls: { insecure_skip_verify: true }" : "", store, s.device_port, s.bus_timeout,
                      s.poll_interval);
 }

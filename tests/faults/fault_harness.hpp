@@ -152,6 +152,9 @@ bool hot_path_supported();
 
 struct gateway_settings {
   std::uint16_t broker_port = 0;
+  // Failover: when set, mqtt.hosts with these ports on 127.0.0.1, in order,
+  // instead of host/port.
+  std::vector<std::uint16_t> broker_ports;
   std::uint16_t device_port = 0;
   int qos = 1;
   std::filesystem::path store;              // store.path

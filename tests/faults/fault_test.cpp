@@ -8,7 +8,8 @@
 // The number of kills comes from the environment, so CI runs a few and
 // scripts/faults.sh the long version:
 //   FIELDBRIDGE_FAULTS_BROKER_KILLS (3), FIELDBRIDGE_FAULTS_DAEMON_KILLS (4),
-//   FIELDBRIDGE_FAULTS_INTERLEAVED (4), FIELDBRIDGE_FAULTS_SEED,
+//   FIELDBRIDGE_FAULTS_INTERLEAVED (4), FIELDBRIDGE_FAULTS_FAILOVERS (2),
+//   FIELDBRIDGE_FAULTS_SEED,
 //   FIELDBRIDGE_FAULTS_REPORT (a file each case appends its figures to),
 //   FIELDBRIDGE_FAULTS_HOT_PATH (auto | on | off, see fault_harness.hpp).
 #include <signal.h>
@@ -377,6 +378,110 @@ TEST_P(FaultsAtQos, BrokerAndDaemonKillsInterleaved) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Stream, FaultsAtQos, ::testing::Values(1, 2), qos_name);
+
+// ------------------------------------------------------------ failover
+
+// Two brokers in mqtt.hosts, each behind its own tap and with its own
+// subscriber. The broker in use is SIGKILLed; the gateway moves to the
+// other one, the killed one is restarted, and the next kill sends the
+// gateway back to it: with FIELDBRIDGE_FAULTS_FAILOVERS = 2 (CI) the first
+// broker is killed, then the second, and the gateway returns to the first
+// (restarted). Counted over both subscribers: 0 lost; the duplicates (what
+// was unacknowledged at a kill goes out again to the other broker, and what
+// the killed one had acknowledged it delivers after its restart too) are
+// counted and reported, not asserted.
+class FaultsFailover : public Faults {
+ public:
+  FaultsFailover() : second_(fault_broker_options()) {
+    taps_[0] = std::make_unique<mqtt_tap>(broker_.port(), sequence_topic());
+    taps_[1] = std::make_unique<mqtt_tap>(second_.port(), sequence_topic());
+  }
+
+  mosquitto_broker& broker(int i) { return i == 0 ? broker_ : second_; }
+
+  mosquitto_broker second_;
+  std::unique_ptr<mqtt_tap> taps_[2];
+};
+
+TEST_F(FaultsFailover, BrokerSigkilledTheGatewayMovesToTheOtherAndBack) {
+  const int switches = env_count("FIELDBRIDGE_FAULTS_FAILOVERS", 2);
+  auto random = seeded_random("failover-qos1");
+  sequence_subscriber sub_a(broker_.port(), 1, dir_ / "sub-a.log", "faults-sub-a");
+  sequence_subscriber sub_b(second_.port(), 1, dir_ / "sub-b.log", "faults-sub-b");
+  sequence_subscriber* subs[2] = {&sub_a, &sub_b};
+  auto s = settings(1);
+  s.broker_ports = {taps_[0]->port(), taps_[1]->port()};
+  write_config(s);
+  start();
+  ASSERT_TRUE(progress(sub_a, 10));
+  int current = 0;
+  for (int i = 0; i < switches; ++i) {
+    ASSERT_TRUE(progress(*subs[current], std::uniform_int_distribution<std::uint64_t>(3, 25)(random)));
+    jitter(random);
+    const int other = 1 - current;
+    std::cout << "failover " << i << ": broker " << current << " SIGKILLed after read " << device_.answered()
+              << std::endl;
+    broker(current).kill_hard();
+    ++broker_kills_;
+    // New numbers at the other broker's subscriber: the gateway moved there.
+    ASSERT_TRUE(progress(*subs[other], 10)) << "no failover to broker " << other;
+    broker(current).start();
+    current = other;
+  }
+  ASSERT_TRUE(progress(*subs[current], 10));
+
+  const auto expected = device_.freeze();
+  const auto merged = [&] {
+    auto all = sub_a.values();
+    const auto& b = sub_b.values();
+    all.insert(all.end(), b.begin(), b.end());
+    return all;
+  };
+  // Until every number arrived (a restarted broker delivers what it took
+  // over once its subscriber is back), then until nothing comes for a second.
+  wait_until([&] { return count_sequence("failover", merged(), expected, {}).lost == 0; }, 30s, 50ms);
+  auto seen = merged().size();
+  auto quiet_since = std::chrono::steady_clock::now();
+  wait_until([&] {
+    if (const auto now = merged().size(); now != seen) {
+      seen = now;
+      quiet_since = std::chrono::steady_clock::now();
+    }
+    return std::chrono::steady_clock::now() - quiet_since >= 1s;
+  }, 10s, 50ms);
+
+  auto report = count_sequence("failover-qos1", merged(), expected, {});
+  auto releases = taps_[0]->releases();
+  const auto releases_b = taps_[1]->releases();
+  releases.insert(releases.end(), releases_b.begin(), releases_b.end());
+  auto acknowledged = taps_[0]->acknowledged();
+  acknowledged.merge(taps_[1]->acknowledged());
+  apply_tap(report, merged(), releases, acknowledged, {});
+  // Order per broker: the gateway's first releases on each tap (what was
+  // unacknowledged at a switch goes first, in order), and each subscriber's
+  // arrivals; the two brokers have no common order.
+  report.reordered = 0;
+  report.subscriber_reordered = 0;
+  for (int i = 0; i < 2; ++i) {
+    report.reordered += count_sequence("tap", taps_[i]->releases(), expected, {}).reordered;
+    *report.subscriber_reordered += count_sequence("sub", subs[i]->values(), expected, {}).reordered;
+  }
+  report.broker_kills = broker_kills_;
+  report.broker_redeliveries = sub_a.broker_redeliveries() + sub_b.broker_redeliveries();
+  publish_report(report);
+  EXPECT_GT(report.expected, 0u);
+  EXPECT_EQ(report.reordered, 0u) << report.line();
+  EXPECT_EQ(report.lost, 0u) << report.line() << "\n" << logs() << "\n--- second broker:\n" << tail(second_.log(), 1500);
+  // The gateway said where it went: to the second broker and back to the first.
+  const auto log = gateway_log();
+  EXPECT_NE(log.find(fmt::format("connected to 127.0.0.1:{} (broker 2 of 2)", taps_[1]->port())), std::string::npos)
+      << tail(log);
+  if (switches >= 2) {
+    EXPECT_NE(log.rfind(fmt::format("connected to 127.0.0.1:{} (broker 1 of 2)", taps_[0]->port())),
+              log.find(fmt::format("connected to 127.0.0.1:{} (broker 1 of 2)", taps_[0]->port())))
+        << "the gateway did not return to the first broker\n" << tail(log);
+  }
+}
 
 // ------------------------------------------------------------ disk faults
 

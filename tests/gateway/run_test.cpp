@@ -240,7 +240,9 @@ TEST_F(GatewayRun, ReadingsArriveOnTheirTopicsAsJson) {
   EXPECT_EQ(sub.payloads(t + "status"), std::vector<std::string>{"online"});
 
   const auto stats = sub.payloads(prefix + std::string("/stats")).front();
-  EXPECT_TRUE(matches(stats, R"(\{"ts":.*"polled":\d+,"published":\d+,"queued":\d+,"dropped":0,"errors":\d+,"refused":0,"buses":\{"tcp1":\{"polls":\d+,.*"devices":1,"online":1\}\}\})"))
+  EXPECT_TRUE(matches(stats, R"(\{"ts":.*"polled":\d+,"published":\d+,"queued":\d+,"dropped":0,"errors":\d+,"refused":0,"broker":"127\.0\.0\.1:)" +
+                             std::to_string(broker_.port()) +
+                             R"(","buses":\{"tcp1":\{"polls":\d+,.*"devices":1,"online":1\}\}\})"))
       << stats;
 }
 

@@ -71,6 +71,40 @@ TEST_P(connect_probe_test, WrongPasswordFailsWithTheBrokersReason) {
   EXPECT_EQ(good.exit_code, 0) << good.output;
 }
 
+// Failover (mqtt.hosts): every broker of the list is probed, in order, and
+// one that does not answer fails the check even when another one passed.
+TEST(connect_probe_failover, ProbesEveryBrokerOfTheListAndFailsWhenOneFails) {
+  mosquitto_broker broker;
+  const auto closed = free_tcp_port();
+  temp_dir dir;
+  auto text = config_text(broker.port(), "5", "");
+  const auto host_lines = "  host: 127.0.0.1\n  port: " + std::to_string(broker.port()) + "\n";
+  const auto hosts = [&](const std::vector<std::uint16_t>& ports) {
+    std::string list = "  hosts: [";
+    for (const auto port : ports) list += " \"127.0.0.1:" + std::to_string(port) + "\",";
+    list.back() = ' ';
+    auto replaced = text;
+    replaced.replace(replaced.find(host_lines), host_lines.size(), list + "]\n");
+    return replaced;
+  };
+  const auto one_down = check_connect(dir, hosts({broker.port(), closed}));
+  EXPECT_EQ(one_down.exit_code, 1) << one_down.output;
+  const auto first = one_down.output.find("broker 1 of 2: 127.0.0.1:" + std::to_string(broker.port()));
+  const auto second = one_down.output.find("broker 2 of 2: 127.0.0.1:" + std::to_string(closed));
+  ASSERT_NE(first, std::string::npos) << one_down.output;
+  ASSERT_NE(second, std::string::npos) << one_down.output;
+  EXPECT_LT(first, one_down.output.find("OK:")) << one_down.output;
+  EXPECT_LT(one_down.output.find("OK:"), second) << one_down.output;
+  EXPECT_NE(one_down.output.find("cannot connect to 127.0.0.1:" + std::to_string(closed)), std::string::npos)
+      << one_down.output;
+  EXPECT_NE(one_down.output.find("1 of 2 brokers passed"), std::string::npos) << one_down.output;
+
+  mosquitto_broker other;
+  const auto both_up = check_connect(dir, hosts({broker.port(), other.port()}));
+  EXPECT_EQ(both_up.exit_code, 0) << both_up.output;
+  EXPECT_NE(both_up.output.find("2 of 2 brokers passed"), std::string::npos) << both_up.output;
+}
+
 INSTANTIATE_TEST_SUITE_P(protocols, connect_probe_test, ::testing::Values("5", "3.1.1"),
                          [](const auto& param_info) { return param_info.param == "5" ? "v5" : "v311"; });
 

@@ -253,6 +253,24 @@ TEST(SessionConnect, SessionPresentAfterCleanStartIsAProtocolError) {
   expect_closed_with(h, errc::protocol_error, reason_code::protocol_error);
 }
 
+// Failover: a connection to another broker asks for Clean Start once,
+// whatever the configuration; a session present 1 to it is then a protocol
+// error (the broker kept what it was told to discard), and the next
+// connection without start_clean follows the configuration again.
+TEST(SessionConnect, StartCleanAsksForCleanStartForOneConnection) {
+  harness h;
+  ASSERT_FALSE(h.s.restore({}));
+  h.s.on_transport_connected(h.now, /*start_clean=*/true);
+  EXPECT_TRUE(std::get<connect_packet>(h.sent().at(0)).clean_start);
+  h.from_broker(connack_packet{true, reason_code::success, {}});
+  expect_closed_with(h, errc::protocol_error, reason_code::protocol_error);
+  h.s.on_transport_closed();
+  h.s.on_transport_connected(h.now);
+  EXPECT_FALSE(std::get<connect_packet>(h.sent().at(0)).clean_start);
+  h.from_broker(connack_packet{true, reason_code::success, {}});
+  EXPECT_EQ(h.s.current_state(), session::state::connected);
+}
+
 TEST(SessionConnect, PacketBeforeConnackIsAProtocolError) {
   harness h;
   h.s.on_transport_connected(h.now);

@@ -5,6 +5,7 @@
 #include "fieldbridge/drivers/codec.hpp"
 #include "fieldbridge/drivers/modbus_error.hpp"
 #include "fieldbridge/config/units.hpp"
+#include "fieldbridge/core/text.hpp"
 
 namespace fieldbridge::cli {
 
@@ -38,32 +39,11 @@ const std::vector<std::string> type_names = names_of(all_types);
 const std::vector<std::string> order_names = names_of(all_orders);
 
 // HOST[:PORT], [v6-address]:PORT, or a bare v6 address; port 502 unless given.
-std::pair<std::string, std::uint16_t> host_and_port(const std::string& text, const std::string& flag) {
-  std::uint16_t port = 502;
-  std::string host = text;
-  const auto to_port = [&](const std::string& digits) {
-    unsigned long number = 0;
-    try {
-      number = std::stoul(digits);
-    } catch (const std::exception&) {
-      throw CLI::ValidationError(flag, "'" + digits + "' is not a port");
-    }
-    if (number == 0 || number > 65535) throw CLI::ValidationError(flag, "port " + digits + " is out of range");
-    return static_cast<std::uint16_t>(number);
-  };
-  if (!host.empty() && host.front() == '[') {
-    const auto close = host.find(']');
-    if (close == std::string::npos) throw CLI::ValidationError(flag, "missing ']' in " + text);
-    if (close + 1 < host.size()) {
-      if (host[close + 1] != ':') throw CLI::ValidationError(flag, "expected :PORT after ] in " + text);
-      port = to_port(host.substr(close + 2));
-    }
-    host = host.substr(1, close - 1);
-  } else if (const auto colon = host.rfind(':'); colon != std::string::npos && host.find(':') == colon) {
-    port = to_port(host.substr(colon + 1));
-    host = host.substr(0, colon);
-  }
-  return {host, port};
+std::pair<std::string, std::uint16_t> tcp_address(const std::string& text, const std::string& flag) {
+  std::string error;
+  const auto parsed = split_host_port(text, error);
+  if (!parsed) throw CLI::ValidationError(flag, error);
+  return {parsed->host, parsed->port.value_or(502)};
 }
 
 }  // namespace
@@ -121,13 +101,13 @@ link_target resolve_link(const link_flags& flags) {
   link_target target;
   target.timeouts.response = parse_duration_flag(flags.timeout, "--timeout");
   if (!flags.tcp.empty()) {
-    const auto [host, port] = host_and_port(flags.tcp, "--tcp");
+    const auto [host, port] = tcp_address(flags.tcp, "--tcp");
     target.description = fmt::format("{}:{}", host, port);
     target.link = modbus_tcp_endpoint{host, port};
     return target;
   }
   if (!flags.rtu_tcp.empty()) {
-    const auto [host, port] = host_and_port(flags.rtu_tcp, "--rtu-tcp");
+    const auto [host, port] = tcp_address(flags.rtu_tcp, "--rtu-tcp");
     target.description = fmt::format("{}:{} (RTU over TCP)", host, port);
     target.link = modbus_rtu_tcp_endpoint{host, port};
     return target;

@@ -83,10 +83,15 @@ void print_point_map(const config::configuration& configuration) {
   }
   print_table(rows);
   const auto& mqtt = configuration.mqtt;
-  fmt::print("{}: {} bus{}, {} device{}, {} point{}; broker {}:{} (MQTT {}{})\n", configuration.source_path,
+  // failover: every broker of mqtt.hosts, in the order they are tried.
+  const auto brokers = config::brokers(mqtt);
+  std::string broker_text;
+  for (const auto& broker : brokers) broker_text += (broker_text.empty() ? "" : ", ") + to_string(broker);
+  fmt::print("{}: {} bus{}, {} device{}, {} point{}; {} {} (MQTT {}{}{})\n", configuration.source_path,
              configuration.buses.size(), configuration.buses.size() == 1 ? "" : "es", devices,
-             devices == 1 ? "" : "s", points, points == 1 ? "" : "s", mqtt.host, mqtt.port,
-             mqtt.protocol == config::mqtt_protocol::v5 ? "5" : "3.1.1", mqtt.tls ? ", TLS" : "");
+             devices == 1 ? "" : "s", points, points == 1 ? "" : "s", brokers.size() == 1 ? "broker" : "brokers",
+             broker_text, mqtt.protocol == config::mqtt_protocol::v5 ? "5" : "3.1.1", mqtt.tls ? ", TLS" : "",
+             brokers.size() == 1 ? "" : ", failover in this order");
 }
 
 // `--homeassistant`: each discovery message as `mosquitto_sub -v` shows it,
@@ -133,7 +138,8 @@ void add_check_command(CLI::App& app, command_context& context) {
   auto options = std::make_shared<check_options>();
   sub->add_option("-c,--config", options->config_path, "configuration file (YAML)")->required();
   sub->add_flag("--connect", options->connect,
-                "also connect to the broker and round-trip a probe message at QoS 0, 1 and 2");
+                "also connect to the broker (each of mqtt.hosts in turn) and round-trip a probe message at "
+                "QoS 0, 1 and 2");
   sub->add_flag("--homeassistant", options->homeassistant,
                 "print the Home Assistant discovery messages (topic and retained config) instead of the point map");
   sub->footer(

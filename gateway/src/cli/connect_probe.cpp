@@ -26,8 +26,11 @@ namespace mq = fieldbridge::mqtt;
 
 // The service's own settings under a derived client id and a clean session,
 // so the service's session is left alone; one attempt, no reconnect.
-mq::client_options probe_options(const config::configuration& configuration) {
+mq::client_options probe_options(const config::configuration& configuration, const mq::endpoint& broker) {
   auto options = gateway::client_options_from(configuration);
+  options.host = broker.host;
+  options.port = broker.port;
+  options.brokers = {broker};  // one broker per probe: failover would hide which one failed
   options.client_id += "-check";
   options.clean_start = true;
   options.session_expiry = std::chrono::seconds{0};
@@ -49,8 +52,9 @@ std::string codes_text(const std::vector<mq::reason_code>& codes) {
 // next from its completion. Single-threaded.
 class probe {
  public:
-  probe(boost::asio::io_context& io, const config::configuration& configuration, const logger_ptr& logger)
-      : probe(io, configuration, probe_options(configuration), logger) {}
+  probe(boost::asio::io_context& io, const config::configuration& configuration, const mq::endpoint& broker,
+        const logger_ptr& logger)
+      : probe(io, configuration, probe_options(configuration, broker), logger) {}
 
   int run() {
     client_.on_connection([this](const mq::connection_event& e) { on_connection(e); });
@@ -78,7 +82,7 @@ class probe {
         deadline_(io),
         topic_(fmt::format("{}/_check/{}", gateway::topic_prefix(configuration), ::getpid())) {
     const auto& m = configuration.mqtt;
-    say("connecting to {}:{} with MQTT {}{} as '{}'", m.host, m.port,
+    say("connecting to {} with MQTT {}{} as '{}'", to_string(options.brokers.front()),
         m.protocol == config::mqtt_protocol::v5 ? "5" : "3.1.1", m.tls ? " over TLS" : "",
         options.client_id);
     if (m.tls && !m.tls->verify_certificate) say("WARNING: TLS certificate verification is off");
@@ -213,9 +217,30 @@ class probe {
 }  // namespace
 
 int run_connect_probe(const config::configuration& configuration, const logger_ptr& logger) {
-  boost::asio::io_context io;
-  probe p(io, configuration, logger);
-  return p.run();
+  // failover: every broker of mqtt.hosts in turn, not only the first that
+  // answers: a standby that cannot be reached, or refuses the credentials,
+  // should show at commissioning, not on the day the first one fails.
+  const auto brokers = config::brokers(configuration.mqtt);
+  int failed = 0;
+  for (std::size_t i = 0; i < brokers.size(); ++i) {
+    if (brokers.size() > 1) {
+      std::fputs(fmt::format("{}broker {} of {}: {}\n", i == 0 ? "" : "\n", i + 1, brokers.size(),
+                             to_string(brokers[i]))
+                     .c_str(),
+                 stdout);
+      std::fflush(stdout);
+    }
+    boost::asio::io_context io;
+    probe p(io, configuration, brokers[i], logger);
+    if (p.run() != exit_ok) ++failed;
+  }
+  if (brokers.size() > 1) {
+    std::fputs(fmt::format("\n{} of {} brokers passed\n", brokers.size() - static_cast<std::size_t>(failed),
+                           brokers.size())
+                   .c_str(),
+               stdout);
+  }
+  return failed == 0 ? exit_ok : exit_failure;
 }
 
 }  // namespace fieldbridge::cli

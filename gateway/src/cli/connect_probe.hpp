@@ -7,8 +7,9 @@
 
 namespace fieldbridge::cli {
 
-// Returns the process exit code: 0 when every step succeeded, 1 with the
-// broker's reason (or the TLS error) printed otherwise.
+// Probes every broker of the configuration (mqtt.hosts in order, or the one
+// host/port). Returns the process exit code: 0 when every step succeeded on
+// every broker, 1 with the broker's reason (or the TLS error) printed otherwise.
 int run_connect_probe(const config::configuration& configuration, const logger_ptr& logger);
 
 }  // namespace fieldbridge::cli

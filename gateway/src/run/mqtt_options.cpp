@@ -12,6 +12,7 @@ mqtt::client_options client_options_from(const config::configuration& configurat
   mqtt::client_options options;
   options.host = settings.host;
   options.port = settings.port;
+  options.brokers = config::brokers(settings);  // failover: mqtt.hosts in order
   options.protocol = settings.protocol == config::mqtt_protocol::v5 ? mqtt::protocol_version::v5
                                                                      : mqtt::protocol_version::v311;
   options.client_id = settings.client_id.empty() ? "fieldbridge-" + configuration.gateway.name : settings.client_id;

@@ -86,8 +86,8 @@ class runtime {
     arm_watchdog();
     wait_signal();
     sd_notify(0, "READY=1");
-    log_->info("running: {} bus{}, publishing under '{}' to {}:{}", buses_.size(), buses_.size() == 1 ? "" : "es",
-               prefix_, configuration_.mqtt.host, configuration_.mqtt.port);
+    log_->info("running: {} bus{}, publishing under '{}' to {}", buses_.size(), buses_.size() == 1 ? "" : "es",
+               prefix_, broker_list());  // failover: every broker of mqtt.hosts
     io_.run();
     // run() returns after the client stopped and every timer was cancelled:
     // nothing else touches the store now. The store was synced when the
@@ -107,6 +107,14 @@ class runtime {
     will.retain = true;
     options.will = will;
     return options;
+  }
+
+  // failover: "a:1883" or "a:1883, then b:1883 (failover in this order)".
+  std::string broker_list() const {
+    const auto all = config::brokers(configuration_.mqtt);
+    std::string text;
+    for (const auto& broker : all) text += (text.empty() ? "" : ", then ") + to_string(broker);
+    return all.size() > 1 ? text + " (failover in this order)" : text;
   }
 
   forwarder_options forwarder_settings() const {
@@ -268,9 +276,9 @@ class runtime {
     const auto paused = forwarder_.paused() ? fmt::format(",\"paused\":{}", json_string(*forwarder_.paused())) : "";
     return fmt::format(
         "{{\"ts\":\"{}\",\"polled\":{},\"published\":{},\"queued\":{},\"dropped\":{},\"errors\":{},"
-        "\"refused\":{}{},\"buses\":{{{}}}}}",
+        "\"refused\":{}{},\"broker\":{},\"buses\":{{{}}}}}",
         utc_timestamp(wall_clock::now()), polled, f.published, store_.depth(), dropped, errors, f.refused, paused,
-        buses);
+        json_string(to_string(client_.current_broker())), buses);  // failover: "broker"
   }
 
   // systemd's watchdog: fed from the event loop, and only while every bus

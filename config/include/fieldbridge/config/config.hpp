@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "fieldbridge/core/model.hpp"
+#include "fieldbridge/core/text.hpp"
 
 namespace fieldbridge::config {
 
@@ -27,6 +28,9 @@ struct tls_settings {
 
 enum class mqtt_protocol : std::uint8_t { v311, v5 };
 enum class payload_format : std::uint8_t { json, value };
+
+// One broker of mqtt.hosts (to_string() in core/text.hpp: "host:port").
+using broker_address = network_endpoint;
 
 struct mqtt_settings {
   std::string host = "localhost";
@@ -52,7 +56,16 @@ struct mqtt_settings {
   // The largest packet accepted from the broker (announced in MQTT 5;
   // in 3.1.1 a bigger message is dropped and logged).
   std::uint32_t max_packet_size = 1u << 20;
+  // --- failover (mqtt.hosts) ---
+  // The brokers in the order they are tried; empty when the file gives
+  // host/port instead (then host/port is the one broker). With hosts, host
+  // and port hold the first entry. An entry without a port takes 8883 with
+  // tls and 1883 without.
+  std::vector<broker_address> hosts;
 };
+
+// The brokers to connect to, in order: mqtt.hosts, or the one host/port.
+std::vector<broker_address> brokers(const mqtt_settings& mqtt);
 
 enum class overflow_policy : std::uint8_t { drop_oldest, drop_newest };
 enum class drain_order : std::uint8_t { fifo, live_first };

@@ -2,6 +2,7 @@
 // string literals and values. Pure functions.
 #pragma once
 
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -27,5 +28,26 @@ std::optional<std::string> json_value(const point_value& value, bool single_prec
 // The same, appended to `out` (for a buffer reused across readings); false,
 // with `out` unchanged, for a non-finite number.
 bool append_json_value(std::string& out, const point_value& value, bool single_precision = false);
+
+// A host (name or literal IPv4/IPv6 address) and a port: an MQTT broker, an
+// HTTP listener.
+struct network_endpoint {
+  std::string host;
+  std::uint16_t port = 0;
+  friend bool operator==(const network_endpoint&, const network_endpoint&) = default;
+};
+// "host:port", an IPv6 address in brackets: "[::1]:1883".
+std::string to_string(const network_endpoint& endpoint);
+
+// A network address as users write it: "host:port", "[v6-address]:port",
+// "host", "[v6-address]", or a bare IPv6 address (more than one ':', so no
+// port). `port` is empty when the text gave none.
+struct host_and_port {
+  std::string host;
+  std::optional<std::uint16_t> port;
+};
+// nullopt with `error` in words ("missing ']' in [::1:80") when malformed:
+// an empty host, a port that is not 1..65535.
+std::optional<host_and_port> split_host_port(std::string_view text, std::string& error);
 
 }  // namespace fieldbridge

@@ -22,6 +22,7 @@
 #include <boost/system/error_code.hpp>
 
 #include "fieldbridge/core/logging.hpp"
+#include "fieldbridge/core/text.hpp"
 #include "fieldbridge/mqtt/packet.hpp"
 #include "fieldbridge/mqtt/reason_code.hpp"
 #include "fieldbridge/mqtt/session.hpp"
@@ -47,10 +48,24 @@ struct will_options {
   std::chrono::seconds delay{0};  // MQTT 5 Will Delay Interval
 };
 
+// One broker address: a host name or a literal IPv4/IPv6 address, and a
+// port; to_string() (core/text.hpp) gives "host:port", "[::1]:1883".
+using endpoint = fieldbridge::network_endpoint;
+
 // Everything a connection needs; read once by the constructor.
 struct client_options {
+  // The one-broker form; used when `brokers` is empty.
   std::string host = "localhost";
   std::uint16_t port = 1883;
+  // Failover: the brokers in the order they are tried. Every failed connect
+  // attempt (refused TCP, TLS failure, CONNACK refusal, timeout) and every
+  // lost connection moves to the next one, wrapping after the last, with
+  // the reconnect back-off between attempts (it keeps growing across the
+  // list and resets only when a connection is up). The first connection to
+  // a broker other than the one the session state was built with starts
+  // clean (Clean Start 1), so a stale session there cannot be taken for
+  // ours: everything unacknowledged goes out again, in order.
+  std::vector<endpoint> brokers;
   protocol_version protocol = protocol_version::v5;
   std::string client_id;  // empty: MQTT 5 takes the broker's assigned id
   std::optional<std::string> username;
@@ -122,6 +137,7 @@ using message_handler = std::function<void(const publish_packet&)>;
 
 // The connection came up (connected) or went down / a connect attempt failed.
 struct connection_event {
+  endpoint broker;                   // the broker this event is about (connected to, lost, or refused by)
   bool connected = false;
   bool session_present = false;
   connack_packet connack;            // when connected, or when refused by CONNACK
@@ -209,6 +225,9 @@ class client {
   void unsubscribe(std::vector<std::string> filters, subscribe_handler handler, properties props = {});
 
   bool connected() const noexcept;
+  // The broker of the current connection, or the one being tried (or about
+  // to be) while there is none: client_options::brokers, or {host, port}.
+  const endpoint& current_broker() const noexcept;
   const session& protocol_session() const noexcept;  // window, limits, counts
   // What the broker of the current (or last) connection said in CONNACK:
   // wildcard / shared / subscription identifier availability, maximum QoS...

@@ -307,7 +307,11 @@ class session {
 
   // --- transport ---
   // The byte stream is open: writes CONNECT to the output, starts the connect timeout.
-  void on_transport_connected(session_clock::time_point now);
+  // `start_clean`: this connection asks for Clean Start 1 whatever the
+  // configuration says (the client's failover to a broker whose session, if
+  // any, is not the one our state belongs to); with session present 0 the
+  // unfinished messages go out again as new ones, as after any session loss.
+  void on_transport_connected(session_clock::time_point now, bool start_clean = false);
   // Bytes from the broker; decodes and handles every complete packet.
   void on_bytes(std::span<const std::uint8_t> bytes, session_clock::time_point now);
   // The transport is gone (closed, failed or closed by us). Unsent output is
