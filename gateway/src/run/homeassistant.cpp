@@ -8,6 +8,7 @@
 #include <utility>
 
 #include "fieldbridge/core/text.hpp"
+#include "run/mqtt_options.hpp"
 
 namespace fieldbridge::gateway {
 namespace {
@@ -199,9 +200,9 @@ std::string value_template(entity_kind kind, const value_source& source, bool nu
 }
 
 std::string availability(const config::configuration& configuration, const device_spec& device) {
-  const auto& prefix = configuration.mqtt.topic_prefix;
-  return "[" + json_object().text("topic", prefix + "/status").str() + "," +
-         json_object().text("topic", prefix + "/" + device.name + "/status").str() + "]";
+  const auto prefix = topic_prefix(configuration);
+  return "[" + json_object().text("topic", status_topic(prefix)).str() + "," +
+         json_object().text("topic", device_status_topic(prefix, device.name)).str() + "]";
 }
 
 std::string origin() {
@@ -247,7 +248,7 @@ discovery_message gateway_message(const config::configuration& configuration) {
   const auto payload = json_object()
                            .text("name", "status")
                            .text("unique_id", id + "_status")
-                           .text("state_topic", configuration.mqtt.topic_prefix + "/status")
+                           .text("state_topic", status_topic(topic_prefix(configuration)))
                            .text("payload_on", "online")
                            .text("payload_off", "offline")
                            .text("device_class", "connectivity")

@@ -7,6 +7,12 @@ std::string topic_prefix(const config::configuration& configuration) {
                                                  : configuration.mqtt.topic_prefix;
 }
 
+std::string status_topic(std::string_view prefix) { return std::string(prefix) + "/status"; }
+
+std::string device_status_topic(std::string_view prefix, std::string_view device) {
+  return std::string(prefix) + "/" + std::string(device) + "/status";
+}
+
 mqtt::client_options client_options_from(const config::configuration& configuration) {
   const auto& settings = configuration.mqtt;
   mqtt::client_options options;

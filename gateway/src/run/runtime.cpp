@@ -101,7 +101,7 @@ class runtime {
   mq::client_options client_options() const {
     auto options = client_options_from(configuration_);
     mq::will_options will;
-    will.topic = prefix_ + "/status";
+    will.topic = status_topic(prefix_);
     will.payload = "offline";
     will.qos = mq::qos::at_least_once;
     will.retain = true;
@@ -159,11 +159,11 @@ class runtime {
       log_->debug("broker connection down: {}", e.detail.empty() ? e.error.message() : e.detail);
       return;
     }
-    publish_direct(prefix_ + "/status", "online", mq::qos::at_least_once, true);
+    publish_direct(status_topic(prefix_), "online", mq::qos::at_least_once, true);
     // Every device status known so far: those that changed while we were
     // away, and all of them for a broker that lost its retained messages.
     for (const auto& [device, online] : device_online_)
-      publish_direct(prefix_ + "/" + device + "/status", online ? "online" : "offline", mq::qos::at_least_once, true);
+      publish_direct(device_status_topic(prefix_, device), online ? "online" : "offline", mq::qos::at_least_once, true);
     // Once granted, the client itself restores the subscription after a
     // reconnect that finds no session; only a first attempt that failed is
     // tried again here.
@@ -198,7 +198,7 @@ class runtime {
     if (!e.online) router_.forget_device(e.device);
     // While disconnected the change waits: the next connect sends every status.
     if (!stopping_ && client_.connected())
-      publish_direct(prefix_ + "/" + e.device + "/status", e.online ? "online" : "offline", mq::qos::at_least_once, true);
+      publish_direct(device_status_topic(prefix_, e.device), e.online ? "online" : "offline", mq::qos::at_least_once, true);
   }
 
   // --- commands seam ---
@@ -363,7 +363,7 @@ class runtime {
       log_->warn("the broker did not acknowledge 'offline' within {} ms", options_.shutdown_grace.count());
       finish();
     });
-    publish_direct(prefix_ + "/status", "offline", mq::qos::at_least_once, true,
+    publish_direct(status_topic(prefix_), "offline", mq::qos::at_least_once, true,
                    [this](const mq::publish_result&) { finish(); });
   }
 
