@@ -102,9 +102,16 @@ struct homeassistant_announcer::state : std::enable_shared_from_this<state> {
     });
   }
 
+  // The clears of one announce: the state file drops their topics once, when
+  // the last of them is answered, not once per acknowledgement.
+  struct clearing {
+    std::size_t waiting = 0;
+    std::set<std::string> cleared;
+  };
+
   // Every config now, then the empty retained payload for each config
   // announced before that the configuration no longer has. The state file
-  // lists both until each clear is acknowledged, so a crash in between
+  // lists both until the clears are acknowledged, so a crash in between
   // clears them at the next start.
   void announce() {
     if (!client.connected()) return;
@@ -114,26 +121,34 @@ struct homeassistant_announcer::state : std::enable_shared_from_this<state> {
     keep.insert(current.begin(), current.end());
     remember(keep);
     for (const auto& m : messages) client.publish(m.topic, m.payload, mq::qos::at_least_once, true);
-    std::size_t stale = 0;
+    std::vector<std::string> stale;
+    for (const auto& topic : announced)
+      if (current.count(topic) == 0) stale.push_back(topic);
+    const auto round = std::make_shared<clearing>();
+    round->waiting = stale.size();
     std::weak_ptr<state> weak = shared_from_this();
-    for (const auto& topic : announced) {
-      if (current.count(topic) != 0) continue;
-      ++stale;
-      client.publish(topic, "", mq::qos::at_least_once, true, {}, [weak, topic](const mq::publish_result& r) {
-        const auto self = weak.lock();
-        if (!self || r.outcome != mq::publish_outcome::delivered) return;
-        if (std::any_of(self->messages.begin(), self->messages.end(),
-                        [&](const discovery_message& m) { return m.topic == topic; }))
-          return;  // announced again by a reload meanwhile
-        auto left = self->announced;
-        left.erase(topic);
-        self->remember(left);
+    for (const auto& topic : stale) {
+      client.publish(topic, "", mq::qos::at_least_once, true, {}, [weak, round, topic](const mq::publish_result& r) {
+        if (r.outcome == mq::publish_outcome::delivered) round->cleared.insert(topic);
+        if (--round->waiting == 0)
+          if (const auto self = weak.lock()) self->forget(round->cleared);
       });
     }
-    if (!messages.empty() || stale != 0)
+    if (!messages.empty() || !stale.empty())
       log->info("Home Assistant: announced {} entit{} under '{}'{}", messages.size(),
                 messages.size() == 1 ? "y" : "ies", discovery_prefix,
-                stale != 0 ? fmt::format(", cleared {} removed", stale) : std::string{});
+                !stale.empty() ? fmt::format(", cleared {} removed", stale.size()) : std::string{});
+  }
+
+  // Cleared configs leave the state file, unless a reload announced them again meanwhile.
+  void forget(const std::set<std::string>& cleared) {
+    auto left = announced;
+    for (const auto& topic : cleared) {
+      const bool announced_again = std::any_of(messages.begin(), messages.end(),
+                                               [&](const discovery_message& m) { return m.topic == topic; });
+      if (!announced_again) left.erase(topic);
+    }
+    remember(left);
   }
 };
 
