@@ -1,5 +1,6 @@
 #include "fieldbridge/core/text.hpp"
 
+#include <charconv>
 #include <cmath>
 #include <ctime>
 #include <iterator>
@@ -84,11 +85,13 @@ std::optional<host_and_port> split_host_port(std::string_view text, std::string&
       error = fmt::format("'{}' is not a port", digits);
       return std::nullopt;
     }
-    if (digits.size() > 5 || std::stoul(std::string(digits)) == 0 || std::stoul(std::string(digits)) > 65535) {
+    unsigned long port = 0;  // wider than a port, so 70000 reads whole and is refused below
+    const auto [end, failed] = std::from_chars(digits.data(), digits.data() + digits.size(), port);
+    if (failed != std::errc{} || end != digits.data() + digits.size() || port == 0 || port > 65535) {
       error = fmt::format("port {} is out of range 1..65535", digits);
       return std::nullopt;
     }
-    return static_cast<std::uint16_t>(std::stoul(std::string(digits)));
+    return static_cast<std::uint16_t>(port);
   };
   host_and_port result;
   if (!text.empty() && text.front() == '[') {
