@@ -135,6 +135,21 @@ TEST_F(HomeAssistantRun, every_entity_config_is_retained_and_announced_again_whe
   EXPECT_EQ(gw.stop(), 0);
 }
 
+// "Published after each connect": a broker that comes back without its
+// retained messages (its persistence file gone) gets every config again.
+TEST_F(HomeAssistantRun, every_config_is_announced_again_after_a_reconnect) {
+  write_config(true);
+  const auto want = expected();
+  auto gw = start_gateway();
+  ASSERT_TRUE(wait_until([&] { return retained(want.size()) == want; }, 10s)) << gw.log();
+
+  broker_.stop();
+  std::filesystem::remove(broker_.directory() / "mosquitto.db");
+  broker_.start();  // empty: whatever is retained now, the gateway published after the reconnect
+  EXPECT_TRUE(wait_until([&] { return retained(want.size()) == want; }, 10s)) << gw.log();
+  EXPECT_EQ(gw.stop(), 0);
+}
+
 TEST_F(HomeAssistantRun, a_removed_point_has_its_config_cleared_at_the_next_start) {
   write_config(true);
   const auto before = expected();
