@@ -10,7 +10,7 @@ set -euo pipefail
 build_packages=(
   build-essential cmake ninja-build pkg-config
   libboost-dev libmodbus-dev libsqlite3-dev libspdlog-dev libfmt-dev
-  libyaml-cpp-dev libssl-dev libsystemd-dev libcli11-dev
+  libyaml-cpp-dev libssl-dev libcli11-dev
 )
 test_packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
@@ -19,7 +19,7 @@ test_packages=(
   tcpdump python3 python3-jinja2
 )
 runtime_packages=(
-  libmodbus5 libsqlite3-0 libspdlog1.10 libfmt9 libyaml-cpp0.7 libssl3 libsystemd0
+  libmodbus5 libsqlite3-0 libspdlog1.10 libfmt9 libyaml-cpp0.7 libssl3
 )
 
 case "${1:-}" in

@@ -4,8 +4,6 @@
 // elsewhere, and they reach this code only through posted handlers.
 #include "run/runtime.hpp"
 
-#include <systemd/sd-daemon.h>
-
 #include <csignal>
 #include <map>
 #include <memory>
@@ -27,6 +25,7 @@
 #include "run/mqtt_options.hpp"
 #include "run/payload.hpp"
 #include "run/reading_router.hpp"
+#include "run/service_manager.hpp"
 #include "run/watchdog.hpp"
 
 namespace fieldbridge::gateway {
@@ -85,7 +84,7 @@ class runtime {
     arm_stats();
     arm_watchdog();
     wait_signal();
-    sd_notify(0, "READY=1");
+    notify_service_manager("READY=1");
     log_->info("running: {} bus{}, publishing under '{}' to {}", buses_.size(), buses_.size() == 1 ? "" : "es",
                prefix_, broker_list());  // failover: every broker of mqtt.hosts
     io_.run();
@@ -285,9 +284,8 @@ class runtime {
   // worker and the store's flush timer made progress recently, so a stuck
   // worker leads to a restart too (docs/gateway.md).
   void arm_watchdog() {
-    std::uint64_t usec = 0;
-    if (sd_watchdog_enabled(0, &usec) <= 0 || usec == 0) return;
-    const std::chrono::microseconds watchdog(usec);
+    const auto watchdog = service_watchdog_period();
+    if (watchdog.count() == 0) return;
     watchdog_period_ = watchdog / 2;
     store_progress_ = std::chrono::steady_clock::now();
     store_limit_ = stall_limit(store_.flush_period(), watchdog);
@@ -305,7 +303,7 @@ class runtime {
       sources.push_back({"bus " + buses_[i]->spec().name, buses_[i]->last_progress(), bus_limits_[i]});
     const auto stuck = find_stall(std::chrono::steady_clock::now(), sources);
     if (!stuck) {
-      sd_notify(0, "WATCHDOG=1");
+      notify_service_manager("WATCHDOG=1");
       watchdog_starved_ = false;
     } else if (!watchdog_starved_) {
       watchdog_starved_ = true;
@@ -345,7 +343,7 @@ class runtime {
   // DISCONNECT so the broker drops the will, bounded by shutdown_grace.
   void shutdown() {
     stopping_ = true;
-    sd_notify(0, "STOPPING=1");
+    notify_service_manager("STOPPING=1");
     flush_timer_.cancel();
     stats_timer_.cancel();
     watchdog_timer_.cancel();
