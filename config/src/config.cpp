@@ -49,6 +49,19 @@ std::string point_topic(const mqtt_settings& mqtt, const device_spec& device, co
   return fmt::format("{}/{}/{}", mqtt.topic_prefix, device.name, point.name);
 }
 
+payload_layout layout_of(const configuration& configuration, std::string_view device) {
+  const auto it = configuration.device_layouts.find(device);
+  return it == configuration.device_layouts.end() ? configuration.mqtt.layout : it->second;
+}
+
+std::string device_topic(const mqtt_settings& mqtt, std::string_view device) {
+  return fmt::format("{}/{}", mqtt.topic_prefix, device);
+}
+
+std::string device_meta_topic(const mqtt_settings& mqtt, std::string_view device) {
+  return fmt::format("{}/{}/meta", mqtt.topic_prefix, device);
+}
+
 bool is_serial_line(const bus_spec& bus) { return std::holds_alternative<serial_line_port>(bus.link); }
 
 std::vector<std::string> warnings(const configuration& configuration) {

@@ -133,6 +133,7 @@ class schema_loader {
     if (list.size() == 0) doc_.fail(buses.value_location(), "expected at least one bus in 'buses'");
     for (const auto& bus : list) result.buses.push_back(load_bus(bus));
     result.homeassistant.devices = std::move(homeassistant_devices_);
+    result.device_layouts = std::move(device_layouts_);
     return result;
   }
 
@@ -142,7 +143,7 @@ class schema_loader {
       "host",     "port",        "protocol",       "client_id", "username",     "password",
       "password_file", "keepalive", "clean_start", "session_expiry", "tls", "topic_prefix",
       "qos",      "retain",      "payload",        "reconnect", "max_inflight",
-      "heartbeat", "max_packet_size", "hosts"};
+      "heartbeat", "max_packet_size", "hosts", "layout"};
   static inline const std::vector<std::string_view> tls_keys{"ca_file", "cert_file", "key_file", "verify_hostname",
                                                              "insecure_skip_verify"};
   static inline const std::vector<std::string_view> store_keys{"path", "max_size", "on_full", "flush_interval",
@@ -155,10 +156,10 @@ class schema_loader {
   static inline const std::vector<std::string_view> line_bus_keys{"name", "modbus_rtu", "modbus_tcp",
                                                                   "modbus_rtu_tcp", "serial_line",
                                                                   "silence_timeout", "points", "manufacturer",
-                                                                  "model"};
+                                                                  "model", "layout"};
   static inline const std::vector<std::string_view> device_keys{
       "name", "unit", "poll_interval", "max_registers", "max_bits", "max_gap", "force_multiple_write",
-      "offline_after", "points", "manufacturer", "model"};
+      "offline_after", "points", "manufacturer", "model", "layout"};
   static inline const std::vector<std::string_view> register_point_keys{
       "name", "table", "address", "type", "order", "bit", "length", "scale", "offset", "unit", "qos",
       "retain", "publish", "deadband", "heartbeat", "writable", "min", "max", "map", "mask", "shift", "round",
@@ -226,6 +227,8 @@ class schema_loader {
     map.read("qos", mqtt.qos, 0, 2);
     map.read("retain", mqtt.retain);
     map.read_choice("payload", mqtt.payload, {{"json", payload_format::json}, {"value", payload_format::value}});
+    map.read_choice("layout", mqtt.layout, {{"point", payload_layout::point}, {"device", payload_layout::device}});
+    default_layout_ = mqtt.layout;
     if (const auto* e = map.find("reconnect")) {
       const map_reader reconnect(doc_, map.expect_map(*e), "reconnect", {"min", "max"});
       reconnect.read_duration("min", mqtt.reconnect_min, 10ms, 1h);
@@ -393,6 +396,7 @@ class schema_loader {
       device.unit = 0;
       check_unique(device_names_, "device", device.name, map.require("name"));
       map.read_duration("silence_timeout", bus.silence_timeout, 0ms, 24h);
+      load_layout(map, device.name);
       load_homeassistant_device(map, device.name);
       load_points(map, device, /*line_points=*/true);
       bus.devices.push_back(std::move(device));
@@ -435,6 +439,7 @@ class schema_loader {
     map.read("max_gap", device.max_gap, 0, 124);
     map.read("force_multiple_write", device.force_multiple_write);
     map.read("offline_after", device.offline_after_failures, 1, 1000);
+    load_layout(map, device.name);
     load_homeassistant_device(map, device.name);
     load_points(map, device, /*line_points=*/false);
     return device;
@@ -701,6 +706,21 @@ class schema_loader {
     }
   }
 
+  // --- payload layouts (docs/gateway.md "Payload layouts") ----------------
+
+  // A device's `layout:`; in the device layout its name is a topic level
+  // right under the prefix, next to the gateway's own status and stats.
+  void load_layout(const map_reader& map, const std::string& device) {
+    auto layout = default_layout_;
+    if (map.read_choice("layout", layout, {{"point", payload_layout::point}, {"device", payload_layout::device}})) device_layouts_[device] = layout;
+    if (layout != payload_layout::device || (device != "status" && device != "stats")) return;
+    const auto* e = map.find("layout");
+    doc_.fail(e != nullptr ? e->value_location() : map.require("name").value_location(),
+              fmt::format("device '{0}' cannot use the device layout: its topic <prefix>/{0} is the gateway's "
+                          "{0} topic; rename the device or give it 'layout: point'",
+                          device));
+  }
+
   // --- Home Assistant discovery (docs/gateway.md) -------------------------
 
   static inline const std::vector<std::string_view> homeassistant_keys{"enabled", "discovery_prefix"};
@@ -776,6 +796,8 @@ class schema_loader {
   std::map<std::string, int, std::less<>> bus_names_;
   std::map<std::string, int, std::less<>> device_names_;  // serial_line buses count as devices
   bool homeassistant_enabled_ = false;
+  payload_layout default_layout_ = payload_layout::point;
+  std::map<std::string, payload_layout, std::less<>> device_layouts_;
   std::map<std::string, homeassistant_device, std::less<>> homeassistant_devices_;
   std::map<std::string, std::pair<std::string, int>> homeassistant_ids_;  // id -> "device/point", line
 };

@@ -105,6 +105,23 @@ std::vector<bad_config> rows() {
        "1:18: expected json or value for 'payload', got 'xml'"},
       {"payload_typo", "mqtt: { payload: jsn }\n" + good_buses,
        "1:18: expected json or value for 'payload', got 'jsn' (did you mean 'json'?)"},
+      // --- layout ----------------------------------------------------------------
+      {"layout_unknown", "mqtt: { layout: table }\n" + good_buses,
+       "1:17: expected point or device for 'layout', got 'table'"},
+      {"device_layout_unknown",
+       "buses:\n  - name: b\n    modbus_tcp: { host: h }\n    devices:\n      - name: d\n        unit: 1\n"
+       "        layout: devices\n        points:\n          - { name: p, table: holding, address: 0 }\n",
+       "7:17: expected point or device for 'layout', got 'devices' (did you mean 'device'?)"},
+      {"device_layout_for_a_device_named_status",
+       "buses:\n  - name: b\n    modbus_tcp: { host: h }\n    devices:\n      - name: status\n        unit: 1\n"
+       "        layout: device\n        points:\n          - { name: p, table: holding, address: 0 }\n",
+       "7:17: device 'status' cannot use the device layout: its topic <prefix>/status is the gateway's status "
+       "topic; rename the device or give it 'layout: point'"},
+      {"mqtt_layout_device_and_a_serial_line_bus_named_stats",
+       "mqtt: { layout: device }\nbuses:\n  - name: stats\n    serial_line: { device: /dev/ttyACM0 }\n"
+       "    points:\n      - { name: t, pattern: 'T=(.*)' }\n",
+       "3:11: device 'stats' cannot use the device layout: its topic <prefix>/stats is the gateway's stats "
+       "topic; rename the device or give it 'layout: point'"},
       {"mqtt_unknown_key", "mqtt:\n  hots: x\n" + good_buses, "2:3: unknown key 'hots' in mqtt; did you mean 'host'?"},
       // --- mqtt.hosts (failover) ---------------------------------------------
       {"hosts_and_host", "mqtt:\n  hosts: [ \"a:1883\" ]\n  host: b\n" + good_buses,
@@ -239,7 +256,7 @@ std::vector<bad_config> rows() {
       {"device_unknown_key", "buses:\n  - name: b\n    modbus_tcp: { host: h }\n    devices:\n      - name: d\n"
                              "        unit: 1\n        poll: 1s\n",
        "7:9: unknown key 'poll' in device 'd'; expected name, unit, poll_interval, max_registers, max_bits, max_gap, "
-       "force_multiple_write, offline_after, points, manufacturer or model"},
+       "force_multiple_write, offline_after, points, manufacturer, model or layout"},
 
       // --- register points --------------------------------------------------
       {"point_unknown_key_typo", tcp_points + "          - { name: p, table: holding, adress: 0 }\n",

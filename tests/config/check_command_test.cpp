@@ -73,15 +73,15 @@ TEST(check_command, table_row_shows_span_type_order_access_and_qos) {
     return collapsed;
   };
   EXPECT_EQ(cells(line_with(result.output, "/meter1/voltage")),
-            "rs485-1 meter1 1 input 0..1 float32 ABCD r 1 fieldbridge/fieldbridge/meter1/voltage");
+            "rs485-1 meter1 1 input 0..1 float32 ABCD r 1 point fieldbridge/fieldbridge/meter1/voltage");
   EXPECT_EQ(cells(line_with(result.output, "/meter1/setpoint")),
-            "rs485-1 meter1 1 holding 10 int16 x0.1 rw 1 fieldbridge/fieldbridge/meter1/setpoint");
+            "rs485-1 meter1 1 holding 10 int16 x0.1 rw 1 point fieldbridge/fieldbridge/meter1/setpoint");
   EXPECT_EQ(cells(line_with(result.output, "/meter1/alarm")),
-            "rs485-1 meter1 1 holding 20 bool bit 3 r 1 fieldbridge/fieldbridge/meter1/alarm");
+            "rs485-1 meter1 1 holding 20 bool bit 3 r 1 point fieldbridge/fieldbridge/meter1/alarm");
   EXPECT_EQ(cells(line_with(result.output, "/meter1/serial_number")),
-            "rs485-1 meter1 1 holding 64..71 string len 8 r 1 fieldbridge/fieldbridge/meter1/serial_number");
+            "rs485-1 meter1 1 holding 64..71 string len 8 r 1 point fieldbridge/fieldbridge/meter1/serial_number");
   EXPECT_EQ(cells(line_with(result.output, "/weather/temperature")),
-            "weather weather - line /T=(-?[0-9.]+)/ float64 r 1 fieldbridge/fieldbridge/weather/temperature");
+            "weather weather - line /T=(-?[0-9.]+)/ float64 r 1 point fieldbridge/fieldbridge/weather/temperature");
   EXPECT_NE(result.output.find("3 buses, 3 devices, 9 points; broker localhost:1883 (MQTT 5)"), std::string::npos)
       << result.output;
 }
@@ -103,6 +103,59 @@ buses:
                                "order)"),
             std::string::npos)
       << result.output;
+}
+
+// layout: one device in each layout, the other's `layout:` overriding
+// mqtt.layout. The point map shows each device's layout and where its
+// values go; --homeassistant points each entity at that topic.
+const char* two_layouts_yaml = R"(gateway: { name: gw }
+mqtt: { topic_prefix: site, layout: device }
+homeassistant: { enabled: true }
+buses:
+  - name: b
+    modbus_tcp: { host: h }
+    devices:
+      - name: meter1
+        unit: 1
+        points: [ { name: voltage, table: input, address: 0, type: float32, unit: V } ]
+      - name: meter2
+        unit: 2
+        layout: point
+        points: [ { name: voltage, table: input, address: 0, type: float32, unit: V } ]
+)";
+
+TEST(check_command, point_map_shows_each_devices_layout_and_topic) {
+  test::temp_dir dir;
+  const auto file = dir.write_file("layouts.yaml", two_layouts_yaml);
+  const auto result = run_command({fieldbridge_binary(), "check", "-c", file.string()});
+  ASSERT_EQ(result.exit_code, 0) << result.output;
+  const auto meter1 = line_with(result.output, " meter1 ");
+  const auto meter2 = line_with(result.output, " meter2 ");
+  EXPECT_NE(meter1.find(" device  site/meter1 values.voltage"), std::string::npos) << result.output;
+  EXPECT_NE(meter2.find(" point   site/meter2/voltage"), std::string::npos) << result.output;
+}
+
+TEST(check_command, homeassistant_follows_each_devices_layout) {
+  test::temp_dir dir;
+  const auto file = dir.write_file("layouts.yaml", two_layouts_yaml);
+  const auto result = run_command({fieldbridge_binary(), "check", "-c", file.string(), "--homeassistant"});
+  ASSERT_EQ(result.exit_code, 0) << result.output;
+  const auto meter1 = line_with(result.output, "homeassistant/sensor/gw/meter1_voltage/config ");
+  const auto meter2 = line_with(result.output, "homeassistant/sensor/gw/meter2_voltage/config ");
+  ASSERT_FALSE(meter1.empty()) << result.output;
+  ASSERT_FALSE(meter2.empty()) << result.output;
+  EXPECT_NE(meter1.find(R"("state_topic":"site/meter1")"), std::string::npos) << meter1;
+  EXPECT_NE(meter1.find(R"("value_template":"{{ value_json['values']['voltage'] if 'voltage' in )"
+                        R"(value_json['values'] else '' }}")"),
+            std::string::npos)
+      << meter1;
+  EXPECT_NE(meter2.find(R"("state_topic":"site/meter2/voltage")"), std::string::npos) << meter2;
+  EXPECT_NE(meter2.find(R"("value_template":"{{ value_json.value }}")"), std::string::npos) << meter2;
+  // Everything else is the same for both.
+  for (const auto* same : {R"("unit_of_measurement":"V")", R"("availability_mode":"all")"}) {
+    EXPECT_NE(meter1.find(same), std::string::npos) << meter1;
+    EXPECT_NE(meter2.find(same), std::string::npos) << meter2;
+  }
 }
 
 TEST(check_command, documented_sample_output_is_the_real_output) {

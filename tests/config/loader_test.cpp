@@ -43,6 +43,8 @@ TEST(loader, defaults_of_a_minimal_configuration) {
   EXPECT_EQ(config.mqtt.qos, 1);
   EXPECT_FALSE(config.mqtt.retain);
   EXPECT_EQ(config.mqtt.payload, payload_format::json);
+  EXPECT_EQ(config.mqtt.layout, payload_layout::point);
+  EXPECT_EQ(layout_of(config, "anything"), payload_layout::point);
   EXPECT_EQ(config.mqtt.reconnect_min, 500ms);
   EXPECT_EQ(config.mqtt.reconnect_max, 30s);
   EXPECT_EQ(config.mqtt.max_inflight, 20);
@@ -393,6 +395,37 @@ TEST(loader, mutated_inputs_fail_only_with_config_error) {
     }
   }
   EXPECT_GT(rejected, rounds / 2);  // the mutations do hit the validation
+}
+
+// layout: mqtt.layout for every device, a device's (or serial_line bus's)
+// own `layout:` over it, and the device topics.
+TEST(loader, layout_defaults_to_mqtt_layout_and_a_device_overrides_it) {
+  const auto config = load_string(R"(mqtt: { topic_prefix: site, layout: device }
+buses:
+  - name: b
+    modbus_tcp: { host: h }
+    devices:
+      - { name: m1, unit: 1, points: [ { name: p, table: holding, address: 0 } ] }
+      - { name: m2, unit: 2, layout: point, points: [ { name: p, table: holding, address: 0 } ] }
+  - name: w
+    serial_line: { device: /dev/ttyACM0 }
+    layout: point
+    points: [ { name: t, pattern: 'T=(.*)' } ]
+)",
+                                  "layouts.yaml");
+  EXPECT_EQ(config.mqtt.layout, payload_layout::device);
+  EXPECT_EQ(layout_of(config, "m1"), payload_layout::device);
+  EXPECT_EQ(layout_of(config, "m2"), payload_layout::point);
+  EXPECT_EQ(layout_of(config, "w"), payload_layout::point);
+  EXPECT_EQ(device_topic(config.mqtt, "m1"), "site/m1");
+  EXPECT_EQ(device_meta_topic(config.mqtt, "m1"), "site/m1/meta");
+  // A device named status or stats is fine in the point layout.
+  EXPECT_NO_THROW(load_string(R"(buses:
+  - name: b
+    modbus_tcp: { host: h }
+    devices: [ { name: status, unit: 1, points: [ { name: p, table: holding, address: 0 } ] } ]
+)",
+                              "status.yaml"));
 }
 
 }  // namespace

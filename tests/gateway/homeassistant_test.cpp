@@ -123,9 +123,9 @@ struct entity {
   ptree config;
 };
 
-std::map<std::string, entity> entities(const config::configuration& c, const device_layout_query& layout = {}) {
+std::map<std::string, entity> entities(const config::configuration& c) {
   std::map<std::string, entity> out;
-  for (const auto& m : discovery_messages(c, layout)) out[m.point.empty() ? "<gateway>" : m.point] = {m, parse(m.payload)};
+  for (const auto& m : discovery_messages(c)) out[m.point.empty() ? "<gateway>" : m.point] = {m, parse(m.payload)};
   return out;
 }
 
@@ -298,9 +298,16 @@ TEST(homeassistant_discovery, value_payloads_are_read_as_json) {
   EXPECT_EQ(all.at("pump").config.get<std::string>("value_template"), "{{ ('true' if value_json else 'false') }}");
 }
 
+// meter_yaml with `layout: device` on meter1 (or `layout` as given).
+std::string with_device_layout(const std::string& layout = "device") {
+  auto yaml = std::string(meter_yaml);
+  yaml.replace(yaml.find("        manufacturer:"), 0, "        layout: " + layout + "\n");
+  return yaml;
+}
+
 TEST(homeassistant_discovery, device_layout_reads_the_device_message) {
-  const auto c = load();
-  const auto all = entities(c, [](std::string_view device) { return device == "meter1"; });
+  const auto c = load("json", with_device_layout());
+  const auto all = entities(c);
   const auto& voltage = all.at("voltage");
   EXPECT_EQ(voltage.config.get<std::string>("state_topic"), "plant1/boiler-room/meter1");
   // A message carries only the points due in that poll; a numeric sensor
@@ -315,6 +322,35 @@ TEST(homeassistant_discovery, device_layout_reads_the_device_message) {
   // Commands still go to the point's /set.
   EXPECT_EQ(all.at("pump").config.get<std::string>("command_topic"), "plant1/boiler-room/meter1/pump/set");
   for (const auto& [name, e] : all) expect_documented(e);
+}
+
+TEST(homeassistant_discovery, the_layout_follows_mqtt_layout_and_each_devices_override) {
+  // mqtt.layout: device for every device, whatever mqtt.payload says (a
+  // device message is always JSON).
+  for (const auto* payload : {"json, layout: device", "value, layout: device"}) {
+    const auto all = entities(load(payload));
+    EXPECT_EQ(all.at("voltage").config.get<std::string>("state_topic"), "plant1/boiler-room/meter1") << payload;
+    EXPECT_EQ(all.at("voltage").config.get<std::string>("value_template"),
+              "{{ value_json['values']['voltage'] if 'voltage' in value_json['values'] else '' }}");
+  }
+  // The device's own `layout: point` wins over mqtt.layout: device.
+  const auto back = entities(load("json, layout: device", with_device_layout("point")));
+  EXPECT_EQ(back.at("voltage").config.get<std::string>("state_topic"), "plant1/boiler-room/meter1/voltage");
+  EXPECT_EQ(back.at("voltage").config.get<std::string>("value_template"), "{{ value_json.value }}");
+  // Availability, ids and the discovery topic do not depend on the layout.
+  const auto point = entities(load());
+  const auto device = entities(load("json", with_device_layout()));
+  for (const auto& [name, e] : point) {
+    EXPECT_EQ(device.at(name).message.topic, e.message.topic);
+    for (const auto* key : {"unique_id", "availability_mode", "name", "unit_of_measurement", "device_class"})
+      EXPECT_EQ(device.at(name).config.get<std::string>(key, ""), e.config.get<std::string>(key, "")) << name << key;
+    const auto a = device.at(name).config.get_child_optional("availability");
+    const auto b = e.config.get_child_optional("availability");
+    ASSERT_EQ(static_cast<bool>(a), static_cast<bool>(b)) << name;
+    if (a) {
+      EXPECT_TRUE(*a == *b) << name;
+    }
+  }
 }
 
 TEST(homeassistant_discovery, ids_follow_names_not_topics) {
@@ -368,6 +404,8 @@ TEST(homeassistant_discovery, configuration_errors) {
 
 // docs/gateway.md shows the configs of one meter exactly: its YAML and the
 // `check --homeassistant` lines (with the version it was written with).
+// Both documented examples: the meter in the point layout, and the same
+// meter with the documented `mqtt:` line of the device layout.
 TEST(homeassistant_discovery, the_documented_example_is_what_is_announced) {
   const auto docs = test::read_file(std::filesystem::path(FIELDBRIDGE_SOURCE_DIR) / "docs/gateway.md");
   const auto section = docs.find("The announced configs of one meter");
@@ -377,17 +415,29 @@ TEST(homeassistant_discovery, the_documented_example_is_what_is_announced) {
     const auto end = docs.find("```\n", start + fence.size() + 1);
     return std::pair{docs.substr(start + fence.size() + 1, end - start - fence.size() - 1), end};
   };
+  const auto announced = [](const std::string& yaml) {
+    std::string out;
+    for (const auto& m : discovery_messages(config::load_string(yaml, "meter.yaml"))) out += m.topic + " " + m.payload + "\n";
+    const std::string version = std::string("\"sw_version\":\"") + FIELDBRIDGE_VERSION + "\"";
+    const std::string documented_version = "\"sw_version\":\"0.1.0\"";
+    for (auto at = out.find(version); at != std::string::npos; at = out.find(version, at + documented_version.size()))
+      out.replace(at, version.size(), documented_version);
+    return out;
+  };
   const auto [yaml, yaml_end] = block("```yaml", section);
   const auto [lines, lines_end] = block("```text", yaml_end);
-  std::string announced;
-  for (const auto& m : discovery_messages(config::load_string(yaml, "meter.yaml")))
-    announced += m.topic + " " + m.payload + "\n";
-  const std::string version = std::string("\"sw_version\":\"") + FIELDBRIDGE_VERSION + "\"";
-  const std::string documented_version = "\"sw_version\":\"0.1.0\"";
-  for (auto at = announced.find(version); at != std::string::npos;
-       at = announced.find(version, at + documented_version.size()))
-    announced.replace(at, version.size(), documented_version);
-  EXPECT_EQ(announced, lines);
+  EXPECT_EQ(announced(yaml), lines);
+
+  const auto device_section = docs.find("The same meter in the device layout", lines_end);
+  ASSERT_NE(device_section, std::string::npos);
+  const auto [mqtt_line, mqtt_end] = block("```yaml", device_section);
+  const auto [device_lines, device_end] = block("```text", mqtt_end);
+  auto device_yaml = yaml;
+  const auto mqtt_at = device_yaml.find("mqtt:");
+  ASSERT_NE(mqtt_at, std::string::npos);
+  device_yaml.replace(mqtt_at, device_yaml.find('\n', mqtt_at) + 1 - mqtt_at, mqtt_line);
+  EXPECT_NE(device_yaml.find("layout: device"), std::string::npos) << device_yaml;
+  EXPECT_EQ(announced(device_yaml), device_lines);
 }
 
 // The value_templates rendered by Jinja as Home Assistant renders MQTT
@@ -453,12 +503,12 @@ TEST(homeassistant_templates, render_what_the_entities_expect_from_real_payloads
   // Without the template a JSON true would read as "True", matching neither state.
   expect("{{ value_json.value }}", published(true, config::payload_format::json), "True");
 
-  // Contract 2's device message: the points due in that poll (with the
-  // "units" the layout helper documents beside "values").
-  const auto device = entities(load(), [](std::string_view) { return true; });
+  // The device message (mqtt.layout: device) carries the points due in that
+  // poll; the units are in the retained <prefix>/<device>/meta instead.
+  const auto device = entities(load("json, layout: device"));
   const auto tpl = [&](const char* point) { return device.at(point).config.get<std::string>("value_template"); };
   const std::string message = R"({"ts":"2026-11-25T21:30:00.123Z","values":{"voltage":230.4,"pump":false,)"
-                              R"("mode":"auto"},"units":{"voltage":"V"}})";
+                              R"("mode":"auto"}})";
   expect(tpl("voltage"), message, "230.4");
   expect(tpl("pump"), message, "false");
   expect(tpl("mode"), message, "auto");

@@ -48,6 +48,7 @@ units:
 struct gateway_settings {
   int qos = 1;
   std::string payload = "json";
+  std::string layout = "point";  // mqtt.layout
   std::string flush_interval = "200ms";
   bool only_counter = false;  // the fault tests publish the counter alone
   std::string poll_interval = "100ms";
@@ -135,6 +136,7 @@ mqtt:
   topic_prefix: {}
   qos: {}
   payload: {}
+  layout: {}
   keepalive: 5s
   reconnect: {}
 store: {{ path: {}, hot_path: {}, flush_interval: {}, max_size: {} }}
@@ -149,7 +151,7 @@ buses:
         points:{}
 )",
                                   s.broker_port != 0 ? s.broker_port : broker_.port(), prefix, s.qos, s.payload,
-                                  s.reconnect, (dir_ / "queue.db").string(), dir_.path().string(),
+                                  s.layout, s.reconnect, (dir_ / "queue.db").string(), dir_.path().string(),
                                   s.flush_interval, s.max_size, sim_port_, s.poll_interval, points);
     return config_ = dir_.write_file("gateway.yaml", yaml);
   }
@@ -338,6 +340,58 @@ TEST_F(GatewayRun, ValuePayloadIsTheBareValue) {
   EXPECT_EQ(sub.payloads(t + "model").front(), R"("FB-METER-1")");
   EXPECT_EQ(sub.payloads(t + "pump").front(), "false");
   EXPECT_EQ(sub.payloads(t + "setpoint").front(), "21.5");
+}
+
+// layout: device: each poll is one message on <prefix>/<device> with the
+// points that are due, the units in the retained /meta, no point topics;
+// a command through /set works as before and its value is in the next
+// device messages.
+TEST_F(GatewayRun, DeviceLayoutPublishesOneMessagePerPoll) {
+  subscriber sub(broker_.port(), 1, dir_ / "sub.log", "sub-device");
+  gateway_settings s;
+  s.layout = "device";
+  write_config(s);
+  auto gw = start_gateway();
+  const std::string device = std::string(prefix) + "/meter1";
+  ASSERT_TRUE(wait_until([&] { return sub.payloads(device).size() >= 3; }, 20s)) << sub.log() << gw.log();
+  const auto first = sub.payloads(device);
+  // The first poll: every good point (model is on_change: published once),
+  // in the order the poll read them; "missing" reads bad and is left out.
+  const auto keys = [](const std::string& message) {
+    std::set<std::string> out;
+    static const std::regex key(R"re("(\w+)":)re");
+    const auto values = message.find(R"("values":{)");
+    for (std::sregex_iterator it(message.begin() + static_cast<std::ptrdiff_t>(values + 10), message.end(), key), end;
+         it != end; ++it)
+      out.insert((*it)[1]);
+    return out;
+  };
+  for (const auto& m : first) EXPECT_TRUE(matches(m, R"(\{)" + timestamp + R"(,"values":\{.*\}\})")) << m;
+  EXPECT_EQ(keys(first[0]), (std::set<std::string>{"seq", "voltage", "model", "setpoint", "pump"})) << first[0];
+  EXPECT_EQ(keys(first[1]), (std::set<std::string>{"seq", "voltage", "setpoint", "pump"})) << first[1];
+  EXPECT_NE(first[0].find(R"("voltage":230.4)"), std::string::npos) << first[0];
+  EXPECT_NE(first[0].find(R"("model":"FB-METER-1")"), std::string::npos) << first[0];
+  EXPECT_NE(first[0].find(R"("setpoint":21.5)"), std::string::npos) << first[0];
+  EXPECT_NE(first[0].find(R"("pump":false)"), std::string::npos) << first[0];
+  EXPECT_EQ(retained(device + "/meta"), R"({"units":{"voltage":"V"}})");
+  EXPECT_EQ(sub.payloads(device + "/status"), std::vector<std::string>{"online"});
+  for (const auto& [topic, payload] : sub.messages())
+    EXPECT_TRUE(topic == device || topic == device + "/meta" || topic == device + "/status" ||
+                topic.rfind(device + "/", 0) != 0)
+        << "a point topic in the device layout: " << topic;
+
+  ASSERT_TRUE(wait_until([&] { return gw.log().find("listening for commands") != std::string::npos; }, 10s))
+      << gw.log();
+  const auto r = run_command({"mosquitto_pub", "-h", "127.0.0.1", "-p", std::to_string(broker_.port()), "-q", "1",
+                              "-t", device + "/pump/set", "-m", "true"},
+                             10s);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  ASSERT_TRUE(wait_until([&] { return !sub.payloads(device + "/pump/set/result").empty(); }, 10s)) << sub.log();
+  EXPECT_EQ(sub.payloads(device + "/pump/set/result").front(), R"({"ok":true,"value":true})");
+  ASSERT_TRUE(wait_until([&] {
+    const auto messages = sub.payloads(device);
+    return !messages.empty() && messages.back().find(R"("pump":true)") != std::string::npos;
+  }, 10s)) << sub.log();
 }
 
 TEST_F(GatewayRun, StatusIsRetainedOnlineAndTheWillSaysOfflineAfterSigkill) {

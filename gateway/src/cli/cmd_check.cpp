@@ -63,13 +63,16 @@ void print_table(const std::vector<table_row>& rows) {
 }
 
 void print_point_map(const config::configuration& configuration) {
-  std::vector<table_row> rows{{"BUS", "DEVICE", "UNIT", "TABLE", "REGISTERS", "TYPE", "ACCESS", "QOS", "TOPIC"}};
+  std::vector<table_row> rows{
+      {"BUS", "DEVICE", "UNIT", "TABLE", "REGISTERS", "TYPE", "ACCESS", "QOS", "LAYOUT", "TOPIC"}};
   std::size_t devices = 0;
   std::size_t points = 0;
   for (const auto& bus : configuration.buses) {
     const bool line_bus = config::is_serial_line(bus);
     for (const auto& device : bus.devices) {
       ++devices;
+      // layout: in the device layout a point is a key of the device message.
+      const bool device_layout = config::layout_of(configuration, device.name) == config::payload_layout::device;
       for (const auto& point : device.points) {
         ++points;
         const auto qos = point.qos.value_or(configuration.mqtt.qos);
@@ -77,7 +80,9 @@ void print_point_map(const config::configuration& configuration) {
                         line_bus ? "line" : std::string{to_string(point.table)},
                         line_bus ? "/" + point.pattern + "/" : register_span(point),
                         describe_format(point, line_bus), point.writable ? "rw" : "r", std::to_string(qos),
-                        config::point_topic(configuration.mqtt, device, point)});
+                        device_layout ? "device" : "point",
+                        device_layout ? config::device_topic(configuration.mqtt, device.name) + " values." + point.name
+                                      : config::point_topic(configuration.mqtt, device, point)});
       }
     }
   }

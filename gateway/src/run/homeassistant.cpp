@@ -179,7 +179,7 @@ value_source source_of(const config::configuration& configuration, const device_
                        const point_spec& point, bool device_layout) {
   if (device_layout) {
     const auto quoted = "'" + point.name + "'";  // names are [A-Za-z0-9_.-]: safe in quotes
-    return {configuration.mqtt.topic_prefix + "/" + device.name, "value_json['values'][" + quoted + "]",
+    return {config::device_topic(configuration.mqtt, device.name), "value_json['values'][" + quoted + "]",
             quoted + " in value_json['values']"};
   }
   const bool json = configuration.mqtt.payload == config::payload_format::json;
@@ -353,14 +353,13 @@ std::string discovery_status_topic(const config::configuration& configuration) {
   return configuration.homeassistant.discovery_prefix + "/status";
 }
 
-std::vector<discovery_message> discovery_messages(const config::configuration& configuration,
-                                                  const device_layout_query& device_layout) {
+std::vector<discovery_message> discovery_messages(const config::configuration& configuration) {
   std::vector<discovery_message> out;
   if (!configuration.homeassistant.enabled) return out;
   out.push_back(gateway_message(configuration));
   for (const auto& bus : configuration.buses) {
     for (const auto& device : bus.devices) {
-      const bool layout = device_layout && device_layout(device.name);
+      const bool layout = config::layout_of(configuration, device.name) == config::payload_layout::device;
       for (const auto& point : device.points) {
         if (!configuration.homeassistant.point(device.name, point.name).announce) continue;
         out.push_back(point_message(configuration, device, point, layout));

@@ -5,7 +5,6 @@
 // Pure functions of the configuration, no I/O. See docs/gateway.md.
 #pragma once
 
-#include <functional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -23,16 +22,12 @@ struct discovery_message {
   std::string point;
 };
 
-// Whether a device publishes in the device layout (one message per poll on
-// `<prefix>/<device>`, `{"ts":..,"values":{..}}`); empty: every device
-// publishes a topic per point.
-using device_layout_query = std::function<bool(std::string_view device)>;
-
 // Every entity the configuration announces: the gateway's status entity
 // first, then each point that is not `homeassistant: false`, in
-// configuration order. Empty when homeassistant.enabled is false.
-std::vector<discovery_message> discovery_messages(const config::configuration& configuration,
-                                                  const device_layout_query& device_layout = {});
+// configuration order. Empty when homeassistant.enabled is false. A device
+// in the device layout (config::layout_of) has its entities read the device
+// message on `<prefix>/<device>`, `{"ts":..,"values":{..}}`.
+std::vector<discovery_message> discovery_messages(const config::configuration& configuration);
 
 // `<discovery_prefix>/status`, where Home Assistant says `online` when it starts.
 std::string discovery_status_topic(const config::configuration& configuration);

@@ -50,11 +50,10 @@ bool write_announced_topics(const std::string& path, const std::set<std::string>
 }
 
 struct homeassistant_announcer::state : std::enable_shared_from_this<state> {
-  state(mq::client& c, logger_ptr l, device_layout_query q) : client(c), log(std::move(l)), layout(std::move(q)) {}
+  state(mq::client& c, logger_ptr l) : client(c), log(std::move(l)) {}
 
   mq::client& client;
   logger_ptr log;
-  device_layout_query layout;
   bool enabled = false;
   std::string discovery_prefix;
   std::string status_topic;
@@ -67,7 +66,7 @@ struct homeassistant_announcer::state : std::enable_shared_from_this<state> {
     enabled = configuration.homeassistant.enabled;
     discovery_prefix = configuration.homeassistant.discovery_prefix;
     status_topic = discovery_status_topic(configuration);
-    messages = discovery_messages(configuration, layout);
+    messages = discovery_messages(configuration);
     const auto new_path = homeassistant_state_path(configuration);
     if (new_path != path) {
       path = new_path;
@@ -153,8 +152,8 @@ struct homeassistant_announcer::state : std::enable_shared_from_this<state> {
 };
 
 homeassistant_announcer::homeassistant_announcer(mq::client& client, const config::configuration& configuration,
-                                                 logger_ptr log, device_layout_query device_layout)
-    : state_(std::make_shared<state>(client, std::move(log), std::move(device_layout))) {
+                                                 logger_ptr log)
+    : state_(std::make_shared<state>(client, std::move(log))) {
   state_->configure(configuration);
 }
 

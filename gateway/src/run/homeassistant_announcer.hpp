@@ -32,8 +32,7 @@ bool write_announced_topics(const std::string& path, const std::set<std::string>
 
 class homeassistant_announcer {
  public:
-  homeassistant_announcer(mqtt::client& client, const config::configuration& configuration, logger_ptr log,
-                          device_layout_query device_layout = {});
+  homeassistant_announcer(mqtt::client& client, const config::configuration& configuration, logger_ptr log);
   ~homeassistant_announcer();
   homeassistant_announcer(const homeassistant_announcer&) = delete;
   homeassistant_announcer& operator=(const homeassistant_announcer&) = delete;

@@ -38,6 +38,26 @@ std::optional<std::string> payload_builder::build(const reading& r, std::string_
   return out;
 }
 
+void payload_builder::open(std::string& out, wall_clock::time_point ts) {
+  out += "{\"ts\":\"";
+  out += timestamp(ts);
+  out += "\",\"values\":{";
+}
+
+bool payload_builder::add(std::string& out, std::string_view name, const reading& r, bool first,
+                          bool single_precision) {
+  if (r.q != quality::good) return false;
+  const auto mark = out.size();
+  if (!first) out += ',';
+  append_json_string(out, name);
+  out += ':';
+  if (append_json_value(out, r.value, single_precision)) return true;
+  out.resize(mark);
+  return false;
+}
+
+void payload_builder::close(std::string& out) { out += "}}"; }
+
 namespace {
 
 std::optional<double> as_number(const point_value& value) {

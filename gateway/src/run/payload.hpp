@@ -25,9 +25,17 @@ class payload_builder {
  public:
   std::optional<std::string> build(const reading& r, std::string_view unit, config::payload_format format,
                                    bool single_precision = false);
+  // layout: the pieces of a device message, appended to the caller's
+  // (reused) buffer. open() starts `{"ts":"..","values":{`; add() appends
+  // `"name":value` (false, and nothing appended, for a bad or non-finite
+  // reading); close() ends it. The caller says whether add() is the first.
+  void open(std::string& out, wall_clock::time_point ts);
+  bool add(std::string& out, std::string_view name, const reading& r, bool first, bool single_precision = false);
+  static void close(std::string& out);
+  // The ISO 8601 text of `ts`, formatted once per distinct time.
+  const std::string& timestamp(wall_clock::time_point ts);
 
  private:
-  const std::string& timestamp(wall_clock::time_point ts);
 
   wall_clock::time_point last_ts_{};
   std::string last_ts_text_;

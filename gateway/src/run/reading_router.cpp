@@ -1,5 +1,6 @@
 #include "run/reading_router.hpp"
 
+#include <algorithm>
 #include <utility>
 
 namespace fieldbridge::gateway {
@@ -7,7 +8,25 @@ namespace fieldbridge::gateway {
 reading_router::reading_router(const config::configuration& configuration, logger_ptr log, clock now)
     : configuration_(configuration), log_(std::move(log)), now_(std::move(now)) {
   for (const auto& bus : configuration_.buses)
-    for (const auto& device : bus.devices)
+    for (const auto& device : bus.devices) {
+      auto& d = routes_[device.name];
+      d.name = device.name;
+      d.device_layout = config::layout_of(configuration_, device.name) == config::payload_layout::device;
+      if (d.device_layout) {
+        d.topic = config::device_topic(configuration_.mqtt, device.name);
+        d.meta_topic = config::device_meta_topic(configuration_.mqtt, device.name);
+        d.meta_payload = "{\"units\":{";
+        bool first = true;
+        for (const auto& point : device.points) {
+          if (point.unit.empty()) continue;
+          if (!first) d.meta_payload += ',';
+          first = false;
+          append_json_string(d.meta_payload, point.name);
+          d.meta_payload += ':';
+          append_json_string(d.meta_payload, point.unit);
+        }
+        d.meta_payload += "}}";
+      }
       for (const auto& point : device.points) {
         point_route route;
         route.topic = config::point_topic(configuration_.mqtt, device, point);
@@ -19,51 +38,117 @@ reading_router::reading_router(const config::configuration& configuration, logge
         route.single_precision = point.format.type == value_type::float32;
         route.heartbeat = point.heartbeat.value_or(configuration_.mqtt.heartbeat);
         route.source = device.name + "/" + point.name;
-        routes_[device.name].emplace(point.name, std::move(route));
+        d.points.emplace(point.name, std::move(route));
       }
+    }
 }
 
 void reading_router::route(const std::vector<reading>& readings, const sink& offer) {
   // A poll's readings come from one device at one time: its table is looked
   // up, and the clock read, once.
   const auto now = now_();
-  device_routes* device = nullptr;
-  const std::string* device_name = nullptr;
-  for (const auto& r : readings) {
-    if (device_name == nullptr || *device_name != r.device) {
-      const auto known = routes_.find(r.device);
-      device = known == routes_.end() ? nullptr : &known->second;
-      device_name = &r.device;
+  const auto* r = readings.data();
+  const auto* const end = r + readings.size();
+  while (r != end) {
+    const auto* run_end = std::find_if(r, end, [&](const reading& x) { return x.device != r->device; });
+    const auto known = routes_.find(r->device);
+    if (known != routes_.end()) {
+      auto& device = known->second;
+      if (device.device_layout) {
+        route_device(device, r, run_end, now, offer);
+      } else {
+        for (; r != run_end; ++r)
+          if (const auto found = device.points.find(r->point); found != device.points.end())
+            route_point(found->second, *r, now, offer);
+      }
     }
-    if (device == nullptr) continue;
-    const auto found = device->find(r.point);
-    if (found == device->end()) continue;
+    r = run_end;
+  }
+}
+
+bool reading_router::due(const point_route& route, const reading& r, std::chrono::steady_clock::time_point now) const {
+  const bool heartbeat_due =
+      route.heartbeat.count() > 0 && route.published && now - route.last_published >= route.heartbeat;
+  return !route.on_change || heartbeat_due || changes_.changed(route.source, r.value, route.deadband);
+}
+
+void reading_router::published(point_route& route, const point_value& value,
+                               std::chrono::steady_clock::time_point now) {
+  if (route.on_change) changes_.remember(route.source, value);
+  route.published = true;
+  route.last_published = now;
+}
+
+void reading_router::route_point(point_route& route, const reading& r, std::chrono::steady_clock::time_point now,
+                                 const sink& offer) {
+  auto payload = payloads_.build(r, route.unit, configuration_.mqtt.payload, route.single_precision);
+  if (!payload) {
+    // Bad quality: no number is better than a wrong one; the device's
+    // status topic and the stats say what is wrong.
+    log_->debug("{}: not published: {}", route.source, r.error.empty() ? "no valid value" : r.error);
+    return;
+  }
+  if (!due(route, r, now)) return;
+  store::message m;
+  m.topic = route.topic;
+  m.payload = std::move(*payload);
+  m.qos = route.qos;
+  m.retain = route.retain;
+  m.ts = r.ts;
+  m.source = route.source;
+  // A drop is counted and logged by the store. An on_change value it
+  // refused is not the last published one: the next reading tries again.
+  if (offer(std::move(m))) published(route, r.value, now);
+}
+
+void reading_router::route_device(device_route& device, const reading* first, const reading* last,
+                                  std::chrono::steady_clock::time_point now, const sink& offer) {
+  buffer_.clear();
+  due_.clear();
+  payloads_.open(buffer_, first->ts);
+  std::uint8_t qos = 0;
+  bool retain = false;
+  for (const auto* r = first; r != last; ++r) {
+    const auto found = device.points.find(r->point);
+    if (found == device.points.end()) continue;
     auto& route = found->second;
-    const auto& key = route.source;
-    auto payload = payloads_.build(r, route.unit, configuration_.mqtt.payload, route.single_precision);
-    if (!payload) {
-      // Bad quality: no number is better than a wrong one; the device's
-      // status topic and the stats say what is wrong.
-      log_->debug("{}: not published: {}", key, r.error.empty() ? "no valid value" : r.error);
+    if (r->q != quality::good) {
+      // Left out, as in the point layout: the device's status topic and
+      // the stats say what is wrong.
+      log_->debug("{}: not published: {}", route.source, r->error.empty() ? "no valid value" : r->error);
       continue;
     }
-    const bool heartbeat_due =
-        route.heartbeat.count() > 0 && route.published && now - route.last_published >= route.heartbeat;
-    if (route.on_change && !heartbeat_due && !changes_.changed(key, r.value, route.deadband)) continue;
-    store::message m;
-    m.topic = route.topic;
-    m.payload = std::move(*payload);
-    m.qos = route.qos;
-    m.retain = route.retain;
-    m.ts = r.ts;
-    m.source = route.source;
-    // A drop is counted and logged by the store. An on_change value it
-    // refused is not the last published one: the next reading tries again.
-    if (!offer(std::move(m))) continue;
-    if (route.on_change) changes_.remember(key, r.value);
-    route.published = true;
-    route.last_published = now;
+    if (!due(route, *r, now)) continue;
+    if (!payloads_.add(buffer_, found->first, *r, due_.empty(), route.single_precision)) {
+      log_->debug("{}: not published: not a finite number", route.source);
+      continue;
+    }
+    due_.push_back({&route, &r->value});
+    qos = std::max(qos, route.qos);
+    retain = retain || route.retain;
   }
+  if (due_.empty()) return;
+  payload_builder::close(buffer_);
+  if (!device.meta_published) {
+    store::message meta;
+    meta.topic = device.meta_topic;
+    meta.payload = device.meta_payload;
+    meta.qos = std::max<std::uint8_t>(qos, 1);
+    meta.retain = true;
+    meta.ts = first->ts;
+    meta.source = device.name;
+    device.meta_published = offer(std::move(meta));
+  }
+  store::message m;
+  m.topic = device.topic;
+  m.payload.assign(buffer_);
+  m.qos = qos;
+  m.retain = retain;
+  m.ts = first->ts;
+  m.source = device.name;
+  // Refused: none of its on_change values counts as published.
+  if (!offer(std::move(m))) return;
+  for (const auto& p : due_) published(*p.route, *p.value, now);
 }
 
 void reading_router::forget_device(const std::string& device) { changes_.forget_prefix(device + "/"); }

@@ -4,6 +4,13 @@
 // published only once the store accepted it, and `heartbeat` republishes an
 // unchanged one at least that often. Pure apart from the clock it is given.
 //
+// In the device layout (layout: device) a poll's readings of one device
+// become one message on <prefix>/<device>, `{"ts":..,"values":{..}}`, with
+// the points that are due (the same per-point on_change, deadband and
+// heartbeat decisions), QoS the highest of them, retained when any of them
+// is; none due, no message. Before a device's first message the router
+// offers its retained <prefix>/<device>/meta, `{"units":{..}}`, once.
+//
 // Threading: single-threaded (the gateway's io_context thread).
 #pragma once
 
@@ -52,15 +59,40 @@ class reading_router {
     bool published = false;
   };
 
+  // A device's points (looked up with the reading's own names, no key built
+  // per reading) and, in the device layout, its message.
+  struct device_route {
+    std::map<std::string, point_route, std::less<>> points;
+    bool device_layout = false;
+    std::string topic;  // device layout: <prefix>/<device>
+    std::string name;   // the message's source
+    std::string meta_topic, meta_payload;
+    bool meta_published = false;
+  };
+  // A point that went into the device message being built, with its value
+  // (the reading lives as long as route()).
+  struct due_point {
+    point_route* route;
+    const point_value* value;
+  };
+
+  void route_point(point_route& route, const reading& r, std::chrono::steady_clock::time_point now,
+                   const sink& offer);
+  // Whether a good reading of `route` is to be published now.
+  bool due(const point_route& route, const reading& r, std::chrono::steady_clock::time_point now) const;
+  // The device message of readings [first, last) of one device.
+  void route_device(device_route& device, const reading* first, const reading* last,
+                    std::chrono::steady_clock::time_point now, const sink& offer);
+  void published(point_route& route, const point_value& value, std::chrono::steady_clock::time_point now);
+
   const config::configuration& configuration_;
   logger_ptr log_;
   clock now_;
-  // device → point → where it goes: looked up with the reading's own names,
-  // no key built per reading.
-  using device_routes = std::map<std::string, point_route, std::less<>>;
-  std::map<std::string, device_routes, std::less<>> routes_;
+  std::map<std::string, device_route, std::less<>> routes_;
   change_filter changes_;
   payload_builder payloads_;
+  std::string buffer_;           // the device message being built, reused
+  std::vector<due_point> due_;   // its points, reused
 };
 
 }  // namespace fieldbridge::gateway

@@ -28,6 +28,9 @@ struct tls_settings {
 
 enum class mqtt_protocol : std::uint8_t { v311, v5 };
 enum class payload_format : std::uint8_t { json, value };
+// layout: how readings become messages (docs/gateway.md "Payload layouts"):
+// a topic per point, or one message per device poll on <prefix>/<device>.
+enum class payload_layout : std::uint8_t { point, device };
 
 // One broker of mqtt.hosts (to_string() in core/text.hpp: "host:port").
 using broker_address = network_endpoint;
@@ -46,7 +49,8 @@ struct mqtt_settings {
   std::string topic_prefix;           // default: "fieldbridge/" + gateway.name
   std::uint8_t qos = 1;
   bool retain = false;
-  payload_format payload = payload_format::json;
+  payload_format payload = payload_format::json;   // point layout only; a device message is JSON
+  payload_layout layout = payload_layout::point;   // a device's layout: overrides it
   std::chrono::milliseconds reconnect_min{500};
   std::chrono::milliseconds reconnect_max{30000};
   std::uint16_t max_inflight = 20;
@@ -119,7 +123,16 @@ struct configuration {
   store_settings store;
   std::vector<bus_spec> buses;
   homeassistant_settings homeassistant;
+  // layout: the devices (and serial_line buses) that set their own layout.
+  std::map<std::string, payload_layout, std::less<>> device_layouts;
 };
+
+// layout: a device's layout: its own `layout:`, else mqtt.layout.
+payload_layout layout_of(const configuration& configuration, std::string_view device);
+// layout: the device message's topic, "<topic_prefix>/<device>", and the
+// retained "<topic_prefix>/<device>/meta" with the points' units.
+std::string device_topic(const mqtt_settings& mqtt, std::string_view device);
+std::string device_meta_topic(const mqtt_settings& mqtt, std::string_view device);
 
 // The topic a point publishes on: "<topic_prefix>/<device>/<point>".
 std::string point_topic(const mqtt_settings& mqtt, const device_spec& device, const point_spec& point);
