@@ -19,11 +19,14 @@
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
+#include "mqtt_tap.hpp"
 #include "network.hpp"
 
 namespace fieldbridge::test::faults {
 
-std::string sequence_topic() { return std::string(topic_prefix) + "/meter1/seq"; }
+std::string sequence_topic(const std::string& layout) {
+  return std::string(topic_prefix) + (layout == "device" ? "/meter1" : "/meter1/seq");
+}
 
 int env_count(const char* name, int fallback) {
   const char* text = std::getenv(name);
@@ -121,8 +124,9 @@ std::uint64_t counter_device::freeze() {
 // ------------------------------------------------------------ subscriber
 
 sequence_subscriber::sequence_subscriber(std::uint16_t broker_port, int qos, const std::filesystem::path& log,
-                                         const std::string& id)
-    : process_({"mosquitto_sub", "-h", "127.0.0.1", "-p", std::to_string(broker_port), "-q", std::to_string(qos),
+                                         const std::string& id, const std::string& layout)
+    : topic_(sequence_topic(layout)),
+      process_({"mosquitto_sub", "-h", "127.0.0.1", "-p", std::to_string(broker_port), "-q", std::to_string(qos),
                 "-c", "-i", id, "-F", "%t %m %p", "-t", std::string(topic_prefix) + "/#"},
                log),
       tail_(log) {
@@ -138,19 +142,19 @@ sequence_subscriber::sequence_subscriber(std::uint16_t broker_port, int qos, con
 sequence_subscriber::~sequence_subscriber() { process_.stop(2s); }
 
 void sequence_subscriber::poll() {
-  const auto topic = sequence_topic() + " ";
+  const auto topic = topic_ + " ";
   for (const auto& line : tail_.new_lines()) {
     if (line.rfind(topic, 0) != 0) continue;
-    // "<topic> <message id> <value>"
+    // "<topic> <message id> <payload>"
     const auto text = line.substr(topic.size());
     char* end = nullptr;
     const auto id = std::strtoull(text.c_str(), &end, 10);
-    const char* rest = end;
-    const auto value = std::strtoull(rest, &end, 10);
-    if (end == rest || *end != '\0') {
-      ADD_FAILURE() << "not '<message id> <counter value>': " << line;
+    const auto found = *end == ' ' ? sequence_in(std::string_view(end + 1)) : std::nullopt;
+    if (end == text.c_str() || !found) {
+      ADD_FAILURE() << "not '<message id> <sequence payload>': " << line;
       continue;
     }
+    const auto value = *found;
     values_.push_back(value);
     if (const auto known = last_value_of_id_.find(id); known != last_value_of_id_.end() && known->second == value)
       ++redeliveries_;
@@ -342,6 +346,7 @@ mqtt:
   topic_prefix: {}
   qos: {}
   payload: value
+  layout: {}
   keepalive: {}
   reconnect: {{ min: {}, max: {} }}{}
 store: {{ {} }}
@@ -356,7 +361,7 @@ buses:
         points:
           - {{ name: seq, table: input, address: 8, type: uint32 }}
 )",
-                     brokers, topic_prefix, s.qos, s.keepalive, s.reconnect_min, s.reconnect_max,
+                     brokers, topic_prefix, s.qos, s.layout, s.keepalive, s.reconnect_min, s.reconnect_max,
                      s.tls ? "\n  tls: { insecure_skip_verify: true }" : "", store, s.device_port, s.bus_timeout,
                      s.poll_interval);
 }

@@ -25,8 +25,10 @@ namespace fieldbridge::test::faults {
 using namespace std::chrono_literals;
 
 inline constexpr const char* topic_prefix = "test/faults";
-// The topic of the sequence point (payload: the bare counter value).
-std::string sequence_topic();
+// The topic the sequence point arrives on in `layout` (mqtt.layout): its own
+// topic, payload the bare counter value ("point"), or the device message
+// with the counter as values.seq ("device"); see sequence_in().
+std::string sequence_topic(const std::string& layout = "point");
 
 // A count from the environment (FIELDBRIDGE_FAULTS_*), or `fallback`: the CI
 // runs the short defaults, scripts/faults.sh the long figures.
@@ -79,7 +81,8 @@ class counter_device {
 // no gateway can prevent.
 class sequence_subscriber {
  public:
-  sequence_subscriber(std::uint16_t broker_port, int qos, const std::filesystem::path& log, const std::string& id);
+  sequence_subscriber(std::uint16_t broker_port, int qos, const std::filesystem::path& log, const std::string& id,
+                      const std::string& layout = "point");
   ~sequence_subscriber();
   const std::vector<std::uint64_t>& values();
   std::uint64_t broker_redeliveries();
@@ -91,6 +94,7 @@ class sequence_subscriber {
 
  private:
   void poll();
+  std::string topic_;
   child_process process_;
   log_tail tail_;
   std::vector<std::uint64_t> values_;
@@ -157,6 +161,7 @@ struct gateway_settings {
   std::vector<std::uint16_t> broker_ports;
   std::uint16_t device_port = 0;
   int qos = 1;
+  std::string layout = "point";             // mqtt.layout
   std::filesystem::path store;              // store.path
   std::filesystem::path hot_dir;            // store.hot_path when supported
   std::optional<std::string> flush_interval;  // unset: the default (1 s)

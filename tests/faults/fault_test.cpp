@@ -45,6 +45,7 @@ class Faults : public ::testing::Test {
     s.broker_port = tap_ ? tap_->port() : broker_.port();
     s.device_port = device_.port();
     s.qos = qos;
+    s.layout = layout_;
     s.store = dir_ / "store" / "queue.db";
     s.hot_dir = hot_.path();
     return s;
@@ -235,6 +236,7 @@ class Faults : public ::testing::Test {
   // and losses then count what the gateway did, not what mosquitto did.
   std::unique_ptr<mqtt_tap> tap_;
   int broker_kills_ = 0, daemon_kills_ = 0, sigterms_ = 0;
+  std::string layout_ = "point";  // mqtt.layout, and where the counter arrives
 };
 
 // The counting the stream cases rely on: order comes from the gateway's
@@ -255,6 +257,17 @@ TEST(FaultCounting, WithATapOrderAndLossCountWhatTheGatewayDid) {
   EXPECT_EQ(swapped.reordered, 1u) << "a gateway releasing 2 before 1 is reordered, whatever the broker did";
 }
 
+// The counter in both layouts' payloads, and nothing else taken for it.
+TEST(FaultCounting, TheSequenceIsTheBareValueOrTheDeviceMessagesSeq) {
+  EXPECT_EQ(sequence_in("42"), 42u);
+  EXPECT_EQ(sequence_in(R"({"ts":"2026-12-02T20:00:00.000Z","values":{"seq":42}})"), 42u);
+  EXPECT_EQ(sequence_in(R"({"ts":"2026-12-02T20:00:00.000Z","values":{"other":7,"seq":42,"x":1}})"), 42u);
+  EXPECT_FALSE(sequence_in(R"({"ts":"2026-12-02T20:00:00.000Z","values":{"other":7}})"));
+  EXPECT_FALSE(sequence_in(R"({"value":42,"ts":"2026-12-02T20:00:00.000Z"})"));  // json payload: not the suite's
+  EXPECT_FALSE(sequence_in("4x"));
+  EXPECT_FALSE(sequence_in(""));
+}
+
 // ------------------------------------------------------------------ kills
 
 // The gateway reaches the broker through a tap (mqtt_tap.hpp): a restarted
@@ -264,12 +277,30 @@ TEST(FaultCounting, WithATapOrderAndLossCountWhatTheGatewayDid) {
 // in a packet capture). The order asserted is the order in which the
 // gateway released the readings; a missing reading the broker had taken
 // over counts as the broker's (broker_lost), every other one as lost.
-class FaultsAtQos : public Faults, public ::testing::WithParamInterface<int> {
+//
+// Each case runs in both payload layouts: the counter as its own point
+// topic, and as values.seq of the device message on <prefix>/meter1 (one
+// store message per poll there too, so the same 0 lost must hold).
+class FaultsAtQos : public Faults, public ::testing::WithParamInterface<std::tuple<int, std::string>> {
  public:
-  FaultsAtQos() { tap_ = std::make_unique<mqtt_tap>(broker_.port(), sequence_topic()); }
+  FaultsAtQos() {
+    layout_ = std::get<1>(GetParam());
+    tap_ = std::make_unique<mqtt_tap>(broker_.port(), sequence_topic(layout_));
+  }
+  int qos() const { return std::get<0>(GetParam()); }
+  // The case's name in the report: "<what>-qos<N>", "-device" added in the device layout.
+  std::string report_name(const std::string& what) const {
+    return fmt::format("{}-qos{}{}", what, qos(), layout_ == "point" ? "" : "-" + layout_);
+  }
+  sequence_subscriber subscriber() {
+    return sequence_subscriber(broker_.port(), qos(), dir_ / "sub.log", "faults-sub", layout_);
+  }
 };
 
-std::string qos_name(const ::testing::TestParamInfo<int>& info) { return fmt::format("Qos{}", info.param); }
+std::string qos_name(const ::testing::TestParamInfo<std::tuple<int, std::string>>& info) {
+  const std::string layout = std::get<1>(info.param);
+  return fmt::format("Qos{}{}", std::get<0>(info.param), layout == "point" ? "" : "DeviceLayout");
+}
 
 // mosquitto stopped mid-stream and restarted on the same port with its
 // persistence: the gateway reconnects and resends what was not acknowledged.
@@ -301,28 +332,28 @@ void broker_restarts(Faults& f, sequence_subscriber& sub, int qos, bool hard, in
 }
 
 TEST_P(FaultsAtQos, BrokerSigkilledAndRestarted) {
-  const int qos = GetParam();
-  sequence_subscriber sub(broker_.port(), qos, dir_ / "sub.log", "faults-sub");
+  const int qos = this->qos();
+  auto sub = subscriber();
   broker_restarts(*this, sub, qos, true, env_count("FIELDBRIDGE_FAULTS_BROKER_KILLS", 3));
   if (HasFatalFailure()) return;
-  expect_clean(finish(fmt::format("broker-sigkill-qos{}", qos), sub), qos);
+  expect_clean(finish(report_name("broker-sigkill"), sub), qos);
 }
 
 TEST_P(FaultsAtQos, BrokerStoppedAndRestarted) {
-  const int qos = GetParam();
-  sequence_subscriber sub(broker_.port(), qos, dir_ / "sub.log", "faults-sub");
+  const int qos = this->qos();
+  auto sub = subscriber();
   broker_restarts(*this, sub, qos, false, env_count("FIELDBRIDGE_FAULTS_BROKER_KILLS", 3));
   if (HasFatalFailure()) return;
-  expect_clean(finish(fmt::format("broker-sigterm-qos{}", qos), sub), qos);
+  expect_clean(finish(report_name("broker-sigterm"), sub), qos);
 }
 
 // The daemon SIGKILLed at random moments with the default flush_interval
 // (1 s) and restarted on its store: nothing the store accepted is lost.
 TEST_P(FaultsAtQos, DaemonSigkilledAndRestartedOnItsStore) {
-  const int qos = GetParam();
+  const int qos = this->qos();
   const auto kills = env_count("FIELDBRIDGE_FAULTS_DAEMON_KILLS", 4);
   auto random = seeded_random(fmt::format("daemon-kill-qos{}", qos));
-  sequence_subscriber sub(broker_.port(), qos, dir_ / "sub.log", "faults-sub");
+  auto sub = subscriber();
   write_config(settings(qos));
   start();
   ASSERT_TRUE(progress(sub, 10));
@@ -333,16 +364,16 @@ TEST_P(FaultsAtQos, DaemonSigkilledAndRestartedOnItsStore) {
     start();
   }
   ASSERT_TRUE(progress(sub, 10));
-  expect_clean(finish(fmt::format("daemon-sigkill-qos{}", qos), sub), qos);
+  expect_clean(finish(report_name("daemon-sigkill"), sub), qos);
 }
 
 // Broker kills, daemon kills, and the daemon killed while the broker is
 // down, in a random order.
 TEST_P(FaultsAtQos, BrokerAndDaemonKillsInterleaved) {
-  const int qos = GetParam();
+  const int qos = this->qos();
   const auto events = env_count("FIELDBRIDGE_FAULTS_INTERLEAVED", 4);
   auto random = seeded_random(fmt::format("interleaved-qos{}", qos));
-  sequence_subscriber sub(broker_.port(), qos, dir_ / "sub.log", "faults-sub");
+  auto sub = subscriber();
   write_config(settings(qos));
   start();
   ASSERT_TRUE(progress(sub, 10));
@@ -374,10 +405,11 @@ TEST_P(FaultsAtQos, BrokerAndDaemonKillsInterleaved) {
     }
   }
   ASSERT_TRUE(progress(sub, 10));
-  expect_clean(finish(fmt::format("interleaved-qos{}", qos), sub), qos);
+  expect_clean(finish(report_name("interleaved"), sub), qos);
 }
 
-INSTANTIATE_TEST_SUITE_P(Stream, FaultsAtQos, ::testing::Values(1, 2), qos_name);
+INSTANTIATE_TEST_SUITE_P(Stream, FaultsAtQos,
+                         ::testing::Combine(::testing::Values(1, 2), ::testing::Values(std::string("point"), std::string("device"))), qos_name);
 
 // ------------------------------------------------------------ failover
 

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <charconv>
 #include <cstdlib>
 #include <cstring>
 #include <stdexcept>
@@ -49,6 +50,21 @@ bool write_all(int fd, const char* data, std::size_t n) {
 }
 
 }  // namespace
+
+std::optional<std::uint64_t> sequence_in(std::string_view payload) {
+  if (!payload.empty() && payload.front() == '{') {
+    constexpr std::string_view key = "\"seq\":";
+    const auto values = payload.find("\"values\":{");
+    const auto at = values == std::string_view::npos ? values : payload.find(key, values);
+    if (at == std::string_view::npos) return std::nullopt;
+    payload.remove_prefix(at + key.size());
+    payload = payload.substr(0, payload.find_first_of(",}"));
+  }
+  std::uint64_t value = 0;
+  const auto [end, error] = std::from_chars(payload.data(), payload.data() + payload.size(), value);
+  if (error != std::errc{} || end != payload.data() + payload.size()) return std::nullopt;
+  return value;
+}
 
 mqtt_tap::mqtt_tap(std::uint16_t broker_port, std::string topic) : broker_port_(broker_port), topic_(std::move(topic)) {
   listen_fd_ = listen_on_loopback(0, port_, "mqtt tap");
@@ -143,10 +159,9 @@ void mqtt_tap::parse(direction& d, bool to_broker) {
       if (d.version == 5 && !read_varint(body, k, properties)) continue;
       k += properties;
       if (k >= body.size()) continue;
-      char* end = nullptr;
-      const auto text = body.substr(k);
-      const auto reading = std::strtoull(text.c_str(), &end, 10);
-      if (end == text.c_str()) continue;
+      const auto found = sequence_in(std::string_view(body).substr(k));
+      if (!found) continue;
+      const auto reading = *found;
       if (qos == 2) {
         reading_of_id_[id] = reading;
         qos_of_id_[id] = qos;

@@ -10,17 +10,24 @@
 #include <cstdint>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
 namespace fieldbridge::test::faults {
 
+// The counter value in a sequence payload: the bare number of the point
+// layout (`payload: value`), or the `"seq"` of a device message
+// (`{"ts":..,"values":{"seq":N}}`, layout: device). nullopt otherwise.
+std::optional<std::uint64_t> sequence_in(std::string_view payload);
+
 class mqtt_tap {
  public:
   // Relays every connection to 127.0.0.1:`broker_port`; readings are the
-  // decimal payloads on `topic`.
+  // sequence_in() of the payloads on `topic`.
   mqtt_tap(std::uint16_t broker_port, std::string topic);
   ~mqtt_tap();
   mqtt_tap(const mqtt_tap&) = delete;
