@@ -13,6 +13,7 @@
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
+#include <string_view>
 #include <thread>
 
 #include "temp_dir.hpp"
@@ -106,10 +107,19 @@ child_process::child_process(std::vector<std::string> argv, std::filesystem::pat
   }
   posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
 
-  // extra_env first: getenv() returns the first of two equal names, so a
-  // test's setting wins over one the test runner inherited.
+  // A test's setting replaces one of the same name that the test runner
+  // inherited: glibc's getenv() would see the first of two equal names, but
+  // qemu-user (the emulator above) passes the last one on to the program.
   std::vector<std::string> env = std::move(extra_env);
-  for (char** e = environ; *e != nullptr; ++e) env.emplace_back(*e);
+  const std::size_t own = env.size();
+  const auto overridden = [&env, own](std::string_view entry) {
+    const auto name = entry.substr(0, entry.find('=') + 1);
+    for (std::size_t i = 0; i < own; ++i)
+      if (!name.empty() && env[i].starts_with(name)) return true;
+    return false;
+  };
+  for (char** e = environ; *e != nullptr; ++e)
+    if (!overridden(*e)) env.emplace_back(*e);
   auto argv_c = c_strings(argv);
   auto env_c = c_strings(env);
 
