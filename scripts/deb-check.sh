@@ -43,8 +43,12 @@ fresh_root() {
   mount --bind /dev "$root/dev" && mounted+=("$root/dev")
 }
 in_root() { chroot "$root" "$@"; }
-listing() {  # every path in the root but the package manager's own state
+# Every path in the root but the package manager's own state and systemd's in
+# /run/systemd (systemd-analyze writes its units-load stamp there; /run is a
+# tmpfs on a real machine).
+listing() {
   (cd "$root" && find . -xdev \( -path ./proc -o -path ./dev -o -path ./var/lib/dpkg -o -path ./var/lib/apt \
+     -o -path ./run/systemd \
      -o -path ./var/cache -o -path ./var/log -o -path ./tmp -o -path ./etc/ld.so.cache \) -prune -o -print | sort)
 }
 apt_in_root() { DEBIAN_FRONTEND=noninteractive in_root apt-get -qq -o=Dpkg::Use-Pty=0 "$@" >>"$work/apt.log" 2>&1; }

@@ -112,10 +112,12 @@ for arch in "${arches[@]}"; do
   ldflags=$(flags LDFLAGS)
 
   echo "== $arch: build ($dir)"
+  start=$SECONDS
   # Given as -D, not as CXXFLAGS in the environment: that seeds only the first configure.
   cmake -S . -B "$dir" "${cmake_args[@]}" -DCMAKE_CXX_FLAGS="$cxxflags" -DCMAKE_C_FLAGS="$cflags" \
     -DCMAKE_EXE_LINKER_FLAGS="$ldflags" >/dev/null
   nice -n 15 cmake --build "$dir" -j"$jobs"
+  echo "== $arch: built in $((SECONDS - start)) s"
 
   if [[ $arch != amd64 && $tests != 0 ]]; then
     # The tests on the target's instruction set: ctest runs each test binary
@@ -130,9 +132,11 @@ for arch in "${arches[@]}"; do
     count() { ctest --test-dir "$dir" -N "$@" | grep -c '^ *Test *#' || true; }
     echo "== $arch: tests under qemu: labels $labels, $(count -L "$labels" -LE 'faults|slow_under_emulation') tests;" \
          "left out by label faults|slow_under_emulation: $(count -L 'faults|slow_under_emulation')"
+    start=$SECONDS
     ctest --test-dir "$dir" -N -L 'slow_under_emulation' | sed -n 's/^ *Test *#[0-9]*: /   slow_under_emulation: /p'
     nice -n 15 ctest --test-dir "$dir" -L "$labels" -LE 'faults|slow_under_emulation' -j"$jobs" --timeout 600 \
       --output-on-failure | tee "$dir/ctest-qemu.log"
+    echo "== $arch: tests under qemu took $((SECONDS - start)) s"
   fi
 
   echo "== $arch: package"
