@@ -8,6 +8,7 @@
 
 #include <array>
 #include <cerrno>
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
@@ -169,7 +170,10 @@ std::optional<std::filesystem::path> hot_file_for(const std::filesystem::path& s
 bool is_ram_filesystem(const std::filesystem::path& dir) {
   struct statfs fs {};
   if (::statfs(dir.c_str(), &fs) != 0) return false;
-  return fs.f_type == TMPFS_MAGIC || fs.f_type == RAMFS_MAGIC;
+  // f_type is a signed int on 32-bit ARM, RAMFS_MAGIC an unsigned one: the
+  // magic numbers are 32 bits wide, so compare them as such.
+  const auto type = static_cast<std::uint32_t>(fs.f_type);
+  return type == TMPFS_MAGIC || type == RAMFS_MAGIC;
 }
 
 std::optional<hot_snapshot> inspect_hot(const std::filesystem::path& store_path, const std::string& hot_path,
