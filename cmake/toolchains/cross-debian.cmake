@@ -12,7 +12,7 @@ set(CMAKE_LIBRARY_ARCHITECTURE ${FIELDBRIDGE_CROSS_TRIPLET})
 set(CMAKE_C_COMPILER ${FIELDBRIDGE_CROSS_TRIPLET}-gcc)
 set(CMAKE_CXX_COMPILER ${FIELDBRIDGE_CROSS_TRIPLET}-g++)
 
-# pkg-config (libmodbus, libsystemd, systemd's unit dir) reads the target's .pc
+# pkg-config (libmodbus, systemd's unit dir) reads the target's .pc
 # files only (Debian 12 has no <triplet>-pkg-config wrapper without dpkg-cross).
 set(ENV{PKG_CONFIG_LIBDIR} "/usr/lib/${FIELDBRIDGE_CROSS_TRIPLET}/pkgconfig:/usr/share/pkgconfig")
 
