@@ -372,6 +372,7 @@ void modbus_bus::worker::poll_device(std::size_t index) {
     c.requests += delta.requests;
     if (answered) {
       c.online = true;
+      c.round_trip = link.last_round_trip();
     } else if (device.failures + 1 >= spec.offline_after_failures) {
       c.online = false;
     }

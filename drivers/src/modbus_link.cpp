@@ -161,10 +161,14 @@ void modbus_link::before_request() {
   // the previous answer on the line.
   if (gap_.count() > 0) std::this_thread::sleep_until(last_activity_ + gap_);
   ++requests_;
+  request_sent_ = std::chrono::steady_clock::now();
 }
 
 void modbus_link::after_request(const boost::system::error_code& ec) {
   last_activity_ = std::chrono::steady_clock::now();
+  // An exception is an answer too: the device was there to give it.
+  if (!ec || is_exception(ec))
+    last_round_trip_ = std::chrono::duration_cast<std::chrono::microseconds>(last_activity_ - request_sent_);
   if (!ec) return;
   if (is_link_failure(ec)) {
     close();

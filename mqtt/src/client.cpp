@@ -127,6 +127,7 @@ void client::impl::dispatch(session_event& event) {
       overloaded{
           [&](connected_event& e) {
             backoff_.reset();
+            ++connections_;
             session_broker_ = broker_index_;
             logger_->info("mqtt: connected to {}{} as '{}' (session present {})", broker_text(), broker_position(),
                           session_.client_id(), e.session_present ? 1 : 0);
@@ -431,6 +432,8 @@ const endpoint& client::current_broker() const noexcept { return impl_->current_
 bool client::connected() const noexcept {
   return impl_->open_ && impl_->session_.current_state() == session::state::connected;
 }
+
+std::uint64_t client::connections() const noexcept { return impl_->connections_; }
 
 const session& client::protocol_session() const noexcept { return impl_->session_; }
 const broker_limits& client::broker_capabilities() const noexcept { return impl_->session_.limits(); }

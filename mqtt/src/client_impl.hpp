@@ -80,6 +80,7 @@ class client::impl : public std::enable_shared_from_this<impl> {
   client_options options_;
   logger_ptr logger_;
   std::vector<endpoint> brokers_;  // options_.brokers, or {host, port}: never empty
+  std::uint64_t connections_ = 0;  // CONNACKs accepted since start()
   std::size_t broker_index_ = 0;   // the broker connected to, or tried next
   // The broker our session state was built with (restored state is taken as
   // the first's): connecting to another one starts clean.

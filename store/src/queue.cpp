@@ -108,7 +108,7 @@ struct queue::impl {
   std::uint64_t wal_bound = 0;
   std::uint64_t budget = 0;  // max_size less the WAL's bound: for messages
   sqlite::connection db;
-  sqlite::statement insert, remove, remove_range, read_from, oldest_from, set_qos2, upsert_stat;
+  sqlite::statement insert, remove, remove_range, read_from, oldest_from, oldest_ts, set_qos2, upsert_stat;
   // The file the connection has open, to notice it deleted or replaced.
   dev_t file_dev = 0;
   ino_t file_ino = 0;
@@ -248,6 +248,7 @@ void queue::impl::prepare() {
   remove_range = sqlite::statement(db.get(), "DELETE FROM messages WHERE id BETWEEN ? AND ?");
   read_from = sqlite::statement(db.get(), std::string(select_rows) + "WHERE id >= ? ORDER BY id LIMIT ?");
   oldest_from = sqlite::statement(db.get(), "SELECT id, size, topic FROM messages WHERE id >= ? ORDER BY id LIMIT ?");
+  oldest_ts = sqlite::statement(db.get(), "SELECT id, ts FROM messages WHERE id >= ? ORDER BY id LIMIT 64");
   set_qos2 = sqlite::statement(db.get(), "UPDATE messages SET packet_id = ?, qos2_state = ? WHERE id = ?");
   upsert_stat = sqlite::statement(db.get(),
       "INSERT INTO stats(name, value) VALUES(?, ?) ON CONFLICT(name) DO UPDATE SET value = excluded.value");
@@ -589,7 +590,7 @@ void queue::impl::recreate_file() {
   }
   // Close the old connection first: it checkpoints into the old file and
   // removes its -wal and -shm by name, before the new file takes the name.
-  for (auto* st : {&insert, &remove, &remove_range, &read_from, &oldest_from, &set_qos2, &upsert_stat}) *st = sqlite::statement();
+  for (auto* st : {&insert, &remove, &remove_range, &read_from, &oldest_from, &oldest_ts, &set_qos2, &upsert_stat}) *st = sqlite::statement();
   db.reset();
   std::filesystem::rename(fresh, path, ec);
   auto where = path;
@@ -922,6 +923,32 @@ std::uint64_t queue::wal_bound() const noexcept { return impl_->wal_bound; }
 std::uint64_t queue::bytes() const noexcept { return impl_->bytes; }
 std::uint64_t queue::pending() const noexcept { return impl_->pending.size(); }
 bool queue::disk_failing() const noexcept { return impl_->disk_failing; }
+
+std::optional<wall_clock::time_point> queue::oldest() const {
+  auto& s = *impl_;
+  // Every written row is older than every pending entry; a doomed row is
+  // completed already and only waits for its DELETE.
+  if (s.disk_rows > s.doomed.size() && s.db) {
+    message_id from = 0;
+    for (bool more = true; more;) {
+      more = false;
+      s.oldest_ts.bind(1, from);
+      while (s.oldest_ts.step() == SQLITE_ROW) {
+        more = true;
+        const message_id id = s.oldest_ts.column_int64(0);
+        from = id + 1;
+        if (!s.doomed.contains(id)) {
+          const auto ts = from_unix_ms(s.oldest_ts.column_int64(1));
+          s.oldest_ts.reset();
+          return ts;
+        }
+      }
+      s.oldest_ts.reset();
+    }
+  }
+  if (!s.pending.empty()) return s.pending.begin()->second.msg.ts;
+  return std::nullopt;
+}
 const counters& queue::stats() const noexcept { return impl_->stats; }
 
 void queue::limit_file_pages(std::uint64_t pages) {

@@ -43,6 +43,22 @@ TEST(rtu_tcp_link, reads_and_writes_through_the_box) {
   EXPECT_EQ(link.requests(), 2U);
 }
 
+TEST(rtu_tcp_link, the_round_trip_of_the_last_answer_is_kept_across_a_time_out) {
+  // The first answer comes after 40 ms, the second never (a time-out).
+  rtu_box_fake box([](const bytes& request, std::size_t index) {
+    if (index == 1) return box_step{{}, 0ms};
+    return box_step{{rtu_box_fake::answer(request, {1})}, 40ms};
+  });
+  auto link = box_link(box.port(), 150ms);
+  EXPECT_EQ(link.last_round_trip(), 0us);
+  std::vector<std::uint16_t> words;
+  ASSERT_FALSE(link.read(1, H::holding_register, 0, 1, words));
+  const auto first = link.last_round_trip();
+  EXPECT_GE(first, 40ms);
+  EXPECT_EQ(link.read(1, H::holding_register, 0, 1, words), modbus_errc::timeout);
+  EXPECT_EQ(link.last_round_trip(), first);
+}
+
 TEST(rtu_tcp_link, a_split_answer_after_noise_is_assembled) {
   rtu_box_fake box([](const bytes& request, std::size_t) {
     const auto answer = rtu_box_fake::answer(request, {42});

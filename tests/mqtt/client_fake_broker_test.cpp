@@ -243,6 +243,8 @@ TEST_F(client_fake_broker, KeepAliveTimeoutClosesAndReconnects) {
   // The session does not send DISCONNECT to a broker that stopped answering
   // (it would not arrive); it closes the socket.
   EXPECT_TRUE(broker.connection(0).closed_by_peer());
+  // The second CONNACK makes it two connections (one reconnect, for /metrics).
+  EXPECT_TRUE(run_until(io_, [&] { return rc.client->connections() == 2; }, 4s));
 }
 
 TEST_F(client_fake_broker, NoConnackWithinTheConnectTimeoutRetries) {
@@ -256,6 +258,7 @@ TEST_F(client_fake_broker, NoConnackWithinTheConnectTimeoutRetries) {
   EXPECT_FALSE(rc.events[0].connected);
   EXPECT_EQ(rc.events[0].error, mq::make_error_code(mq::errc::connect_timeout));
   EXPECT_TRUE(broker.connection(0).closed_by_peer());
+  EXPECT_EQ(rc.client->connections(), 0u);  // attempts without a CONNACK do not count
 }
 
 TEST_F(client_fake_broker, AnsweredPingsKeepTheConnection) {

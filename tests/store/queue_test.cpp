@@ -56,6 +56,25 @@ TEST_F(QueueTest, KeepsOrderAcrossWrittenAndPendingMessagesAndAReopen) {
   EXPECT_THAT(numbers(q->take(1000)), ElementsAreArray(range(1, 320)));
 }
 
+TEST_F(QueueTest, OldestIsTheFirstMessageNotCompletedOnDiskOrInMemory) {
+  const auto ts = [](int n) { return numbered(n).ts; };
+  auto q = open();
+  EXPECT_EQ(q->oldest(), std::nullopt);
+  for (int i = 1; i <= 100; ++i) q->append(numbered(i));
+  EXPECT_EQ(q->oldest(), ts(1));  // in memory only
+  ASSERT_EQ(q->sync(), flush_result::committed);
+  for (int i = 101; i <= 110; ++i) q->append(numbered(i));
+  const auto window = q->take(80);
+  EXPECT_EQ(q->oldest(), ts(1));  // in flight still counts
+  // Completed rows wait for their DELETE until the next write: skipped.
+  for (const auto& e : window) q->complete(e.id);
+  EXPECT_EQ(q->oldest(), ts(81));
+  for (const auto& e : q->take(20)) q->complete(e.id);
+  EXPECT_EQ(q->oldest(), ts(101));  // the disk is done, the pending tail is not
+  for (const auto& e : q->take(10)) q->complete(e.id);
+  EXPECT_EQ(q->oldest(), std::nullopt);
+}
+
 TEST_F(QueueTest, RemovesAMessageOnlyWhenItsPublishCompleted) {
   {
     auto q = open();

@@ -28,6 +28,7 @@
 #include "run/payload.hpp"
 #include "run/reading_router.hpp"
 #include "run/service_manager.hpp"
+#include "run/status.hpp"  // http: the status board
 #include "run/watchdog.hpp"
 
 namespace fieldbridge::gateway {
@@ -64,7 +65,8 @@ class runtime {
         signals_(io_, SIGINT, SIGTERM),
         router_(configuration_, log_),
         forwarder_(io_, client_, store_, log_, forwarder_settings()),
-        homeassistant_(client_, configuration_, log_) {  // ha: Home Assistant discovery
+        homeassistant_(client_, configuration_, log_),  // ha: Home Assistant discovery
+        status_(configuration_, {buses_, store_, forwarder_, client_}) {
     signals_.add(SIGHUP);
   }
 
@@ -144,6 +146,7 @@ class runtime {
   // --- readings → store → client ---
 
   void on_readings(std::vector<reading> readings) {
+    status_.on_readings(readings);
     store::queue::batch batch(store_);  // cost: one hot-tier write per poll, not one per reading
     router_.route(readings, [this](store::message m) { return store_.append(std::move(m)).has_value(); });
     forwarder_.schedule_pump();
@@ -199,6 +202,7 @@ class runtime {
     const auto known = device_online_.find(e.device);
     if (known != device_online_.end() && known->second == e.online) return;
     device_online_[e.device] = e.online;
+    status_.on_status(e.device, e.online);
     log_->debug("{}: {} {}", e.device, e.online ? "online" : "offline", e.reason);
     if (!e.online) router_.forget_device(e.device);
     // While disconnected the change waits: the next connect sends every status.
@@ -245,45 +249,9 @@ class runtime {
     stats_timer_.expires_after(configuration_.gateway.stats_interval);
     stats_timer_.async_wait([this](boost::system::error_code ec) {
       if (ec) return;
-      if (client_.connected()) publish_direct(prefix_ + "/stats", stats_json(), mq::qos::at_most_once, false);
+      if (client_.connected()) publish_direct(prefix_ + "/stats", status_.stats_json(), mq::qos::at_most_once, false);
       arm_stats();
     });
-  }
-
-  std::string stats_json() const {
-    std::uint64_t polled = 0, errors = 0;
-    std::string buses;
-    for (const auto& bus : buses_) {
-      std::uint64_t polls = 0, good = 0, bad = 0, timeouts = 0, exceptions = 0, other = 0, online = 0, devices = 0;
-      for (const auto& [name, c] : bus->counters()) {
-        polls += c.polls;
-        good += c.good;
-        bad += c.bad;
-        timeouts += c.timeouts;
-        exceptions += c.exceptions;
-        other += c.errors;
-        online += c.online ? 1 : 0;
-        ++devices;
-      }
-      polled += good + bad;
-      errors += timeouts + exceptions + other;
-      if (!buses.empty()) buses += ',';
-      buses += fmt::format(
-          "{}:{{\"polls\":{},\"polled\":{},\"good\":{},\"bad\":{},\"timeouts\":{},\"exceptions\":{},\"errors\":{},"
-          "\"devices\":{},\"online\":{}}}",
-          json_string(bus->spec().name), polls, good + bad, good, bad, timeouts, exceptions, other, devices, online);
-    }
-    const auto& s = store_.stats();
-    const auto& f = forwarder_.counters();
-    const auto dropped = s.dropped_oldest + s.dropped_newest + s.dropped_overflow + f.rejected;
-    errors += s.write_errors;
-    // "paused" only while the broker's refusal holds the drain back.
-    const auto paused = forwarder_.paused() ? fmt::format(",\"paused\":{}", json_string(*forwarder_.paused())) : "";
-    return fmt::format(
-        "{{\"ts\":\"{}\",\"polled\":{},\"published\":{},\"queued\":{},\"dropped\":{},\"errors\":{},"
-        "\"refused\":{}{},\"broker\":{},\"buses\":{{{}}}}}",
-        utc_timestamp(wall_clock::now()), polled, f.published, store_.depth(), dropped, errors, f.refused, paused,
-        json_string(to_string(client_.current_broker())), buses);  // failover: "broker"
   }
 
   // systemd's watchdog: fed from the event loop, and only while every bus
@@ -401,6 +369,7 @@ class runtime {
   reading_router router_;
   forwarder forwarder_;
   homeassistant_announcer homeassistant_;  // ha: reload calls homeassistant_.reconfigure(new configuration)
+  status_board status_;  // http: reload calls status_.configure(new configuration) and status_.set_reload()
   std::map<std::string, drivers::field_bus*> device_bus_;
   std::map<std::string, bool> device_online_;
   std::unique_ptr<command_handler> commands_;

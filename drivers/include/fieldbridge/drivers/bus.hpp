@@ -39,6 +39,9 @@ struct device_counters {
   std::uint64_t errors = 0;      // other failures: CRC, bad frames, link down
   std::uint64_t requests = 0;    // Modbus requests sent
   std::uint64_t unmatched = 0;   // serial_line: lines that matched no point
+  // Modbus: request to answer of the last answered request; 0 before the
+  // first (serial_line: always 0, its device speaks unasked).
+  std::chrono::microseconds round_trip{0};
   bool online = false;
 };
 

@@ -83,6 +83,9 @@ class modbus_link {
 
   // Requests sent since construction (each read or write counts once).
   std::uint64_t requests() const noexcept { return requests_; }
+  // Request to answer (data or exception) of the last answered request; 0
+  // before the first. Time-outs and link failures leave it unchanged.
+  std::chrono::microseconds last_round_trip() const noexcept { return last_round_trip_; }
 
  private:
   void before_request();
@@ -95,6 +98,8 @@ class modbus_link {
   std::chrono::nanoseconds gap_{0};  // silence to keep before each request
   std::chrono::steady_clock::time_point last_activity_{};
   std::uint64_t requests_ = 0;
+  std::chrono::steady_clock::time_point request_sent_{};
+  std::chrono::microseconds last_round_trip_{0};
 };
 
 }  // namespace fieldbridge::drivers

@@ -228,6 +228,8 @@ class client {
   // The broker of the current connection, or the one being tried (or about
   // to be) while there is none: client_options::brokers, or {host, port}.
   const endpoint& current_broker() const noexcept;
+  // Connections the broker accepted since start(): reconnects are this less one.
+  std::uint64_t connections() const noexcept;
   const session& protocol_session() const noexcept;  // window, limits, counts
   // What the broker of the current (or last) connection said in CONNACK:
   // wildcard / shared / subscription identifier availability, maximum QoS...

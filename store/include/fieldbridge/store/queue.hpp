@@ -182,6 +182,9 @@ class queue {
   std::uint64_t bytes() const noexcept;    // their message_bytes
   std::uint64_t pending() const noexcept;  // of which only in memory
   bool disk_failing() const noexcept;      // the last write failed; retried at each flush
+  // The reading time of the oldest message not yet completed (in flight
+  // included); nullopt when empty. Reads the database when rows are on disk.
+  std::optional<wall_clock::time_point> oldest() const;
   const counters& stats() const noexcept;
 
   // The hot tier's file, when there is one, and its size now.
