@@ -6,6 +6,9 @@
 // payload's "ts" against its own clock, and samples the gateway's CPU
 // (/proc/PID/stat utime+stime) and memory (/proc/PID/status VmRSS, VmHWM)
 // over the measured window. Prints one line of key=value pairs.
+// A device message (`layout: device`: {"ts":…,"values":{"r0":…,…}} on
+// <prefix>/<device>) counts as one reading per key, each key followed as
+// its own series "<device>/<key>"; `messages` counts MQTT messages.
 //
 // steady: wait for the first reading, skip --warmup seconds, measure
 //   --window seconds.
@@ -155,6 +158,7 @@ struct counter {
   long long duplicates = 0;   // value did not move
   long long reordered = 0;    // value went back
   long long total = 0;        // every reading since start
+  long long messages = 0;     // MQTT messages counted (a device message holds many readings)
   long long backlog = 0;      // drain: readings polled before live_after
   long long live = 0;         // drain: readings polled after it
   steady::time_point first_message{};
@@ -165,21 +169,52 @@ struct counter {
 
   void on_message(const mosquitto_message& m) {
     const std::string_view topic(m.topic);
-    if (topic.size() >= 6 && (topic.ends_with("/stats") || topic.ends_with("/status"))) return;
+    if (topic.ends_with("/stats") || topic.ends_with("/status") || topic.ends_with("/meta")) return;
     const std::string_view payload(static_cast<const char*>(m.payload), static_cast<std::size_t>(m.payloadlen));
-    long long value = 0;
     long long ts = -1;
-    if (!payload.empty() && payload.front() == '{') {
+    if (payload.empty() || payload.front() != '{') {
+      std::lock_guard lock(mutex);
+      count_message();
+      count(topic, std::atoll(std::string(payload).c_str()), ts);
+      return;
+    }
+    const auto t = payload.find("\"ts\":\"");
+    if (t != std::string_view::npos) ts = parse_ts(payload.substr(t + 6));
+    const auto values = payload.find("\"values\":{");
+    std::lock_guard lock(mutex);
+    if (values == std::string_view::npos) {
       const auto v = payload.find("\"value\":");
       if (v == std::string_view::npos) return;
-      value = std::atoll(payload.data() + v + 8);
-      const auto t = payload.find("\"ts\":\"");
-      if (t != std::string_view::npos) ts = parse_ts(payload.substr(t + 6));
-    } else {
-      value = std::atoll(std::string(payload).c_str());
+      count_message();
+      count(topic, std::atoll(payload.data() + v + 8), ts);
+      return;
     }
+    count_message();
+    // "values":{"r0":12,"r1":13}: each key a series of its own.
+    std::string series(topic);
+    series += '/';
+    const auto base = series.size();
+    for (auto at = values + 10; at < payload.size() && payload[at] != '}';) {
+      const auto open = payload.find('"', at);
+      const auto close = open == std::string_view::npos ? open : payload.find('"', open + 1);
+      if (close == std::string_view::npos) break;
+      series.resize(base);
+      series.append(payload.substr(open + 1, close - open - 1));
+      const auto value_at = close + 2;  // past '":'
+      count(series, std::atoll(payload.data() + value_at), ts);
+      at = payload.find_first_of(",}", value_at);
+      if (at == std::string_view::npos) break;
+      if (payload[at] == ',') ++at;
+    }
+  }
+
+  void count_message() {
+    if (opt.drain || measuring) ++messages;
+  }
+
+  // One reading of one series; called with the mutex held.
+  void count(std::string_view topic, long long value, long long ts) {
     const long long now = now_ms();
-    std::lock_guard lock(mutex);
     ++total;
     if (!any.exchange(true)) first_message = steady::now();
     auto [it, fresh] = topics.try_emplace(std::string(topic));
@@ -324,10 +359,10 @@ int main(int argc, char** argv) {
   const double cpu_s = static_cast<double>(end.ticks - begin.ticks) / hz;
   const double readings = static_cast<double>(c.received);
   std::printf(
-      "seconds=%.2f received=%lld expected=%.0f lost=%lld duplicates=%lld reordered=%lld backlog=%lld live=%lld "
+      "seconds=%.2f received=%lld messages=%lld expected=%.0f lost=%lld duplicates=%lld reordered=%lld backlog=%lld live=%lld "
       "cpu_us_per_reading=%.2f core_pct=%.1f rss_kb=%ld rss_max_kb=%ld hwm_kb=%ld anon_kb=%ld p50_ms=%.0f p99_ms=%.0f "
       "topics=%zu\n",
-      seconds, c.received, opt.rate * seconds, c.lost, c.duplicates, c.reordered, c.backlog, c.live,
+      seconds, c.received, c.messages, opt.rate * seconds, c.lost, c.duplicates, c.reordered, c.backlog, c.live,
       readings > 0 ? cpu_s * 1e6 / readings : 0.0, seconds > 0 ? 100.0 * cpu_s / seconds : 0.0, median(rss),
       rss_max, end.hwm_kb, median(anon), static_cast<double>(percentile(c.latency_ms, 0.50)),
       static_cast<double>(percentile(c.latency_ms, 0.99)), c.topics.size());

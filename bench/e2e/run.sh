@@ -27,7 +27,11 @@
 # environment: WINDOW (s, default 8; --quick 4), WARMUP (2), INFLIGHT
 #   (mqtt.max_inflight, default: the gateway's), BACKLOG (1000000;
 #   --quick 200000), DRAINS ("fifo live_first"; --quick "fifo"; "" skips the
-#   backlog case), RATES, QOSES, PAYLOADS (lists, to run a part)
+#   backlog case), RATES, QOSES, PAYLOADS (lists, to run a part), LAYOUTS
+#   (mqtt.layout: "point", the default, or "point device" side by side; a
+#   device message is JSON whatever PAYLOADS says, so `device` runs once per
+#   rate with payload json: the subscriber counts each of its values as a
+#   reading, and "messages/s" shows what reached the broker)
 # needs: mosquitto, and a build with libmosquitto-dev (bench-only).
 set -euo pipefail
 
@@ -38,7 +42,7 @@ builds=()
 for arg in "$@"; do
   case $arg in
     --quick) quick=1 ;;
-    -h|--help) sed -n '2,28p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,35p' "$0"; exit 0 ;;
     *) builds+=("$(cd "$arg" && pwd)") ;;
   esac
 done
@@ -59,6 +63,7 @@ else
   backlog=${BACKLOG:-1000000}; drains=${DRAINS-"fifo live_first"}
 fi
 warmup=${WARMUP:-2}
+layouts=${LAYOUTS:-point}
 inflight=${INFLIGHT:-}
 units=10
 points=100
@@ -127,10 +132,11 @@ sim_pid=$!
 pids+=("$sim_pid")
 wait_for "$work/simulate.log" "listening on"
 
-# write_gateway FILE BROKER_PORT QOS PAYLOAD POLL STORE [DRAIN [FIRST_BUS_UNITS]]
+# write_gateway FILE BROKER_PORT QOS PAYLOAD POLL STORE [DRAIN [FIRST_BUS_UNITS [LAYOUT]]]
 # Units 1..FIRST_BUS_UNITS (default half) on bus0, the rest on bus1.
 write_gateway() {
   local file=$1 broker=$2 qos=$3 payload=$4 poll=$5 store=$6 drain=${7:-fifo} split=${8:-$((units / 2))}
+  local layout=${9:-point}
   {
     echo "gateway: { name: e2e, stats_interval: 60s }"
     echo "mqtt:"
@@ -138,6 +144,7 @@ write_gateway() {
     echo "  port: $broker"
     echo "  qos: $qos"
     echo "  payload: $payload"
+    echo "  layout: $layout"
     echo "  reconnect: { min: 100ms, max: 500ms }"
     [[ -n $inflight ]] && echo "  max_inflight: $inflight"
     echo "store: { path: $store, hot_path: $hot, drain: $drain }"
@@ -186,14 +193,15 @@ label() {  # a short name for a build dir: its git commit, else its name
   fi
 }
 
-results=()   # "build qos payload rate keeps(0/1)" for the summary
-run_steady() {  # run_steady BUILD QOS PAYLOAD RATE
-  local b=$1 qos=$2 payload=$3 rate=$4 port gw line dir
+results=()   # "build layout qos payload rate keeps(0/1)" for the summary
+run_steady() {  # run_steady BUILD QOS PAYLOAD RATE LAYOUT
+  local b=$1 qos=$2 payload=$3 rate=$4 layout=$5 port gw line dir
   dir=$(mktemp -d -p "$work" run.XXXX)
   port=$(free_port)
   start_broker "$port"
   local broker=$broker_pid
-  write_gateway "$dir/gw.yaml" "$port" "$qos" "$payload" "$(poll_for_rate "$rate")" "$dir/queue.db"
+  write_gateway "$dir/gw.yaml" "$port" "$qos" "$payload" "$(poll_for_rate "$rate")" "$dir/queue.db" fifo \
+    $((units / 2)) "$layout"
   "$b/gateway/fieldbridge" run -c "$dir/gw.yaml" >"$dir/gw.log" 2>&1 &
   gw=$!
   pids+=("$gw")
@@ -202,13 +210,14 @@ run_steady() {  # run_steady BUILD QOS PAYLOAD RATE
   local hung=
   stop_pid "$gw" || hung=" (hung at SIGTERM: killed after 15 s)"
   stop_pid "$broker" || true
-  local received expected lost cpu core rss hwm anon p50 p99 ratio keeps
+  local received expected lost cpu core rss hwm anon p50 p99 ratio keeps messages seconds per_s
   received=$(field "$line" received); expected=$(field "$line" expected); lost=$(field "$line" lost)
+  messages=$(field "$line" messages); seconds=$(field "$line" seconds)
   cpu=$(field "$line" cpu_us_per_reading); core=$(field "$line" core_pct)
   rss=$(field "$line" rss_kb); hwm=$(field "$line" hwm_kb); anon=$(field "$line" anon_kb); p50=$(field "$line" p50_ms); p99=$(field "$line" p99_ms)
   if [[ -z $received ]]; then
-    echo "| $(label "$b") | $qos | $payload | $rate | failed: ${line:-no output} | | | | | | | |"
-    results+=("$b $qos $payload $rate 0")
+    echo "| $(label "$b") | $layout | $qos | $payload | $rate | failed: ${line:-no output} | | | | | | | | |"
+    results+=("$b $layout $qos $payload $rate 0")
     return
   fi
   ratio=$(awk -v r="$received" -v e="$expected" 'BEGIN { printf "%.1f", (e > 0 ? 100 * r / e : 0) }')
@@ -216,10 +225,12 @@ run_steady() {  # run_steady BUILD QOS PAYLOAD RATE
   # window cuts rounds of 1,000), none lost, and (json) p99 under 1 s.
   keeps=$(awk -v r="$received" -v e="$expected" -v n=$((units * points)) -v l="$lost" -v p="$p99" \
     'BEGIN { print ((r >= 0.99 * e - n && l == 0 && p < 1000) ? 1 : 0) }')
-  results+=("$b $qos $payload $rate $keeps")
+  results+=("$b $layout $qos $payload $rate $keeps")
+  per_s=$(awk -v m="$messages" -v s="$seconds" 'BEGIN { printf "%.0f", (s > 0 ? m / s : 0) }')
   [[ $p50 == -1 ]] && p50=— && p99=—
-  printf '| %s | %s | %s | %s | %s / %s (%s %%) | %s | %s | %s | %s / %s | %s | %s / %s |\n' \
-    "$(label "$b")$hung" "$qos" "$payload" "$rate" "$received" "$expected" "$ratio" "$lost" "$cpu" "$core" \
+  printf '| %s | %s | %s | %s | %s | %s / %s (%s %%) | %s | %s | %s | %s | %s / %s | %s | %s / %s |\n' \
+    "$(label "$b")$hung" "$layout" "$qos" "$payload" "$rate" "$received" "$expected" "$ratio" "$lost" "$per_s" \
+    "$cpu" "$core" \
     "$(mb "$rss")" "$(mb "$hwm")" "$(mb "$anon")" "$p50" "$p99"
 }
 
@@ -271,12 +282,16 @@ sample_rss() {  # VmRSS of PID in MB
 echo "fieldbridge end to end: $units units × $points points on 2 Modbus TCP buses → mosquitto → libmosquitto subscriber"
 echo "$(date -u '+%Y-%m-%d %H:%M UTC'), load average at start: $(cut -d' ' -f1-3 /proc/loadavg), window ${window}s after ${warmup}s warm-up$([[ -n $inflight ]] && echo ", max_inflight $inflight")"
 echo
-echo "| build | QoS | payload | readings/s | received / expected | lost | CPU µs/reading | % core | RSS MB steady / peak | anon MB | latency ms p50 / p99 |"
-echo "|---|---|---|---|---|---|---|---|---|---|---|"
+echo "| build | layout | QoS | payload | readings/s | received / expected | lost | messages/s | CPU µs/reading | % core | RSS MB steady / peak | anon MB | latency ms p50 / p99 |"
+echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+# A device message is JSON whatever mqtt.payload says: one run per rate.
+payloads_of() { [[ $1 == device ]] && echo json || echo "$payloads"; }
 for qos in $qoses; do
-  for payload in $payloads; do
-    for rate in $rates; do
-      for b in "${builds[@]}"; do run_steady "$b" "$qos" "$payload" "$rate"; done
+  for layout in $layouts; do
+    for payload in $(payloads_of "$layout"); do
+      for rate in $rates; do
+        for b in "${builds[@]}"; do run_steady "$b" "$qos" "$payload" "$rate" "$layout"; done
+      done
     done
   done
 done
@@ -284,15 +299,17 @@ echo
 echo "Highest rate that keeps up (≥ 99 % of the nominal rate received, less one poll round; none lost; json p99 < 1 s):"
 echo
 for b in "${builds[@]}"; do
-  for qos in $qoses; do
-    for payload in $payloads; do
-      best=none
-      for rate in $rates; do
-        for r in "${results[@]}"; do
-          [[ $r == "$b $qos $payload $rate 1" ]] && best=$rate
+  for layout in $layouts; do
+    for qos in $qoses; do
+      for payload in $(payloads_of "$layout"); do
+        best=none
+        for rate in $rates; do
+          for r in "${results[@]}"; do
+            [[ $r == "$b $layout $qos $payload $rate 1" ]] && best=$rate
+          done
         done
+        echo "- $(label "$b"), layout $layout, QoS $qos, $payload: $best"
       done
-      echo "- $(label "$b"), QoS $qos, $payload: $best"
     done
   done
 done
