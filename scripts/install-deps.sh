@@ -11,12 +11,14 @@ build_packages=(
   build-essential cmake ninja-build pkg-config
   libboost-dev libmodbus-dev libsqlite3-dev libspdlog-dev libfmt-dev
   libyaml-cpp-dev libssl-dev libcli11-dev
+  protobuf-c-compiler libprotobuf-c-dev
 )
 test_packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   mosquitto mosquitto-clients libmosquitto-dev socat openssl sqlite3
   clang libclang-rt-14-dev
   tcpdump python3 python3-jinja2
+  nodejs
 )
 runtime_packages=(
   libmodbus5 libsqlite3-0 libspdlog1.10 libfmt9 libyaml-cpp0.7 libssl3
@@ -27,6 +29,10 @@ case "${1:-}" in
   "")        wanted=("${build_packages[@]}" "${test_packages[@]}") ;;
   *) echo "usage: $0 [--runtime]" >&2; exit 2 ;;
 esac
+# npm (Tahu's Sparkplug decoder for the interop test, scripts/install-tahu-js.sh)
+# only when no npm is there: a nodejs built elsewhere may bring its own npm,
+# which Debian's npm package would conflict with.
+if [[ "${1:-}" == "" ]] && ! command -v npm >/dev/null; then wanted+=(npm); fi
 
 # "pkg:amd64" first: once foreign architectures are added (scripts/package.sh)
 # a plain name matches every installed architecture's copy; "pkg" for the

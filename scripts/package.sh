@@ -54,7 +54,7 @@ scripts/install-deps.sh
 # that is not Multi-Arch: same (it would replace the amd64 copy), so only its
 # runtime library is installed and the -dev package is extracted per tree below.
 target_dev=(libboost-dev libmodbus-dev libsqlite3-dev libspdlog-dev libfmt-dev libssl-dev
-            libgtest-dev libgmock-dev libyaml-cpp0.7)
+            libgtest-dev libgmock-dev libyaml-cpp0.7 libprotobuf-c-dev)
 wanted=(lintian)
 ((check)) && wanted+=(mmdebstrap qemu-user-static)
 added_arch=0
