@@ -3,6 +3,8 @@
 // (duplicate names, overlapping writable points). Stops at the first error.
 #include "loader.hpp"
 
+#include <arpa/inet.h>
+
 #include <algorithm>
 #include <array>
 #include <cerrno>
@@ -119,7 +121,7 @@ class schema_loader {
   configuration load(const YAML::Node& root) {
     if (root.IsNull())
       doc_.fail(root, "the configuration is empty; expected a map with gateway, mqtt, store and buses");
-    const map_reader map(doc_, root, "the configuration", {"gateway", "mqtt", "store", "buses", "homeassistant"});
+    const map_reader map(doc_, root, "the configuration", {"gateway", "mqtt", "store", "buses", "homeassistant", "http"});
     configuration result;
     result.source_path = doc_.name();
     if (const auto* e = map.find("gateway")) load_gateway(map_reader(doc_, map.expect_map(*e), "gateway", gateway_keys), result.gateway);
@@ -128,6 +130,8 @@ class schema_loader {
     if (const auto* e = map.find("homeassistant"))  // before the buses: their points check ids when it is on
       load_homeassistant(map_reader(doc_, map.expect_map(*e), "homeassistant", homeassistant_keys),
                          result.homeassistant);
+    if (const auto* e = map.find("http"))  // http: the status page
+      result.http = load_http(map_reader(doc_, map.expect_map(*e), "http", http_keys));
     const auto& buses = map.require("buses");
     const auto& list = map.expect_list(buses);
     if (list.size() == 0) doc_.fail(buses.value_location(), "expected at least one bus in 'buses'");
@@ -719,6 +723,58 @@ class schema_loader {
               fmt::format("device '{0}' cannot use the device layout: its topic <prefix>/{0} is the gateway's "
                           "{0} topic; rename the device or give it 'layout: point'",
                           device));
+  }
+
+  // --- http: the status page and metrics (docs/operations.md) -------------
+
+  static inline const std::vector<std::string_view> http_keys{"listen", "token_file"};
+
+  // RFC 6750's b64token: what an Authorization: Bearer header can carry, and
+  // a query parameter too without escaping.
+  static bool is_token_text(std::string_view token) {
+    const auto last = token.find_last_not_of('=');
+    if (last == std::string_view::npos) return false;
+    return std::all_of(token.begin(), token.begin() + static_cast<std::ptrdiff_t>(last + 1), [](char c) {
+      return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '.' ||
+             c == '_' || c == '~' || c == '+' || c == '/';
+    });
+  }
+
+  http_settings load_http(const map_reader& map) {
+    http_settings http;
+    const entry* listen = map.find("listen");
+    if (listen != nullptr) {
+      const auto text = map.to_string(*listen);
+      std::string error;
+      const auto parsed = split_host_port(text, error);
+      if (!parsed) doc_.fail(listen->value_location(), "in 'listen': " + error);
+      std::array<unsigned char, 16> address{};
+      if (parsed->host != "localhost" && ::inet_pton(AF_INET, parsed->host.c_str(), address.data()) != 1 &&
+          ::inet_pton(AF_INET6, parsed->host.c_str(), address.data()) != 1)
+        doc_.fail(listen->value_location(),
+                  fmt::format("'listen' takes an IP address and port (127.0.0.1:8080, 0.0.0.0:8080, \"[::1]:8080\"), "
+                              "got '{}'",
+                              text));
+      http.listen = {parsed->host, parsed->port.value_or(8080)};
+    }
+    if (const auto* e = map.find("token_file")) {
+      constexpr std::size_t longest_token = 4096;
+      http.token_file = map.doc().resolve(map.to_string(*e));
+      auto token = read_text_file(map, *e, http.token_file, longest_token + 2);
+      while (!token.empty() && (token.back() == '\n' || token.back() == '\r')) token.pop_back();
+      if (token.size() < 16 || token.size() > longest_token || !is_token_text(token))
+        doc_.fail(e->value_location(),
+                  fmt::format("the token in '{}' must be one line of 16 to {} letters, digits or -._~+/ "
+                              "(openssl rand -hex 32 makes one)",
+                              map.to_string(*e), longest_token));
+      http.token = std::move(token);
+    }
+    if (!is_loopback(http.listen.host) && http.token.empty())
+      doc_.fail(listen->value_location(),
+                fmt::format("'listen' {} is reachable beyond this machine: give 'token_file' too (every request "
+                            "must then carry the token)",
+                            to_string(http.listen)));
+    return http;
   }
 
   // --- Home Assistant discovery (docs/gateway.md) -------------------------

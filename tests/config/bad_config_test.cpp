@@ -57,7 +57,8 @@ std::vector<bad_config> rows() {
       {"unknown_top_key_suggestion", "gatway:\n  name: x\n" + good_buses,
        "1:1: unknown key 'gatway' in the configuration; did you mean 'gateway'?"},
       {"unknown_top_key_list", "plugins: []\n" + good_buses,
-       "1:1: unknown key 'plugins' in the configuration; expected gateway, mqtt, store, buses or homeassistant"},
+       "1:1: unknown key 'plugins' in the configuration; expected gateway, mqtt, store, buses, homeassistant or "
+       "http"},
       {"duplicate_key", "mqtt:\n  host: a\n  port: 1\n  host: b\n" + good_buses,
        "4:3: duplicate key 'host' in mqtt (first at line 2)"},
       {"non_scalar_key", "? [a]\n: 1\n" + good_buses, "1:3: expected a plain key in the configuration, got a list"},
@@ -398,6 +399,25 @@ std::vector<bad_config> rows() {
        "5:37: 'writable' is not allowed in point 't': serial_line points cannot be written"},
       {"line_pattern_too_long", line_points + "      - { name: t, pattern: '(" + std::string(600, 'x') + ")' }\n",
        "5:29: pattern is 602 characters long; at most 512 are allowed"},
+      // --- http (the status page) ------------------------------------------
+      {"http_not_map", "http: 8080\n" + good_buses, "1:7: expected a map for 'http', got '8080'"},
+      {"http_unknown_key", "http: { port: 8080 }\n" + good_buses,
+       "1:9: unknown key 'port' in http; expected listen or token_file"},
+      {"http_listen_name", "http: { listen: gw.example:8080 }\n" + good_buses,
+       "1:17: 'listen' takes an IP address and port (127.0.0.1:8080, 0.0.0.0:8080, \"[::1]:8080\"), got "
+       "'gw.example:8080'"},
+      {"http_listen_port", "http: { listen: '127.0.0.1:80800' }\n" + good_buses,
+       "1:17: in 'listen': port 80800 is out of range 1..65535"},
+      {"http_beyond_loopback_needs_token", "http:\n  listen: 0.0.0.0:8080\n" + good_buses,
+       "2:11: 'listen' 0.0.0.0:8080 is reachable beyond this machine: give 'token_file' too (every request must "
+       "then carry the token)"},
+      {"http_lan_address_needs_token", "http: { listen: '[fd00::5]:8080' }\n" + good_buses,
+       "1:17: 'listen' [fd00::5]:8080 is reachable beyond this machine: give 'token_file' too (every request must "
+       "then carry the token)"},
+      {"http_token_file_missing", "http: { listen: 0.0.0.0:8080, token_file: /nonexistent/token }\n" + good_buses,
+       "1:43: cannot read token_file '/nonexistent/token': No such file or directory"},
+      {"http_token_file_endless", "http: { token_file: /dev/zero }\n" + good_buses,
+       "1:21: token_file '/dev/zero' is larger than 4098 bytes"},
       {"line_points_missing", "buses:\n  - name: w\n    serial_line: { device: /dev/x }\n",
        "2:5: missing required key 'points' in bus 'w'"},
   };
@@ -442,6 +462,24 @@ TEST(bad_configuration_file, tls_cert_without_key) {
     FAIL() << "accepted";
   } catch (const config_error& error) {
     EXPECT_STREQ(error.what(), "bad.yaml:3:5: a client certificate needs both 'cert_file' and 'key_file'");
+  }
+}
+
+// http.token_file: one line of token characters, long enough to guess at
+// no better than chance.
+TEST(bad_configuration_file, http_token_too_short_or_with_spaces) {
+  const test::temp_dir dir;
+  for (const auto* text : {"short\n", "", "a token with spaces in it\n", "two-lines-0123456789\nsecond-line-0123456789\n"}) {
+    const auto token = dir.write_file("token", text);
+    const auto yaml = "http:\n  listen: 0.0.0.0:8080\n  token_file: '" + token.string() + "'\n" + good_buses;
+    try {
+      load_string(yaml, "bad.yaml");
+      FAIL() << "accepted the token '" << text << "'";
+    } catch (const config_error& error) {
+      EXPECT_EQ(error.what(), "bad.yaml:3:15: the token in '" + token.string() +
+                                  "' must be one line of 16 to 4096 letters, digits or -._~+/ (openssl rand -hex 32 "
+                                  "makes one)");
+    }
   }
 }
 

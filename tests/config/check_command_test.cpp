@@ -105,6 +105,40 @@ buses:
       << result.output;
 }
 
+// http: the summary says where the status page listens and whether it
+// asks for a token; a listener beyond loopback without one is refused.
+TEST(check_command, prints_the_status_page_address) {
+  test::temp_dir dir;
+  const std::string buses = R"(buses:
+  - name: b
+    modbus_tcp: { host: h }
+    devices:
+      - { name: d, unit: 1, points: [ { name: p, table: holding, address: 0 } ] }
+)";
+  const auto local = dir.write_file("local.yaml", "http: { listen: 127.0.0.1:9180 }\n" + buses);
+  auto result = run_command({fieldbridge_binary(), "check", "-c", local.string()});
+  ASSERT_EQ(result.exit_code, 0) << result.output;
+  EXPECT_NE(result.output.find(local.string() + ": status page on http://127.0.0.1:9180/ (/status.json, /metrics; "
+                                                "no token: this machine only)"),
+            std::string::npos)
+      << result.output;
+
+  dir.write_file("token", "0123456789abcdef0123456789abcdef\n");
+  const auto lan = dir.write_file("lan.yaml", "http: { listen: 0.0.0.0:9180, token_file: token }\n" + buses);
+  result = run_command({fieldbridge_binary(), "check", "-c", lan.string()});
+  ASSERT_EQ(result.exit_code, 0) << result.output;
+  EXPECT_NE(result.output.find(": status page on http://0.0.0.0:9180/ (/status.json, /metrics; token required)"),
+            std::string::npos)
+      << result.output;
+
+  const auto open = dir.write_file("open.yaml", "http: { listen: 0.0.0.0:9180 }\n" + buses);
+  result = run_command({fieldbridge_binary(), "check", "-c", open.string()});
+  EXPECT_EQ(result.exit_code, 1);
+  EXPECT_NE(result.output.find(open.string() + ":1:17: 'listen' 0.0.0.0:9180 is reachable beyond this machine"),
+            std::string::npos)
+      << result.output;
+}
+
 // layout: one device in each layout, the other's `layout:` overriding
 // mqtt.layout. The point map shows each device's layout and where its
 // values go; --homeassistant points each entity at that topic.

@@ -121,6 +121,34 @@ TEST(loader, max_packet_size_takes_a_size) {
   EXPECT_EQ(load_string("mqtt: { max_packet_size: 256MiB }\n" + one_tcp_point, "x").mqtt.max_packet_size, 256u << 20);
 }
 
+// http: off without the section; 127.0.0.1:8080 with an empty one; a token
+// from a file (its line end cut), required beyond loopback only.
+TEST(loader, http_section_listen_and_token) {
+  EXPECT_FALSE(load_string(one_tcp_point, "a.yaml").http);
+  const auto empty = load_string("http: {}\n" + one_tcp_point, "a.yaml");
+  ASSERT_TRUE(empty.http);
+  EXPECT_EQ(empty.http->listen, (network_endpoint{"127.0.0.1", 8080}));
+  EXPECT_EQ(empty.http->token, "");
+  const auto v6 = load_string("http: { listen: '[::1]:9100' }\n" + one_tcp_point, "a.yaml");
+  EXPECT_EQ(v6.http->listen, (network_endpoint{"::1", 9100}));
+  EXPECT_EQ(load_string("http: { listen: localhost }\n" + one_tcp_point, "a.yaml").http->listen,
+            (network_endpoint{"localhost", 8080}));
+
+  const test::temp_dir dir;
+  dir.write_file("token", "0123456789abcdef0123456789abcdef\r\n");
+  const auto lan = load_string("http: { listen: 0.0.0.0:8080, token_file: token }\n" + one_tcp_point, "a.yaml",
+                               dir.path().string());
+  EXPECT_EQ(lan.http->listen, (network_endpoint{"0.0.0.0", 8080}));
+  EXPECT_EQ(lan.http->token, "0123456789abcdef0123456789abcdef");
+  EXPECT_EQ(lan.http->token_file, (dir / "token").string());
+}
+
+TEST(loader, is_loopback_names_this_machine_only) {
+  for (const auto* host : {"127.0.0.1", "127.1.2.3", "::1", "localhost"}) EXPECT_TRUE(is_loopback(host)) << host;
+  for (const auto* host : {"0.0.0.0", "::", "192.168.1.5", "fd00::5", "::ffff:127.0.0.1", "gw.example", "", "128.0.0.1"})
+    EXPECT_FALSE(is_loopback(host)) << host;
+}
+
 TEST(loader, hosts_lists_the_failover_brokers_in_order) {
   const auto plain = load_string("mqtt:\n  hosts: [ \"a.example:1884\", b.example, \"[::1]:1885\", \"[fe80::2]\" ]\n" +
                                      one_tcp_point,

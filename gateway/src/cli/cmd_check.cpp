@@ -97,6 +97,10 @@ void print_point_map(const config::configuration& configuration) {
              devices == 1 ? "" : "s", points, points == 1 ? "" : "s", brokers.size() == 1 ? "broker" : "brokers",
              broker_text, mqtt.protocol == config::mqtt_protocol::v5 ? "5" : "3.1.1", mqtt.tls ? ", TLS" : "",
              brokers.size() == 1 ? "" : ", failover in this order");
+  // http: where the status page will listen.
+  if (const auto& http = configuration.http)
+    fmt::print("{}: status page on http://{}/ (/status.json, /metrics; {})\n", configuration.source_path,
+               to_string(http->listen), http->token.empty() ? "no token: this machine only" : "token required");
 }
 
 // `--homeassistant`: each discovery message as `mosquitto_sub -v` shows it,

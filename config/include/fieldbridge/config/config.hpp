@@ -116,6 +116,19 @@ struct homeassistant_settings {
 // A name as a Home Assistant discovery topic level ([a-zA-Z0-9_-]): '.' becomes '_'.
 std::string homeassistant_id(std::string_view name);
 
+// --- the status page and metrics (http:; docs/operations.md "Status page
+// and metrics"): an HTTP listener, off unless the section is there ---
+struct http_settings {
+  // An IP address (or localhost) and port; 127.0.0.1:8080 by default.
+  network_endpoint listen{"127.0.0.1", 8080};
+  std::string token_file;  // resolved path; empty: no token
+  std::string token;       // the file's text without its line end; required beyond loopback
+  bool operator==(const http_settings&) const = default;
+};
+// Whether the listener's host is a loopback address (127.0.0.0/8, ::1,
+// localhost), where it needs no token.
+bool is_loopback(std::string_view host);
+
 struct configuration {
   std::string source_path;
   gateway_settings gateway;
@@ -123,6 +136,7 @@ struct configuration {
   store_settings store;
   std::vector<bus_spec> buses;
   homeassistant_settings homeassistant;
+  std::optional<http_settings> http;  // http: the status page; absent: no listener
   // layout: the devices (and serial_line buses) that set their own layout.
   std::map<std::string, payload_layout, std::less<>> device_layouts;
 };
