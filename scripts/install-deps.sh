@@ -19,6 +19,7 @@ test_packages=(
   clang libclang-rt-14-dev
   tcpdump python3 python3-jinja2
   nodejs
+  python3-prometheus-client chromium fonts-dejavu-core  # status page tests: metrics parser, browser, a font for its screenshot
 )
 runtime_packages=(
   libmodbus5 libsqlite3-0 libspdlog1.10 libfmt9 libyaml-cpp0.7 libssl3

@@ -22,6 +22,7 @@
 #include "fieldbridge/drivers/bus.hpp"
 #include "fieldbridge/mqtt/client.hpp"
 #include "fieldbridge/store/queue.hpp"
+#include "http/server.hpp"  // http: the status page
 #include "run/forwarder.hpp"
 #include "run/homeassistant_announcer.hpp"  // ha: Home Assistant discovery
 #include "run/mqtt_options.hpp"
@@ -83,6 +84,7 @@ class runtime {
       commands_ = options_.commands(command_context{configuration_, make_write_function(), make_publish_function(), log_});
     }
     start_buses();
+    start_http();  // http: the status page, when configured
     client_.start();
     arm_flush();
     arm_stats();
@@ -141,6 +143,18 @@ class runtime {
       buses_.push_back(std::move(bus));
     }
     for (auto& bus : buses_) bus->start();
+  }
+
+  // http: the status page and /metrics, rendered by the status board on request.
+  void start_http() {
+    if (!configuration_.http) return;
+    http::site_content content{[this] { return status_.status_json(); },
+                               [this] { return status_.metrics() + http_->metrics(); }};
+    http_ = std::make_unique<http::server>(io_.get_executor(), configuration_.http->listen,
+                                           http::site(std::move(content), configuration_.http->token), log_);
+    http_->start();
+    log_->info("http: the status page is on http://{}/ ({})", to_string(configuration_.http->listen),
+               configuration_.http->token.empty() ? "no token" : "token required");
   }
 
   // --- readings → store → client ---
@@ -318,6 +332,7 @@ class runtime {
   void shutdown() {
     stopping_ = true;
     notify_service_manager("STOPPING=1");
+    if (http_) http_->stop();  // http: every connection closed, so run() can return
     flush_timer_.cancel();
     stats_timer_.cancel();
     watchdog_timer_.cancel();
@@ -370,6 +385,7 @@ class runtime {
   forwarder forwarder_;
   homeassistant_announcer homeassistant_;  // ha: reload calls homeassistant_.reconfigure(new configuration)
   status_board status_;  // http: reload calls status_.configure(new configuration) and status_.set_reload()
+  std::unique_ptr<http::server> http_;  // http: the status page; none without http:
   std::map<std::string, drivers::field_bus*> device_bus_;
   std::map<std::string, bool> device_online_;
   std::unique_ptr<command_handler> commands_;
