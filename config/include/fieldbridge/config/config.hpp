@@ -24,6 +24,8 @@ struct tls_settings {
   std::string key_file;
   bool verify_hostname = true;
   bool verify_certificate = true;  // off only through the explicit key insecure_skip_verify
+
+  bool operator==(const tls_settings&) const = default;
 };
 
 enum class mqtt_protocol : std::uint8_t { v311, v5 };
@@ -66,6 +68,8 @@ struct mqtt_settings {
   // and port hold the first entry. An entry without a port takes 8883 with
   // tls and 1883 without.
   std::vector<broker_address> hosts;
+
+  bool operator==(const mqtt_settings&) const = default;
 };
 
 // The brokers to connect to, in order: mqtt.hosts, or the one host/port.
@@ -83,12 +87,16 @@ struct store_settings {
   // The hot tier's directory: "" = the default ($RUNTIME_DIRECTORY, else
   // /run/fieldbridge when writable, else /dev/shm), "none" = no hot tier.
   std::string hot_path;
+
+  bool operator==(const store_settings&) const = default;
 };
 
 struct gateway_settings {
   std::string name = "fieldbridge";
   std::string log_level = "info";                    // trace|debug|info|warn|error|critical|off
   std::chrono::milliseconds stats_interval{60000};   // 0: no <prefix>/stats messages
+
+  bool operator==(const gateway_settings&) const = default;
 };
 
 // --- Home Assistant MQTT discovery (homeassistant:, a device's manufacturer:
@@ -99,11 +107,15 @@ struct homeassistant_entity {
   std::string state_class;
   std::string icon;
   std::string name;              // empty: the point's name
+
+  bool operator==(const homeassistant_entity&) const = default;
 };
 struct homeassistant_device {
   std::string manufacturer;      // empty: not announced
   std::string model;
   std::map<std::string, homeassistant_entity, std::less<>> points;  // only points that set homeassistant:
+
+  bool operator==(const homeassistant_device&) const = default;
 };
 struct homeassistant_settings {
   bool enabled = false;
@@ -112,6 +124,8 @@ struct homeassistant_settings {
   // What a device or point set, or the defaults.
   homeassistant_device device(std::string_view device_name) const;
   homeassistant_entity point(std::string_view device_name, std::string_view point_name) const;
+
+  bool operator==(const homeassistant_settings&) const = default;
 };
 // A name as a Home Assistant discovery topic level ([a-zA-Z0-9_-]): '.' becomes '_'.
 std::string homeassistant_id(std::string_view name);
@@ -139,6 +153,8 @@ struct configuration {
   std::optional<http_settings> http;  // http: the status page; absent: no listener
   // layout: the devices (and serial_line buses) that set their own layout.
   std::map<std::string, payload_layout, std::less<>> device_layouts;
+
+  bool operator==(const configuration&) const = default;
 };
 
 // layout: a device's layout: its own `layout:`, else mqtt.layout.

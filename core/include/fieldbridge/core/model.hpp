@@ -39,6 +39,8 @@ struct register_format {
   std::uint16_t length = 0;         // registers, for value_type::string
   double scale = 1.0;               // value = raw * scale + offset
   double offset = 0.0;
+
+  bool operator==(const register_format&) const = default;
 };
 
 // Registers (or bits, for coil/discrete tables) that a format spans.
@@ -57,6 +59,8 @@ struct point_transform {
 
   bool empty() const noexcept { return !mask && shift == 0 && !round && map.empty(); }
   bool packs_bits() const noexcept { return mask.has_value() || shift != 0; }
+
+  bool operator==(const point_transform&) const = default;
 };
 
 struct point_spec {
@@ -75,6 +79,8 @@ struct point_spec {
   std::optional<double> max;
   std::string pattern;                // serial_line points: regex with one capture
   point_transform transform;          // after decoding and scale/offset
+
+  bool operator==(const point_spec&) const = default;
 };
 
 struct device_spec {
@@ -87,6 +93,8 @@ struct device_spec {
   bool force_multiple_write = false;              // FC16/FC15 even for one register/coil
   std::uint32_t offline_after_failures = 3;
   std::vector<point_spec> points;
+
+  bool operator==(const device_spec&) const = default;
 };
 
 struct modbus_rtu_line {
@@ -96,11 +104,15 @@ struct modbus_rtu_line {
   std::uint8_t data_bits = 8;
   std::uint8_t stop_bits = 1;
   bool rs485 = false;          // ask the kernel for RS-485 direction control
+
+  bool operator==(const modbus_rtu_line&) const = default;
 };
 
 struct modbus_tcp_endpoint {
   std::string host;
   std::uint16_t port = 502;
+
+  bool operator==(const modbus_tcp_endpoint&) const = default;
 };
 
 // A serial device server (USR, Waveshare, Moxa NPort in TCP server mode)
@@ -109,6 +121,8 @@ struct modbus_tcp_endpoint {
 struct modbus_rtu_tcp_endpoint {
   std::string host;
   std::uint16_t port = 502;
+
+  bool operator==(const modbus_rtu_tcp_endpoint&) const = default;
 };
 
 struct serial_line_port {
@@ -118,6 +132,8 @@ struct serial_line_port {
   std::uint8_t data_bits = 8;
   std::uint8_t stop_bits = 1;
   std::string delimiter = "\n";
+
+  bool operator==(const serial_line_port&) const = default;
 };
 
 using bus_link = std::variant<modbus_rtu_line, modbus_tcp_endpoint, serial_line_port, modbus_rtu_tcp_endpoint>;
@@ -132,6 +148,8 @@ struct bus_spec {
   milliseconds inter_request_delay{0};   // extra silence between requests
   milliseconds silence_timeout{0};       // serial_line: offline after this long without a matching line; 0 = never
   std::vector<device_spec> devices;
+
+  bool operator==(const bus_spec&) const = default;
 };
 
 std::string_view to_string(register_table table);
