@@ -340,6 +340,61 @@ void client::impl::stop() {
   if (!destroyed_) abort_all_publishes();
 }
 
+void client::impl::reconfigure(client_options options) {
+  // Loaded first: a TLS file that cannot be read changes nothing.
+  pending_tls_context_ = options.tls ? detail::make_tls_context(*options.tls) : nullptr;
+  pending_options_ = std::move(options);
+  if (!running_) {
+    apply_pending_options();
+    return;
+  }
+  const auto self = shared_from_this();
+  if (open_ && session_.current_state() == session::state::connected) {
+    // connection_lost() applies the options and connects once the
+    // DISCONNECT is written and the transport closed.
+    logger_->info("mqtt: new settings: disconnecting from {} to reconnect with them", broker_text());
+    session_.disconnect(reason_code::normal_disconnection, {}, now());
+    pump();
+    return;
+  }
+  if (open_) {  // CONNECT sent, no CONNACK yet
+    connection_lost(boost::asio::error::operation_aborted, "reconnecting with new settings");
+    return;
+  }
+  if (opening_) {
+    opening_ = false;
+    ++generation_;
+    close_transport();
+  }
+  backoff_timer_.cancel();
+  open_timer_.cancel();
+  apply_pending_options();
+  connect_attempt();
+}
+
+void client::impl::apply_pending_options() {
+  if (!pending_options_) return;
+  auto options = std::move(*pending_options_);
+  pending_options_.reset();
+  const bool same_identity = options.client_id == options_.client_id && options.protocol == options_.protocol;
+  const std::optional<endpoint> session_from =
+      session_broker_ < brokers_.size() ? std::optional<endpoint>(brokers_[session_broker_]) : std::nullopt;
+  options_ = std::move(options);
+  tls_context_ = std::move(pending_tls_context_);
+  brokers_ = options_.brokers.empty() ? std::vector<endpoint>{{options_.host, options_.port}} : options_.brokers;
+  broker_index_ = 0;
+  session_broker_ = no_session_broker;
+  if (same_identity && session_from) {
+    const auto found = std::find(brokers_.begin(), brokers_.end(), *session_from);
+    if (found != brokers_.end()) session_broker_ = static_cast<std::size_t>(found - brokers_.begin());
+  }
+  auto config = make_session_config(options_);
+  // An id the broker assigned (MQTT 5, empty client_id) stays ours.
+  if (same_identity && config.client_id.empty()) config.client_id = session_.client_id();
+  session_.reconfigure(std::move(config));
+  backoff_ = reconnect_backoff(options_.reconnect_min, options_.reconnect_max, random_seed());
+}
+
 // --- the public face -------------------------------------------------------
 
 client::client(boost::asio::io_context& io, client_options options, logger_ptr logger)
@@ -392,6 +447,11 @@ void client::start() { impl_->start(); }
 void client::stop() {
   const auto keep = impl_;  // a handler called from stop() may destroy this client
   keep->stop();
+}
+
+void client::reconfigure(client_options options) {
+  const auto keep = impl_;  // a handler called from here may destroy this client
+  keep->reconfigure(std::move(options));
 }
 
 message_token client::publish(publish_packet message, publish_handler handler, message_token token) {

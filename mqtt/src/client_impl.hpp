@@ -70,6 +70,9 @@ class client::impl : public std::enable_shared_from_this<impl> {
     if (hooks && (*hooks).*hook) ((*hooks).*hook)(args...);
   }
   void stop();
+  void reconfigure(client_options options);
+  // Takes pending_options_ into use; between connections only.
+  void apply_pending_options();
   void abort_all_publishes();
   const endpoint& current_broker() const noexcept { return brokers_[broker_index_]; }
   std::string broker_text() const { return to_string(current_broker()); }
@@ -83,10 +86,16 @@ class client::impl : public std::enable_shared_from_this<impl> {
   std::uint64_t connections_ = 0;  // CONNACKs accepted since start()
   std::size_t broker_index_ = 0;   // the broker connected to, or tried next
   // The broker our session state was built with (restored state is taken as
-  // the first's): connecting to another one starts clean.
+  // the first's): connecting to another one starts clean. no_session_broker
+  // after a reconfigure() to brokers that do not include it.
+  static constexpr std::size_t no_session_broker = static_cast<std::size_t>(-1);
   std::size_t session_broker_ = 0;
   session session_;
   std::shared_ptr<boost::asio::ssl::context> tls_context_;
+  // reconfigure(): the options (and their TLS context) waiting for the
+  // connection under way to close.
+  std::optional<client_options> pending_options_;
+  std::shared_ptr<boost::asio::ssl::context> pending_tls_context_;
 
   std::shared_ptr<detail::transport> transport_;
   std::uint64_t generation_ = 0;  // bumped for every connection attempt

@@ -58,7 +58,8 @@ void client::impl::on_open(std::uint64_t generation, boost::system::error_code e
   if (other_broker) {
     logger_->info("mqtt: {} is not the broker our session state is from ({}): connecting with Clean Start, "
                   "unacknowledged messages go out again",
-                  broker_text(), to_string(brokers_[session_broker_]));
+                  broker_text(),
+                  session_broker_ < brokers_.size() ? to_string(brokers_[session_broker_]) : "the settings before a reload");
   }
   session_.on_transport_connected(now(), other_broker);
   read_some(generation);

@@ -192,6 +192,12 @@ error_code session::restore_incoming(std::span<const std::uint16_t> packet_ids) 
   return {};
 }
 
+error_code session::reconfigure(session_config config) {
+  if (state_ != state::disconnected) return make_error_code(errc::not_connected);
+  config_ = std::move(config);
+  return {};
+}
+
 std::vector<subscription> session::remembered_subscriptions() const { return impl_->subscriptions.granted(); }
 
 void session::on_transport_connected(time_point now, bool start_clean) {

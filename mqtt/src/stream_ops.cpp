@@ -157,10 +157,17 @@ void client::impl::connection_lost(boost::system::error_code ec, std::string det
     complete_publish(token, {publish_outcome::not_written, make_error_code(errc::connection_lost),
                              reason_code::unspecified_error, false});
   }
-  if (running_) logger_->warn("mqtt: disconnected from {}: {}", broker_text(), detail);
+  if (running_ && pending_options_) {
+    logger_->info("mqtt: disconnected from {} to connect with the new settings", broker_text());
+  } else if (running_) {
+    logger_->warn("mqtt: disconnected from {}: {}", broker_text(), detail);
+  }
   report_down(ec, detail);
   pump();
-  if (running_) {
+  if (running_ && pending_options_) {
+    apply_pending_options();
+    connect_attempt();
+  } else if (running_) {
     schedule_reconnect();
   } else {
     cancel_timers();

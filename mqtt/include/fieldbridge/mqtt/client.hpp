@@ -201,6 +201,17 @@ class client {
   // Sends DISCONNECT when connected, closes, cancels every timer: run() returns
   // once the last handler ran. Unfinished publishes complete as `aborted`.
   void stop();
+  // New options for a running (or stopped) client, such as a reload whose
+  // mqtt: changed. Connected or on the way: a clean reconnect at once
+  // (DISCONNECT, so the broker drops the will; then the first broker of
+  // the new options, with no back-off wait). The session state stays:
+  // messages in flight and queued, QoS 2 progress, remembered
+  // subscriptions, the handlers. The next connection starts clean (and
+  // everything unacknowledged goes out again, in order, as at a failover)
+  // when the client id or protocol changed or the broker the session
+  // state is from is not among the new brokers. Throws std::runtime_error,
+  // with nothing changed, when new TLS files cannot be loaded.
+  void reconfigure(client_options options);
 
   // Queues a message. `token` is the owner's handle passed to the durable
   // hooks (the store's row id), 1 .. 2^63-1; 0 lets the client pick one of

@@ -305,6 +305,11 @@ class session {
   // while a transport is up.
   boost::system::error_code restore_incoming(std::span<const std::uint16_t> packet_ids);
 
+  // New CONNECT settings for the connections from now on (the client's
+  // reconfigure), keeping every message, id and subscription. Only while
+  // disconnected (else errc::not_connected, and nothing changes).
+  boost::system::error_code reconfigure(session_config config);
+
   // --- transport ---
   // The byte stream is open: writes CONNECT to the output, starts the connect timeout.
   // `start_clean`: this connection asks for Clean Start 1 whatever the
