@@ -320,8 +320,13 @@ void modbus_bus::worker::poll_device(std::size_t index) {
   std::vector<std::uint16_t> words;
   std::size_t blocks_done = 0;  // blocks whose points have a reading
   for (std::size_t b = 0; !failure && b < device.planner.blocks().size();) {
-    // Between requests: a stop does not wait for the rest of the cycle.
-    if (stopping()) return;
+    // Between requests: a stop does not wait for the rest of the cycle,
+    // but what was read is delivered (a reload stops buses that go on
+    // running without a gap elsewhere: a value read is a value kept).
+    if (stopping()) {
+      post_readings(std::move(readings));
+      return;
+    }
     stamp_progress();
     const read_block block = device.planner.blocks()[b];
     const auto ec = link.read(unit_of(spec), block.table, block.address, block.count, words);

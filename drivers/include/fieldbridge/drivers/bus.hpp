@@ -88,7 +88,10 @@ class backoff {
 };
 
 // One bus. start() and stop() are called from the thread that runs the
-// executor; write() and counters() from any thread. Handlers are posted to the
+// executor (a Modbus bus's stop() also from another thread once
+// request_stop() was called, never alongside start(): the gateway joins a
+// worker it stops at a reload off its event loop); write() and counters()
+// from any thread. Handlers are posted to the
 // executor, never called on the caller's stack. stop() must be called before
 // destruction (the destructor calls it).
 class field_bus {
