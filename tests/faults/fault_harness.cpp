@@ -58,25 +58,32 @@ std::vector<std::string> log_tail::new_lines() {
 
 namespace {
 
-std::string device_yaml(std::uint16_t port, bool frozen) {
-  return fmt::format(R"(tcp: {{ host: 127.0.0.1, port: {} }}
-units:
-  - id: 1
+std::string device_yaml(std::uint16_t port, bool frozen, const std::vector<std::uint8_t>& units) {
+  std::string unit_list, faults;
+  for (const auto unit : units) {
+    unit_list += fmt::format(R"(
+  - id: {}
     registers:
       - {{ table: input, address: 8, type: uint32, profile: counter, per: read }}
+      - {{ table: input, address: 20, type: uint16, value: 7 }})",
+                             unit);
+    faults += fmt::format("\n  - {{ unit: {}, no_answer: true }}", unit);
+  }
+  return fmt::format(R"(tcp: {{ host: 127.0.0.1, port: {} }}
+units:{}
 faults:{}
 )",
-                     port, frozen ? "\n  - { unit: 1, no_answer: true }" : " []");
+                     port, unit_list, frozen ? faults : " []");
 }
 
-// How the simulator logs a read of the counter (see simulator.cpp).
-constexpr const char* counter_request = "unit 1 fc 4 address 8 quantity 2";
+// How the simulator logs a read of a unit's counter (see simulator.cpp).
+std::string counter_request(std::uint8_t unit) { return fmt::format("unit {} fc 4 address 8 quantity 2", unit); }
 
 }  // namespace
 
-counter_device::counter_device()
-    : dir_("fieldbridge-faults-sim"), port_(free_tcp_port()), tail_(dir_ / "sim.log") {
-  const auto file = dir_.write_file("sim.yaml", device_yaml(port_, false));
+counter_device::counter_device(std::vector<std::uint8_t> units)
+    : dir_("fieldbridge-faults-sim"), port_(free_tcp_port()), units_(std::move(units)), tail_(dir_ / "sim.log") {
+  const auto file = dir_.write_file("sim.yaml", device_yaml(port_, false, units_));
   process_ = child_process({fieldbridge_binary(), "--log-level", "debug", "simulate", "-c", file.string()},
                            dir_ / "sim.log");
   const bool up = wait_until(
@@ -88,22 +95,24 @@ counter_device::~counter_device() { process_.stop(2s); }
 
 void counter_device::poll() {
   for (const auto& line : tail_.new_lines()) {
-    if (line.find(counter_request) == std::string::npos) continue;
-    if (line.find("(no answer)") != std::string::npos) {
-      ++unanswered_;
-    } else {
-      ++answered_;
+    for (const auto unit : units_) {
+      if (line.find(counter_request(unit)) == std::string::npos) continue;
+      if (line.find("(no answer)") != std::string::npos) {
+        ++unanswered_;
+      } else {
+        ++answered_[unit];
+      }
     }
   }
 }
 
-std::uint64_t counter_device::answered() {
+std::uint64_t counter_device::answered(std::uint8_t unit) {
   poll();
-  return answered_;
+  return answered_[unit];
 }
 
 std::uint64_t counter_device::freeze() {
-  dir_.write_file("sim.yaml", device_yaml(port_, true));
+  dir_.write_file("sim.yaml", device_yaml(port_, true, units_));
   process_.signal(SIGHUP);
   if (!wait_until([this] { return log().find("faults reloaded") != std::string::npos; }, 10s))
     throw std::runtime_error("the simulator did not reload its faults:\n" + log());
@@ -118,7 +127,7 @@ std::uint64_t counter_device::freeze() {
     return unanswered_ > before;
   }, 5s, 20ms);
   poll();
-  return answered_;
+  return answered_[units_.front()];
 }
 
 // ------------------------------------------------------------ subscriber

@@ -47,19 +47,21 @@ class log_tail {
   std::string partial_;
 };
 
-// `fieldbridge simulate` serving one unit whose input registers 8..9 hold a
-// uint32 counter that counts every read: the n-th read the gateway makes
-// (from 0) returns n. The simulator logs every request (--log-level debug),
-// so answered() is exactly how many numbers were handed out.
+// `fieldbridge simulate` serving units (1 by default) whose input registers
+// 8..9 hold a uint32 counter that counts every read: the n-th read the
+// gateway makes of a unit (from 0) returns n. Register 20 holds 7. The
+// simulator logs every request (--log-level debug), so answered() is
+// exactly how many numbers were handed out.
 class counter_device {
  public:
-  counter_device();
+  explicit counter_device(std::vector<std::uint8_t> units = {1});
   ~counter_device();
   std::uint16_t port() const noexcept { return port_; }
-  // Reads of the counter answered so far: numbers 0..answered()-1 went out.
-  std::uint64_t answered();
-  // Stops answering (a no_answer fault through SIGHUP) and returns the final
-  // answered() once no read can be in progress any more.
+  // Reads of a unit's counter answered so far: numbers 0..answered()-1 went out.
+  std::uint64_t answered(std::uint8_t unit = 1);
+  // Stops answering (a no_answer fault on every unit, through SIGHUP) and
+  // returns the final answered() of the first unit once no read can be in
+  // progress any more (answered(unit) gives the others').
   std::uint64_t freeze();
   std::string log() const { return process_.log(); }
 
@@ -67,9 +69,10 @@ class counter_device {
   void poll();
   temp_dir dir_;
   std::uint16_t port_;
+  std::vector<std::uint8_t> units_;
   child_process process_;
   log_tail tail_;
-  std::uint64_t answered_ = 0;
+  std::map<std::uint8_t, std::uint64_t> answered_;
   std::uint64_t unanswered_ = 0;
 };
 

@@ -25,6 +25,7 @@ class router_commands final : public gateway::command_handler {
     return router_.subscriptions(broker.wildcard_subscription_available);
   }
   void on_message(const mqtt::publish_packet& message) override { router_.on_message(message); }
+  std::size_t pending() const override { return router_.pending(); }
 
  private:
   gateway::command_router router_;
@@ -61,7 +62,8 @@ int run_gateway(const std::string& config_path, const CLI::App& app, const comma
   try {
     gateway::run_options options;
     options.commands = [](gateway::command_context c) { return std::make_unique<router_commands>(std::move(c)); };
-    return gateway::run(configuration, logger, std::move(options));
+    options.log_level_fixed = level_given;
+    return gateway::run(std::move(configuration), logger, std::move(options));
   } catch (const std::exception& e) {
     // Printed, not logged: it must show even with log_level: off.
     fmt::print(stderr, "fieldbridge run: cannot start: {}\n", e.what());

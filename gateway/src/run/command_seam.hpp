@@ -40,6 +40,9 @@ class command_handler {
   virtual std::vector<mqtt::subscription> subscriptions(const mqtt::broker_limits& broker) const = 0;
   // Every message the client receives.
   virtual void on_message(const mqtt::publish_packet& message) = 0;
+  // Writes under way, not answered yet: a reload keeps a replaced handler
+  // until its writes are answered.
+  virtual std::size_t pending() const { return 0; }
 };
 
 struct command_context {

@@ -91,4 +91,6 @@ void change_filter::forget_prefix(const std::string& prefix) {
     it = last_.erase(it);
 }
 
+void change_filter::forget(const std::string& key) { last_.erase(key); }
+
 }  // namespace fieldbridge::gateway

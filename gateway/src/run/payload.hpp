@@ -56,6 +56,8 @@ class change_filter {
   // Forgets every key that starts with `prefix`, so the first value after a
   // device comes back online is published whatever it is.
   void forget_prefix(const std::string& prefix);
+  // Forgets one key (a point that left the configuration at a reload).
+  void forget(const std::string& key);
 
  private:
   std::map<std::string, point_value> last_;

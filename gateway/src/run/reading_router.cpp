@@ -6,15 +6,21 @@
 namespace fieldbridge::gateway {
 
 reading_router::reading_router(const config::configuration& configuration, logger_ptr log, clock now)
-    : configuration_(configuration), log_(std::move(log)), now_(std::move(now)) {
-  for (const auto& bus : configuration_.buses)
+    : payload_format_(configuration.mqtt.payload),
+      log_(std::move(log)),
+      now_(std::move(now)),
+      routes_(build_routes(configuration)) {}
+
+reading_router::route_table reading_router::build_routes(const config::configuration& configuration) {
+  route_table routes;
+  for (const auto& bus : configuration.buses)
     for (const auto& device : bus.devices) {
-      auto& d = routes_[device.name];
+      auto& d = routes[device.name];
       d.name = device.name;
-      d.device_layout = config::layout_of(configuration_, device.name) == config::payload_layout::device;
+      d.device_layout = config::layout_of(configuration, device.name) == config::payload_layout::device;
       if (d.device_layout) {
-        d.topic = config::device_topic(configuration_.mqtt, device.name);
-        d.meta_topic = config::device_meta_topic(configuration_.mqtt, device.name);
+        d.topic = config::device_topic(configuration.mqtt, device.name);
+        d.meta_topic = config::device_meta_topic(configuration.mqtt, device.name);
         d.meta_payload = "{\"units\":{";
         bool first = true;
         for (const auto& point : device.points) {
@@ -29,18 +35,45 @@ reading_router::reading_router(const config::configuration& configuration, logge
       }
       for (const auto& point : device.points) {
         point_route route;
-        route.topic = config::point_topic(configuration_.mqtt, device, point);
+        route.topic = config::point_topic(configuration.mqtt, device, point);
         route.unit = point.unit;
-        route.qos = point.qos.value_or(configuration_.mqtt.qos);
-        route.retain = point.retain.value_or(configuration_.mqtt.retain);
+        route.qos = point.qos.value_or(configuration.mqtt.qos);
+        route.retain = point.retain.value_or(configuration.mqtt.retain);
         route.on_change = point.publish == publish_mode::on_change;
         route.deadband = point.deadband;
         route.single_precision = point.format.type == value_type::float32;
-        route.heartbeat = point.heartbeat.value_or(configuration_.mqtt.heartbeat);
+        route.heartbeat = point.heartbeat.value_or(configuration.mqtt.heartbeat);
         route.source = device.name + "/" + point.name;
         d.points.emplace(point.name, std::move(route));
       }
     }
+  return routes;
+}
+
+void reading_router::reconfigure(const config::configuration& configuration) {
+  auto routes = build_routes(configuration);
+  for (auto& [name, old_device] : routes_) {
+    const auto now = routes.find(name);
+    for (auto& [point, old_route] : old_device.points) {
+      const bool stays = now != routes.end() && now->second.points.contains(point);
+      if (!stays) {
+        changes_.forget(old_route.source);
+        continue;
+      }
+      auto& route = now->second.points.find(point)->second;
+      if (route.topic != old_route.topic) {
+        changes_.forget(route.source);
+        continue;
+      }
+      route.published = old_route.published;
+      route.last_published = old_route.last_published;
+    }
+    if (now != routes.end() && now->second.meta_topic == old_device.meta_topic &&
+        now->second.meta_payload == old_device.meta_payload)
+      now->second.meta_published = old_device.meta_published;
+  }
+  routes_ = std::move(routes);
+  payload_format_ = configuration.mqtt.payload;
 }
 
 void reading_router::route(const std::vector<reading>& readings, const sink& offer) {
@@ -81,7 +114,7 @@ void reading_router::published(point_route& route, const point_value& value,
 
 void reading_router::route_point(point_route& route, const reading& r, std::chrono::steady_clock::time_point now,
                                  const sink& offer) {
-  auto payload = payloads_.build(r, route.unit, configuration_.mqtt.payload, route.single_precision);
+  auto payload = payloads_.build(r, route.unit, payload_format_, route.single_precision);
   if (!payload) {
     // Bad quality: no number is better than a wrong one; the device's
     // status topic and the stats say what is wrong.

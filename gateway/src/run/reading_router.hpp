@@ -11,6 +11,10 @@
 // is; none due, no message. Before a device's first message the router
 // offers its retained <prefix>/<device>/meta, `{"units":{..}}`, once.
 //
+// A reload hands it the new configuration: the routes follow it, and what
+// the router remembers of the points that stay (the last on_change value,
+// the heartbeat's clock, a device's meta sent) is kept.
+//
 // Threading: single-threaded (the gateway's io_context thread).
 #pragma once
 
@@ -36,6 +40,12 @@ class reading_router {
 
   reading_router(const config::configuration& configuration, logger_ptr log,
                  clock now = [] { return std::chrono::steady_clock::now(); });
+
+  // After a reload: routes from `configuration` from now on (readings of
+  // points it no longer has are dropped, as any unknown point's). Keeps
+  // the state of every point whose topic stays; nothing is kept of
+  // `configuration` (it may go once this returns).
+  void reconfigure(const config::configuration& configuration);
 
   // Routes each reading of a known point to `offer`, in order.
   void route(const std::vector<reading>& readings, const sink& offer);
@@ -76,6 +86,9 @@ class reading_router {
     const point_value* value;
   };
 
+  using route_table = std::map<std::string, device_route, std::less<>>;
+  static route_table build_routes(const config::configuration& configuration);
+
   void route_point(point_route& route, const reading& r, std::chrono::steady_clock::time_point now,
                    const sink& offer);
   // Whether a good reading of `route` is to be published now.
@@ -85,10 +98,10 @@ class reading_router {
                     std::chrono::steady_clock::time_point now, const sink& offer);
   void published(point_route& route, const point_value& value, std::chrono::steady_clock::time_point now);
 
-  const config::configuration& configuration_;
+  config::payload_format payload_format_;  // mqtt.payload, of the point layout
   logger_ptr log_;
   clock now_;
-  std::map<std::string, device_route, std::less<>> routes_;
+  route_table routes_;
   change_filter changes_;
   payload_builder payloads_;
   std::string buffer_;           // the device message being built, reused

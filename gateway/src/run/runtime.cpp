@@ -1,18 +1,23 @@
 // The composition root of `fieldbridge run`. Everything here runs on one
 // io_context thread (the caller's): the MQTT client, the store, the timers
 // and the handlers the buses post back. Only the buses' Modbus workers run
-// elsewhere, and they reach this code only through posted handlers.
+// elsewhere, and they reach this code only through posted handlers; so does
+// the thread that joins the workers of buses a reload stops.
 #include "run/runtime.hpp"
 
 #include <malloc.h>
 
+#include <algorithm>
 #include <csignal>
 #include <map>
 #include <memory>
 #include <string>
+#include <thread>
 #include <utility>
+#include <variant>
 #include <vector>
 
+#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
@@ -28,6 +33,7 @@
 #include "run/mqtt_options.hpp"
 #include "run/payload.hpp"
 #include "run/reading_router.hpp"
+#include "run/reload.hpp"
 #include "run/service_manager.hpp"
 #include "run/status.hpp"  // http: the status board
 #include "run/watchdog.hpp"
@@ -52,24 +58,30 @@ store::settings store_settings_from(const config::store_settings& s) {
 
 class runtime {
  public:
-  runtime(const config::configuration& configuration, logger_ptr logger, run_options options)
-      : configuration_(configuration),
+  runtime(config::configuration configuration, logger_ptr logger, run_options options)
+      : configuration_(std::make_unique<const config::configuration>(std::move(configuration))),
         log_(std::move(logger)),
         options_(std::move(options)),
-        prefix_(topic_prefix(configuration)),
-        store_(store_settings_from(configuration.store), log_),
-        client_(io_, client_options(), log_),
+        prefix_(topic_prefix(*configuration_)),
+        store_(store_settings_from(configuration_->store), log_),
+        client_(io_, client_options(*configuration_), log_),
         flush_timer_(io_),
         stats_timer_(io_),
         watchdog_timer_(io_),
         grace_timer_(io_),
         signals_(io_, SIGINT, SIGTERM),
-        router_(configuration_, log_),
+        router_(*configuration_, log_),
         forwarder_(io_, client_, store_, log_, forwarder_settings()),
-        homeassistant_(client_, configuration_, log_),  // ha: Home Assistant discovery
-        status_(configuration_, {buses_, store_, forwarder_, client_}) {
+        homeassistant_(client_, *configuration_, log_),  // ha: Home Assistant discovery
+        status_(*configuration_, {buses_, store_, forwarder_, client_}) {
     signals_.add(SIGHUP);
   }
+
+  ~runtime() {
+    if (retirer_.joinable()) retirer_.join();
+  }
+  runtime(const runtime&) = delete;
+  runtime& operator=(const runtime&) = delete;
 
   int run() {
     client_.on_connection([this](const mq::connection_event& e) { on_connection(e); });
@@ -77,12 +89,10 @@ class runtime {
       if (commands_) commands_->on_message(m);
       homeassistant_.on_message(m);  // ha: Home Assistant's <discovery_prefix>/status
     });
-    for (const auto& warning : config::warnings(configuration_)) log_->warn("configuration: {}", warning);
+    for (const auto& warning : config::warnings(config())) log_->warn("configuration: {}", warning);
     forwarder_.attach();
 
-    if (options_.commands) {
-      commands_ = options_.commands(command_context{configuration_, make_write_function(), make_publish_function(), log_});
-    }
+    if (options_.commands) commands_ = make_commands(config());
     start_buses();
     start_http();  // http: the status page, when configured
     client_.start();
@@ -98,6 +108,7 @@ class runtime {
     log_->info("running: {} bus{}, publishing under '{}' to {}", buses_.size(), buses_.size() == 1 ? "" : "es",
                prefix_, broker_list());  // failover: every broker of mqtt.hosts
     io_.run();
+    if (retirer_.joinable()) retirer_.join();
     // run() returns after the client stopped and every timer was cancelled:
     // nothing else touches the store now. The store was synced when the
     // shutdown began; this writes what the buses delivered since.
@@ -107,8 +118,10 @@ class runtime {
   }
 
  private:
-  mq::client_options client_options() const {
-    auto options = client_options_from(configuration_);
+  const config::configuration& config() const noexcept { return *configuration_; }
+
+  mq::client_options client_options(const config::configuration& configuration) const {
+    auto options = client_options_from(configuration);
     mq::will_options will;
     will.topic = status_topic(prefix_);
     will.payload = "offline";
@@ -120,7 +133,7 @@ class runtime {
 
   // failover: "a:1883" or "a:1883, then b:1883 (failover in this order)".
   std::string broker_list() const {
-    const auto all = config::brokers(configuration_.mqtt);
+    const auto all = config::brokers(config().mqtt);
     std::string text;
     for (const auto& broker : all) text += (text.empty() ? "" : ", then ") + to_string(broker);
     return all.size() > 1 ? text + " (failover in this order)" : text;
@@ -128,33 +141,44 @@ class runtime {
 
   forwarder_options forwarder_settings() const {
     forwarder_options o;
-    o.window = static_cast<std::size_t>(configuration_.mqtt.max_inflight) * 2;
+    o.window = static_cast<std::size_t>(config().mqtt.max_inflight) * 2;
     return o;
   }
 
+  std::unique_ptr<drivers::field_bus> make_bus(const bus_spec& spec) {
+    drivers::bus_handlers handlers;
+    handlers.on_readings = [this](std::vector<reading> readings) { on_readings(std::move(readings)); };
+    handlers.on_status = [this](drivers::device_status_event e) { on_status(std::move(e)); };
+    return drivers::make_bus(spec, io_.get_executor(), std::move(handlers), log_, drivers::backoff_policy{});
+  }
+
   void start_buses() {
-    drivers::backoff_policy backoff;
-    for (const auto& spec : configuration_.buses) {
-      drivers::bus_handlers handlers;
-      handlers.on_readings = [this](std::vector<reading> readings) { on_readings(std::move(readings)); };
-      handlers.on_status = [this](drivers::device_status_event e) { on_status(std::move(e)); };
-      auto bus = drivers::make_bus(spec, io_.get_executor(), std::move(handlers), log_, backoff);
-      for (const auto& device : spec.devices) device_bus_.emplace(device.name, bus.get());
-      buses_.push_back(std::move(bus));
-    }
+    for (const auto& spec : config().buses) buses_.push_back(make_bus(spec));
+    index_devices();
     for (auto& bus : buses_) bus->start();
+  }
+
+  // The bus of every device, for writes.
+  void index_devices() {
+    device_bus_.clear();
+    for (const auto& bus : buses_)
+      for (const auto& device : bus->spec().devices) device_bus_.emplace(device.name, bus.get());
+  }
+
+  std::unique_ptr<command_handler> make_commands(const config::configuration& configuration) {
+    return options_.commands(command_context{configuration, make_write_function(), make_publish_function(), log_});
   }
 
   // http: the status page and /metrics, rendered by the status board on request.
   void start_http() {
-    if (!configuration_.http) return;
+    if (!config().http) return;
     http::site_content content{[this] { return status_.status_json(); },
                                [this] { return status_.metrics() + http_->metrics(); }};
-    http_ = std::make_unique<http::server>(io_.get_executor(), configuration_.http->listen,
-                                           http::site(std::move(content), configuration_.http->token), log_);
+    http_ = std::make_unique<http::server>(io_.get_executor(), config().http->listen,
+                                           http::site(std::move(content), config().http->token), log_);
     http_->start();
-    log_->info("http: the status page is on http://{}/ ({})", to_string(configuration_.http->listen),
-               configuration_.http->token.empty() ? "no token" : "token required");
+    log_->info("http: the status page is on http://{}/ ({})", to_string(config().http->listen),
+               config().http->token.empty() ? "no token" : "token required");
   }
 
   // --- readings → store → client ---
@@ -241,7 +265,7 @@ class runtime {
 
   publish_function make_publish_function() {
     return [this](mq::publish_packet message) {
-      if (configuration_.mqtt.protocol != config::mqtt_protocol::v5) message.props = {};
+      if (config().mqtt.protocol != config::mqtt_protocol::v5) message.props = {};
       client_.publish(std::move(message), {});
     };
   }
@@ -259,8 +283,8 @@ class runtime {
   }
 
   void arm_stats() {
-    if (configuration_.gateway.stats_interval.count() <= 0) return;
-    stats_timer_.expires_after(configuration_.gateway.stats_interval);
+    if (config().gateway.stats_interval.count() <= 0) return;
+    stats_timer_.expires_after(config().gateway.stats_interval);
     stats_timer_.async_wait([this](boost::system::error_code ec) {
       if (ec) return;
       if (client_.connected()) publish_direct(prefix_ + "/stats", status_.stats_json(), mq::qos::at_most_once, false);
@@ -277,17 +301,25 @@ class runtime {
     watchdog_period_ = watchdog / 2;
     store_progress_ = std::chrono::steady_clock::now();
     store_limit_ = stall_limit(store_.flush_period(), watchdog);
+    update_watchdog_limits();
+    feed_watchdog();
+  }
+
+  // One limit per buses_ entry, again after a reload changed them.
+  void update_watchdog_limits() {
+    bus_limits_.clear();
+    const auto watchdog = service_watchdog_period();
+    if (watchdog.count() == 0) return;
     for (const auto& bus : buses_) {
       const auto& spec = bus->spec();
       bus_limits_.push_back(stall_limit(spec.response_timeout + spec.inter_request_delay, watchdog));
     }
-    feed_watchdog();
   }
 
   void feed_watchdog() {
     std::vector<progress_source> sources;
     sources.push_back({"the store", store_progress_, store_limit_});
-    for (std::size_t i = 0; i < buses_.size(); ++i)
+    for (std::size_t i = 0; i < buses_.size() && i < bus_limits_.size(); ++i)
       sources.push_back({"bus " + buses_[i]->spec().name, buses_[i]->last_progress(), bus_limits_[i]});
     const auto stuck = find_stall(std::chrono::steady_clock::now(), sources);
     if (!stuck) {
@@ -304,13 +336,214 @@ class runtime {
     });
   }
 
+  // --- reload (SIGHUP) ---
+  //
+  // In two steps, so that nothing is lost and no two workers share a link:
+  // begin_reload() reads and plans, builds what can fail (the new buses'
+  // objects, the client's new TLS context) before anything changes, then
+  // stops the buses that go or change; a thread joins their workers, off
+  // the event loop, and posts complete_reload(), which therefore runs after
+  // every reading those workers posted was routed with the old
+  // configuration (messages of removed points are delivered). Buses whose
+  // spec is equal keep polling throughout.
+
+  void on_sighup() {
+    if (stopping_) return;
+    if (reloading_) {
+      reload_again_ = true;  // after the one under way, so the latest file wins
+      return;
+    }
+    begin_reload();
+  }
+
+  void begin_reload() {
+    reloading_ = true;
+    notify_service_manager(reloading_state());
+    const auto& path = config().source_path;
+    log_->info("SIGHUP: reading {}", path);
+    std::unique_ptr<config::configuration> next;
+    try {
+      next = std::make_unique<config::configuration>(config::load_file(path));
+    } catch (const config::config_error& e) {
+      refuse_reload(e.what());
+      return;
+    } catch (const std::exception& e) {
+      refuse_reload(fmt::format("{}: {}", path, e.what()));
+      return;
+    }
+    auto decision = plan_reload(config(), *next);
+    if (const auto* refusal = std::get_if<reload_refusal>(&decision)) {
+      refuse_reload(refusal->reason);
+      return;
+    }
+    auto plan = std::get<reload_plan>(std::move(decision));
+    if (plan.empty()) {
+      log_->info("reload: {} is what runs; nothing to do", path);
+      end_reload({true, {}, wall_clock::now()});
+      return;
+    }
+    // Everything that can fail, before anything changes.
+    std::vector<std::unique_ptr<drivers::field_bus>> fresh;
+    try {
+      for (const auto& spec : next->buses)
+        if (std::find(plan.kept.begin(), plan.kept.end(), spec.name) == plan.kept.end()) fresh.push_back(make_bus(spec));
+      if (plan.reconnect) client_.reconfigure(client_options(*next));
+    } catch (const std::exception& e) {
+      refuse_reload(fmt::format("{}: {}", path, e.what()));
+      return;
+    }
+    // From here on it is applied.
+    for (const auto& warning : config::warnings(*next)) log_->warn("configuration: {}", warning);
+    std::vector<std::unique_ptr<drivers::field_bus>> leaving;
+    for (auto it = buses_.begin(); it != buses_.end();) {
+      const auto& name = (*it)->spec().name;
+      if (std::find(plan.kept.begin(), plan.kept.end(), name) != plan.kept.end()) {
+        ++it;
+        continue;
+      }
+      leaving.push_back(std::move(*it));
+      it = buses_.erase(it);
+    }
+    index_devices();
+    update_watchdog_limits();
+    pending_ = std::make_unique<pending_reload>(pending_reload{std::move(plan), std::move(next), std::move(fresh)});
+    retire(std::move(leaving));
+  }
+
+  // Stops `buses`: at once a serial_line bus (it lives on this loop), on a
+  // thread of its own the Modbus workers (each finishes the request under
+  // way and posts its readings); then complete_reload() on the loop.
+  void retire(std::vector<std::unique_ptr<drivers::field_bus>> buses) {
+    for (auto& bus : buses) bus->request_stop();
+    std::vector<std::unique_ptr<drivers::field_bus>> workers;
+    for (auto& bus : buses) {
+      if (config::is_serial_line(bus->spec())) {
+        bus->stop();
+      } else {
+        workers.push_back(std::move(bus));
+      }
+    }
+    buses.clear();
+    if (retirer_.joinable()) retirer_.join();
+    // Keeps run() from returning before the completion ran, even when a
+    // SIGTERM comes meanwhile.
+    auto work = boost::asio::make_work_guard(io_);
+    retirer_ = std::thread([this, workers = std::move(workers), work = std::move(work)]() mutable {
+      for (auto& bus : workers) bus->stop();
+      workers.clear();
+      boost::asio::post(io_, [this, work = std::move(work)]() mutable {
+        complete_reload();
+        work.reset();
+      });
+    });
+  }
+
+  void complete_reload() {
+    if (retirer_.joinable()) retirer_.join();  // it has posted this: its last act
+    auto pending = std::move(pending_);
+    if (!pending) return;
+    if (stopping_) {
+      // A SIGTERM came while the workers stopped: the new buses never run.
+      reloading_ = false;
+      return;
+    }
+    const auto& plan = pending->plan;
+    auto previous = std::move(configuration_);
+    configuration_ = std::move(pending->next);
+    const auto& now = config();
+
+    router_.reconfigure(now);
+    status_.configure(now);
+    if (plan.routing) homeassistant_.reconfigure(now);
+    if (plan.routing && options_.commands) replace_commands(now);
+    // A device that left the configuration has no status any more: its
+    // retained one is cleared (an empty retained message), not left
+    // saying online or offline about something that no longer exists.
+    for (const auto& device : plan.removed_devices) {
+      device_online_.erase(device);
+      router_.forget_device(device);
+      publish_direct(device_status_topic(prefix_, device), "", mq::qos::at_least_once, true);
+    }
+    // The buses in the order of the new configuration: those kept as they
+    // are, the new and changed ones started.
+    std::vector<std::unique_ptr<drivers::field_bus>> ordered;
+    for (const auto& spec : now.buses) {
+      const auto take = [&](std::vector<std::unique_ptr<drivers::field_bus>>& from) {
+        const auto it = std::find_if(from.begin(), from.end(), [&](const auto& b) { return b && b->spec().name == spec.name; });
+        if (it == from.end()) return false;
+        ordered.push_back(std::move(*it));
+        return true;
+      };
+      if (!take(buses_)) take(pending->fresh);
+    }
+    buses_ = std::move(ordered);
+    index_devices();
+    update_watchdog_limits();
+    for (auto& bus : buses_)
+      if (std::find(plan.kept.begin(), plan.kept.end(), bus->spec().name) == plan.kept.end()) bus->start();
+
+    if (plan.log_level && !options_.log_level_fixed)
+      if (const auto level = parse_log_level(now.gateway.log_level)) log_->set_level(*level);
+    if (plan.stats_interval) {
+      stats_timer_.cancel();
+      arm_stats();
+    }
+    log_->info("reload: applied: {}", plan.summary());
+    previous.reset();
+    end_reload({true, {}, wall_clock::now()});
+  }
+
+  // The command handler of the new configuration takes the messages from
+  // now on; the old one stays until its writes are answered. Without
+  // wildcards (one filter per writable point) the subscriptions follow.
+  void replace_commands(const config::configuration& now) {
+    auto next = make_commands(now);
+    if (commands_ && subscribed_ && client_.connected()) {
+      const auto limits = client_.broker_capabilities();
+      const auto old_filters = commands_->subscriptions(limits);
+      auto new_filters = next->subscriptions(limits);
+      const auto has = [](const std::vector<mq::subscription>& in, const std::string& filter) {
+        return std::any_of(in.begin(), in.end(), [&](const mq::subscription& s) { return s.filter == filter; });
+      };
+      std::vector<std::string> gone;
+      for (const auto& s : old_filters)
+        if (!has(new_filters, s.filter)) gone.push_back(s.filter);
+      std::vector<mq::subscription> added;
+      for (const auto& s : new_filters)
+        if (!has(old_filters, s.filter)) added.push_back(s);
+      if (!gone.empty()) client_.unsubscribe(std::move(gone), [](const mq::subscribe_result&) {});
+      if (!added.empty())
+        client_.subscribe(std::move(added), [this](const mq::subscribe_result& r) {
+          if (r.error) log_->warn("command subscription after the reload failed: {}", r.error.message());
+        });
+    }
+    std::erase_if(retired_commands_, [](const auto& handler) { return handler->pending() == 0; });
+    if (commands_ && commands_->pending() > 0) retired_commands_.push_back(std::move(commands_));
+    commands_ = std::move(next);
+  }
+
+  void refuse_reload(const std::string& reason) {
+    log_->error("reload refused: {}", reason);
+    end_reload({false, reason, wall_clock::now()});
+  }
+
+  void end_reload(reload_outcome outcome) {
+    status_.set_reload(std::move(outcome));
+    reloading_ = false;
+    notify_service_manager("READY=1");
+    if (reload_again_ && !stopping_) {
+      reload_again_ = false;
+      begin_reload();
+    }
+  }
+
   // --- shutdown ---
 
   void wait_signal() {
     signals_.async_wait([this](boost::system::error_code ec, int signo) {
       if (ec) return;
       if (signo == SIGHUP) {
-        log_->info("SIGHUP: the configuration is read at start; restart the service to reload it");
+        on_sighup();
       } else if (stopping_) {
         log_->warn("second signal: stopping now");
         finish();
@@ -363,7 +596,8 @@ class runtime {
     client_.stop();
   }
 
-  const config::configuration& configuration_;
+  // The configuration in use; a reload replaces it once applied.
+  std::unique_ptr<const config::configuration> configuration_;
   logger_ptr log_;
   run_options options_;
   std::string prefix_;
@@ -383,12 +617,24 @@ class runtime {
 
   reading_router router_;
   forwarder forwarder_;
-  homeassistant_announcer homeassistant_;  // ha: reload calls homeassistant_.reconfigure(new configuration)
-  status_board status_;  // http: reload calls status_.configure(new configuration) and status_.set_reload()
+  homeassistant_announcer homeassistant_;  // ha: Home Assistant discovery
+  status_board status_;  // http: the status board
   std::unique_ptr<http::server> http_;  // http: the status page; none without http:
   std::map<std::string, drivers::field_bus*> device_bus_;
   std::map<std::string, bool> device_online_;
   std::unique_ptr<command_handler> commands_;
+  std::vector<std::unique_ptr<command_handler>> retired_commands_;  // replaced at a reload, writes pending
+
+  // A reload between its two steps: what complete_reload() applies.
+  struct pending_reload {
+    reload_plan plan;
+    std::unique_ptr<config::configuration> next;
+    std::vector<std::unique_ptr<drivers::field_bus>> fresh;  // built, not started
+  };
+  std::unique_ptr<pending_reload> pending_;
+  std::thread retirer_;  // joins the workers of the buses a reload stops
+  bool reloading_ = false;
+  bool reload_again_ = false;  // a SIGHUP came during a reload
   std::vector<std::unique_ptr<drivers::field_bus>> buses_;  // last: stopped and destroyed first
 
   bool subscribed_ = false;
@@ -399,8 +645,8 @@ class runtime {
 
 }  // namespace
 
-int run(const config::configuration& configuration, const logger_ptr& logger, run_options options) {
-  runtime r(configuration, logger, std::move(options));
+int run(config::configuration configuration, const logger_ptr& logger, run_options options) {
+  runtime r(std::move(configuration), logger, std::move(options));
   return r.run();
 }
 

@@ -15,11 +15,15 @@ namespace fieldbridge::gateway {
 struct run_options {
   command_handler_factory commands;                 // empty: no command topics
   std::chrono::milliseconds shutdown_grace{5000};   // for offline + DISCONNECT after SIGTERM
+  // --log-level was given: a reload leaves the logger's level alone.
+  bool log_level_fixed = false;
 };
 
 // Runs the gateway until SIGTERM or SIGINT and returns the process exit code
-// (0 after a clean shutdown). Throws on start-up failures: the store cannot
-// be opened, TLS files cannot be read, a bus spec cannot run.
-int run(const config::configuration& configuration, const logger_ptr& logger, run_options options = {});
+// (0 after a clean shutdown). SIGHUP reads configuration.source_path again
+// and applies what changed (run/reload.hpp, docs/operations.md "Reload").
+// Throws on start-up failures: the store cannot be opened, TLS files cannot
+// be read, a bus spec cannot run.
+int run(config::configuration configuration, const logger_ptr& logger, run_options options = {});
 
 }  // namespace fieldbridge::gateway

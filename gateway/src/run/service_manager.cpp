@@ -2,6 +2,7 @@
 
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <charconv>
@@ -49,6 +50,18 @@ bool notify_service_manager(std::string_view state) {
                              length);
   ::close(fd);
   return sent == static_cast<ssize_t>(state.size());
+}
+
+std::string reloading_state(std::chrono::microseconds monotonic_now) {
+  return "RELOADING=1\nMONOTONIC_USEC=" + std::to_string(monotonic_now.count());
+}
+
+std::string reloading_state() {
+  // CLOCK_MONOTONIC itself: steady_clock is not promised to be that clock.
+  timespec now{};
+  ::clock_gettime(CLOCK_MONOTONIC, &now);
+  return reloading_state(std::chrono::seconds(now.tv_sec) +
+                         std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::nanoseconds(now.tv_nsec)));
 }
 
 std::chrono::microseconds service_watchdog_period() {
