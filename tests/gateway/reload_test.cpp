@@ -220,6 +220,16 @@ TEST(PlanReload, NameAndPrefixAreRefused) {
   EXPECT_NE(refusal_of({}, prefix).find("mqtt.topic_prefix cannot change at run time"), std::string::npos);
 }
 
+TEST(PlanReload, TheStatusPageIsRefused) {
+  yaml_parts with_http;
+  with_http.extra = "http: { listen: 127.0.0.1:8080 }\n";
+  EXPECT_NE(refusal_of({}, with_http).find("http cannot change at run time"), std::string::npos);
+  yaml_parts other_port;
+  other_port.extra = "http: { listen: 127.0.0.1:8081 }\n";
+  EXPECT_NE(refusal_of(with_http, other_port).find("http cannot change at run time"), std::string::npos);
+  EXPECT_TRUE(plan_of(with_http, with_http).empty());
+}
+
 // --- the reading router across a reload ---
 
 reading value(const std::string& device, const std::string& point, double v) {

@@ -106,6 +106,8 @@ reload_decision plan_reload(const config::configuration& running, const config::
     return reload_refusal{restart_to("gateway.name", "the client id and the topics may depend on it")};
   if (running.mqtt.topic_prefix != next.mqtt.topic_prefix)
     return reload_refusal{restart_to("mqtt.topic_prefix", "every topic, the retained statuses and the will are under it")};
+  if (!(running.http == next.http))
+    return reload_refusal{restart_to("http", "the status page's listener is bound with it")};
   if (!(without_reloadable(running) == without_reloadable(next)))
     return reload_refusal{restart_to("a setting outside buses:, mqtt:, homeassistant:, layouts, gateway.log_level and "
                                      "gateway.stats_interval",
