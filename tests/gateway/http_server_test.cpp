@@ -239,6 +239,24 @@ TEST_F(HttpServer, a_slowloris_is_closed_at_the_request_deadline) {
   EXPECT_TRUE(run_until([&] { return server_->open_connections() == 0; }));
 }
 
+TEST_F(HttpServer, a_client_that_does_not_read_is_closed_at_the_write_deadline) {
+  http::server_limits limits;
+  limits.write_timeout = 300ms;
+  status_json_ = std::string(32u << 20, 'x');  // more than the socket buffers of both ends take
+  start(limits);
+  // A raw socket that never reads, with a small receive buffer.
+  tcp::socket idle(io_);
+  idle.open(tcp::v4());
+  idle.set_option(asio::socket_base::receive_buffer_size(4096));
+  idle.connect(endpoint());
+  const std::string request = get("/status.json");
+  asio::write(idle, asio::buffer(request));
+  ASSERT_TRUE(run_until([&] { return server_->open_connections() == 1; }));
+  const auto began = std::chrono::steady_clock::now();
+  ASSERT_TRUE(run_until([&] { return server_->open_connections() == 0; }, 5s));
+  EXPECT_LT(std::chrono::steady_clock::now() - began, 2s);
+}
+
 TEST_F(HttpServer, connections_beyond_the_limit_get_503_and_are_closed) {
   http::server_limits limits;
   limits.max_connections = 3;
