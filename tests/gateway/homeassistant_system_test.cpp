@@ -57,7 +57,7 @@ buses:
           - {{ name: setpoint, table: holding, address: 10, type: int16, scale: 0.1, writable: true }}{}
 )",
                                                                   broker_.port(), (dir_ / "queue.db").string(),
-                                                                  free_tcp_port(), pump));
+                                                                  device_port_, pump));
   }
 
   // What `fieldbridge check --homeassistant` says the file announces.
@@ -94,6 +94,7 @@ buses:
 
   temp_dir dir_{"fieldbridge-ha"};
   mosquitto_broker broker_;
+  std::uint16_t device_port_ = free_tcp_port();  // nothing answers there; the configs need no readings
   std::filesystem::path config_;
 };
 
@@ -170,6 +171,43 @@ TEST_F(HomeAssistantRun, a_removed_point_has_its_config_cleared_at_the_next_star
   auto gw = start_gateway();
   EXPECT_TRUE(wait_until([&] { return retained_one(pump_topic).empty(); }, 10s)) << gw.log();
   EXPECT_EQ(retained(after.size()), after);
+  EXPECT_TRUE(wait_until([&] { return read_file(dir_ / "queue.db.homeassistant").find(pump_topic) == std::string::npos; },
+                         5s))
+      << read_file(dir_ / "queue.db.homeassistant");
+  EXPECT_EQ(gw.stop(), 0);
+}
+
+// A reload (SIGHUP) that adds a point announces its config at once; one
+// that removes it clears it, and the state file forgets it.
+TEST_F(HomeAssistantRun, a_reload_announces_an_added_point_and_clears_a_removed_one) {
+  write_config(false);
+  const auto without = expected();
+  auto gw = start_gateway();
+  ASSERT_TRUE(wait_until([&] { return retained(without.size()) == without; }, 10s)) << gw.log();
+  const std::string pump_topic = "homeassistant/switch/gw/meter1_pump/config";
+  ASSERT_EQ(retained_one(pump_topic), "");
+
+  const auto applied = [&](std::size_t n) {
+    return wait_until([&] {
+      const auto log = gw.log();
+      std::size_t count = 0;
+      for (auto at = log.find("reload: applied"); at != std::string::npos; at = log.find("reload: applied", at + 1))
+        ++count;
+      return count >= n;
+    }, 10s);
+  };
+  write_config(true);
+  const auto with = expected();
+  ASSERT_TRUE(with.count(pump_topic));
+  gw.signal(SIGHUP);
+  ASSERT_TRUE(applied(1)) << gw.log();
+  EXPECT_TRUE(wait_until([&] { return retained(with.size()) == with; }, 10s)) << gw.log();
+
+  write_config(false);
+  gw.signal(SIGHUP);
+  ASSERT_TRUE(applied(2)) << gw.log();
+  EXPECT_TRUE(wait_until([&] { return retained_one(pump_topic).empty(); }, 10s)) << gw.log();
+  EXPECT_EQ(retained(without.size()), without);
   EXPECT_TRUE(wait_until([&] { return read_file(dir_ / "queue.db.homeassistant").find(pump_topic) == std::string::npos; },
                          5s))
       << read_file(dir_ / "queue.db.homeassistant");

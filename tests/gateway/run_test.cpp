@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <ctime>
 #include <map>
 #include <regex>
 #include <set>
@@ -55,6 +56,7 @@ struct gateway_settings {
   std::string max_size = "256MiB";
   std::uint16_t broker_port = 0;  // 0: the fixture's mosquitto
   std::string reconnect = "{ min: 50ms, max: 200ms }";
+  std::string setpoint_max = "80";
 };
 
 // A subscriber: mosquitto_sub with a persistent session (-c), so messages
@@ -125,7 +127,8 @@ class GatewayRun : public ::testing::Test {
       points += R"(
           - { name: voltage, table: input, address: 0, type: float32, unit: V }
           - { name: model, table: input, address: 20, type: string, length: 8, publish: on_change }
-          - { name: setpoint, table: holding, address: 10, type: int16, scale: 0.1, writable: true, min: 0, max: 80 }
+          - { name: setpoint, table: holding, address: 10, type: int16, scale: 0.1, writable: true, min: 0, max: )" +
+                s.setpoint_max + R"( }
           - { name: pump, table: coil, address: 0, type: bool, writable: true }
           - { name: missing, table: input, address: 900, type: uint16 })";
     }
@@ -572,6 +575,73 @@ TEST_F(GatewayRun, NotifiesSystemdReadyWatchdogAndStopping) {
   gw.signal(SIGTERM);
   ASSERT_EQ(gw.wait(10s), std::optional<int>{0}) << gw.log();
   EXPECT_EQ(notify.count("STOPPING=1"), 1u);
+}
+
+// CLOCK_MONOTONIC in microseconds, the clock of MONOTONIC_USEC=.
+std::uint64_t monotonic_usec() {
+  timespec now{};
+  ::clock_gettime(CLOCK_MONOTONIC, &now);
+  return static_cast<std::uint64_t>(now.tv_sec) * 1000000u + static_cast<std::uint64_t>(now.tv_nsec) / 1000u;
+}
+
+// SIGHUP with a file that raises the setpoint's max: the command router
+// takes it (99 is written now, where it was refused before), and systemd
+// hears RELOADING=1 with the time it began, then READY=1, for a reload
+// applied and for one refused.
+TEST_F(GatewayRun, AReloadReachesTheCommandsAndIsAnnouncedToSystemd) {
+  notify_socket notify(dir_ / "notify.sock");
+  subscriber sub(broker_.port(), 1, dir_ / "sub.log", "sub-reload");
+  write_config({});
+  auto gw = start_gateway("gateway.log", {"NOTIFY_SOCKET=" + notify.path()});
+  ASSERT_TRUE(wait_until([&] { return gw.log().find("listening for commands") != std::string::npos; }, 10s))
+      << gw.log();
+  ASSERT_TRUE(wait_until([&] { return notify.count("READY=1") == 1; }, 10s)) << gw.log();
+  const std::string t = std::string(prefix) + "/meter1/setpoint";
+  auto send = [&](const std::string& payload) {
+    const auto r = run_command({"mosquitto_pub", "-h", "127.0.0.1", "-p", std::to_string(broker_.port()), "-q", "1",
+                                "-t", t + "/set", "-m", payload},
+                               10s);
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+  };
+  send("99");
+  ASSERT_TRUE(wait_until([&] { return sub.payloads(t + "/set/result").size() == 1; }, 10s)) << sub.log();
+  EXPECT_EQ(sub.payloads(t + "/set/result").back(), R"({"ok":false,"error":"above max 80"})");
+
+  gateway_settings raised;
+  raised.setpoint_max = "100";
+  write_config(raised);
+  const auto before = monotonic_usec();
+  gw.signal(SIGHUP);
+  ASSERT_TRUE(wait_until([&] { return notify.count("READY=1") == 2; }, 10s)) << gw.log();
+  const auto after = monotonic_usec();
+  ASSERT_NE(gw.log().find("reload: applied: bus tcp1 restarted"), std::string::npos) << gw.log();
+  // RELOADING=1 came between the two READY=1, with a time inside the SIGHUP's window.
+  const auto messages = notify.messages();
+  const auto first_ready = std::find(messages.begin(), messages.end(), "READY=1");
+  const auto reloading = std::find_if(first_ready, messages.end(),
+                                      [](const std::string& m) { return m.rfind("RELOADING=1\nMONOTONIC_USEC=", 0) == 0; });
+  ASSERT_NE(reloading, messages.end());
+  EXPECT_NE(std::find(reloading, messages.end(), "READY=1"), messages.end());
+  const auto usec = std::stoull(reloading->substr(std::string("RELOADING=1\nMONOTONIC_USEC=").size()));
+  EXPECT_GE(usec, before);
+  EXPECT_LE(usec, after);
+
+  send("99");
+  ASSERT_TRUE(wait_until([&] { return sub.payloads(t + "/set/result").size() == 2; }, 10s)) << sub.log() << gw.log();
+  EXPECT_EQ(sub.payloads(t + "/set/result").back(), R"({"ok":true,"value":99})");
+
+  // Refused: RELOADING=1 and READY=1 all the same; the running one stays.
+  dir_.write_file("gateway.yaml", "gateway: { name: gw\n");
+  gw.signal(SIGHUP);
+  ASSERT_TRUE(wait_until([&] { return notify.count("READY=1") == 3; }, 10s)) << gw.log();
+  EXPECT_NE(gw.log().find("reload refused: " + config_.string() + ":"), std::string::npos) << gw.log();
+  std::size_t reloadings = 0;
+  for (const auto& m : notify.messages()) reloadings += m.rfind("RELOADING=1\n", 0) == 0;
+  EXPECT_EQ(reloadings, 2u);
+  send("100");
+  ASSERT_TRUE(wait_until([&] { return sub.payloads(t + "/set/result").size() == 3; }, 10s)) << sub.log();
+  EXPECT_EQ(sub.payloads(t + "/set/result").back(), R"({"ok":true,"value":100})");
+  EXPECT_EQ(gw.stop(), 0);
 }
 
 // Every number from 0 to the largest received, or what is missing.

@@ -69,6 +69,9 @@ class forwarder {
   void schedule_pump();
   // Shutdown: no more pumps; cancels the pause timer so run() can return.
   void stop();
+  // A reload changed mqtt.max_inflight: messages handed over at once from
+  // the next pump on.
+  void set_window(std::size_t window) noexcept { options_.window = window; }
 
   std::size_t in_flight() const noexcept { return in_flight_.size(); }
   const forwarder_counters& counters() const noexcept { return counters_; }

@@ -453,6 +453,7 @@ class runtime {
     const auto& now = config();
 
     router_.reconfigure(now);
+    forwarder_.set_window(forwarder_settings().window);
     status_.configure(now);
     if (plan.routing) homeassistant_.reconfigure(now);
     if (plan.routing && options_.commands) replace_commands(now);
