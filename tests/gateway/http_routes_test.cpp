@@ -109,6 +109,22 @@ TEST(http_routes, a_configured_token_is_required_in_the_header_or_the_query) {
   EXPECT_EQ(get(s, "/nothing", "Bearer " + token).status, 404u);
 }
 
+// Many clients at once cost a few renderings a second: within reuse_for
+// the same text is served again; each document has its own.
+TEST(http_routes, a_document_is_rendered_again_only_after_reuse_for) {
+  int status_renders = 0, metrics_renders = 0;
+  const site s({[&] { return std::to_string(++status_renders); }, [&] { return std::to_string(++metrics_renders); }},
+               {}, std::chrono::hours{1});
+  EXPECT_EQ(get(s, "/status.json").body, "1");
+  EXPECT_EQ(get(s, "/status.json").body, "1");
+  EXPECT_EQ(get(s, "/metrics").body, "1");
+  EXPECT_EQ(get(s, "/metrics").body, "1");
+  EXPECT_EQ(status_renders, 1);
+  const site fresh({[&] { return std::to_string(++status_renders); }, [] { return std::string(); }}, {});
+  EXPECT_EQ(get(fresh, "/status.json").body, "2");
+  EXPECT_EQ(get(fresh, "/status.json").body, "3");  // reuse_for 0: every request renders
+}
+
 TEST(http_routes, constant_time_equal_and_query_parameters) {
   using gateway::http::constant_time_equal;
   using gateway::http::query_parameter;

@@ -97,7 +97,17 @@ bool is_loopback_host_header(std::string_view host) {
   return config::is_loopback(name);
 }
 
-site::site(site_content content, std::string token) : content_(std::move(content)), token_(std::move(token)) {}
+site::site(site_content content, std::string token, std::chrono::milliseconds reuse_for)
+    : content_(std::move(content)), token_(std::move(token)), reuse_for_(reuse_for) {}
+
+const std::string& site::render(rendered& cache, const std::function<std::string()>& make) const {
+  const auto now = std::chrono::steady_clock::now();
+  if (!cache.at || now - *cache.at >= reuse_for_) {
+    cache.text = make();
+    cache.at = now;
+  }
+  return cache.text;
+}
 
 bool site::authorized(const request& r, std::string_view query) const {
   if (token_.empty()) return true;
@@ -133,10 +143,10 @@ response site::answer(const request& r) const {
                                                        : "Bearer realm=\"fieldbridge\", error=\"invalid_token\"");
     } else if (path == "/metrics") {
       out.content_type = "text/plain; version=0.0.4; charset=utf-8";
-      out.body = content_.metrics();
+      out.body = render(metrics_, content_.metrics);
     } else if (path == "/status.json") {
       out.content_type = "application/json";
-      out.body = content_.status_json();
+      out.body = render(status_json_, content_.status_json);
     } else if (path == "/" || path == "/index.html") {
       out.content_type = "text/html; charset=utf-8";
       out.body = std::string(status_page());

@@ -4,6 +4,7 @@
 // Not thread-safe: the site is used on the server's io_context thread only.
 #pragma once
 
+#include <chrono>
 #include <functional>
 #include <optional>
 #include <string>
@@ -40,15 +41,25 @@ class site {
   // configuration enforces); then a Host that is not loopback is refused,
   // so a web page in the integrator's browser cannot read the status
   // through DNS rebinding.
-  site(site_content content, std::string token);
+  // `reuse_for`: a document rendered less than this long ago is served
+  // again instead of rendered anew, so that many clients asking at once
+  // cost the event loop a few renderings a second, not one each.
+  site(site_content content, std::string token, std::chrono::milliseconds reuse_for = {});
 
   response answer(const request& r) const;
 
  private:
+  struct rendered {
+    std::string text;
+    std::optional<std::chrono::steady_clock::time_point> at;
+  };
   bool authorized(const request& r, std::string_view query) const;
+  const std::string& render(rendered& cache, const std::function<std::string()>& make) const;
 
   site_content content_;
   std::string token_;
+  std::chrono::milliseconds reuse_for_;
+  mutable rendered status_json_, metrics_;
 };
 
 // Compares in time that depends on `expected`'s length only, never on where

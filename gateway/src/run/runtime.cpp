@@ -169,13 +169,14 @@ class runtime {
     return options_.commands(command_context{configuration, make_write_function(), make_publish_function(), log_});
   }
 
-  // http: the status page and /metrics, rendered by the status board on request.
+  // http: the status page and /metrics, rendered by the status board on
+  // request, at most every 250 ms (docs/operations.md).
   void start_http() {
     if (!config().http) return;
     http::site_content content{[this] { return status_.status_json(); },
                                [this] { return status_.metrics() + http_->metrics(); }};
-    http_ = std::make_unique<http::server>(io_.get_executor(), config().http->listen,
-                                           http::site(std::move(content), config().http->token), log_);
+    http::site site(std::move(content), config().http->token, std::chrono::milliseconds{250});
+    http_ = std::make_unique<http::server>(io_.get_executor(), config().http->listen, std::move(site), log_);
     http_->start();
     log_->info("http: the status page is on http://{}/ ({})", to_string(config().http->listen),
                config().http->token.empty() ? "no token" : "token required");
