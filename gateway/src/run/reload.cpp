@@ -42,7 +42,9 @@ std::string store_refusal(const config::store_settings& a, const config::store_s
 // mqtt: what the reading router uses (applied without touching the
 // connection) is copied over; whatever differs then is about the
 // connection. A key added to mqtt_settings later counts as a connection
-// setting until it is listed here.
+// setting (a reconnect) until it is listed here; one that a reload cannot
+// apply at all (mqtt.format, say) needs its refusal in plan_reload, ahead
+// of this.
 bool connection_changed(const config::mqtt_settings& running, const config::mqtt_settings& next) {
   auto same_routing = running;
   same_routing.qos = next.qos;
