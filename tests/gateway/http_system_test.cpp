@@ -282,6 +282,24 @@ TEST_F(StatusPage, MetricsParseWithPrometheusClientAndSayWhatTheGatewayDoes) {
   EXPECT_GT(value("fieldbridge_messages_published_total {}"), 0);
   EXPECT_EQ(value("fieldbridge_messages_dropped_total {}"), 0);
   EXPECT_GE(value(R"(fieldbridge_http_responses_total {"code":"200"})"), 1);
+
+  // The broker goes away: the metrics follow (disconnected, readings
+  // waiting in the store, the oldest one ageing), and come back with it.
+  const auto metric = [&](const std::string& name) -> std::optional<double> {
+    const auto text = http_get(http_port_, "/metrics").body;
+    std::smatch m;
+    if (!std::regex_search(text, m, std::regex("\n" + name + " ([0-9.e+-]+)\n"))) return std::nullopt;
+    return std::stod(m[1]);
+  };
+  broker_.stop();
+  ASSERT_TRUE(wait_until([&] { return metric("fieldbridge_mqtt_connected") == 0.0; }, 10s, 50ms));
+  ASSERT_TRUE(wait_until([&] { return metric("fieldbridge_store_oldest_age_seconds") >= 1.0; }, 10s, 50ms));
+  EXPECT_GT(metric("fieldbridge_messages_queued").value_or(0), 10);
+  EXPECT_GT(metric("fieldbridge_store_bytes").value_or(0), 500);
+  broker_.start();
+  ASSERT_TRUE(wait_until([&] { return metric("fieldbridge_mqtt_connected") == 1.0; }, 10s, 50ms));
+  EXPECT_EQ(metric("fieldbridge_mqtt_reconnects_total"), 1.0);
+  EXPECT_TRUE(wait_until([&] { return metric("fieldbridge_store_oldest_age_seconds") < 1.0; }, 10s, 50ms));
   gw.stop();
 }
 
