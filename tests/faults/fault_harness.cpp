@@ -58,8 +58,9 @@ std::vector<std::string> log_tail::new_lines() {
 
 namespace {
 
-std::string device_yaml(std::uint16_t port, bool frozen, const std::vector<std::uint8_t>& units) {
-  std::string unit_list, faults;
+std::string device_yaml(const std::string& link, bool frozen, const std::vector<std::uint8_t>& units,
+                        std::chrono::milliseconds delay) {
+  std::string unit_list, faults, delays;
   for (const auto unit : units) {
     unit_list += fmt::format(R"(
   - id: {}
@@ -68,12 +69,13 @@ std::string device_yaml(std::uint16_t port, bool frozen, const std::vector<std::
       - {{ table: input, address: 20, type: uint16, value: 7 }})",
                              unit);
     faults += fmt::format("\n  - {{ unit: {}, no_answer: true }}", unit);
+    if (delay.count() > 0) delays += fmt::format("\n  - {{ unit: {}, delay: {}ms }}", unit, delay.count());
   }
-  return fmt::format(R"(tcp: {{ host: 127.0.0.1, port: {} }}
+  return fmt::format(R"({}
 units:{}
 faults:{}
 )",
-                     port, unit_list, frozen ? faults : " []");
+                     link, unit_list, frozen ? faults : delays.empty() ? " []" : delays);
 }
 
 // How the simulator logs a read of a unit's counter (see simulator.cpp).
@@ -81,9 +83,16 @@ std::string counter_request(std::uint8_t unit) { return fmt::format("unit {} fc 
 
 }  // namespace
 
-counter_device::counter_device(std::vector<std::uint8_t> units)
-    : dir_("fieldbridge-faults-sim"), port_(free_tcp_port()), units_(std::move(units)), tail_(dir_ / "sim.log") {
-  const auto file = dir_.write_file("sim.yaml", device_yaml(port_, false, units_));
+counter_device::counter_device(std::vector<std::uint8_t> units, const std::string& rtu_device,
+                               std::chrono::milliseconds delay)
+    : dir_("fieldbridge-faults-sim"),
+      port_(rtu_device.empty() ? free_tcp_port() : 0),
+      link_(rtu_device.empty() ? fmt::format("tcp: {{ host: 127.0.0.1, port: {} }}", port_)
+                               : fmt::format("rtu: {{ device: {}, baud: 115200 }}", rtu_device)),
+      units_(std::move(units)),
+      delay_(delay),
+      tail_(dir_ / "sim.log") {
+  const auto file = dir_.write_file("sim.yaml", device_yaml(link_, false, units_, delay_));
   process_ = child_process({fieldbridge_binary(), "--log-level", "debug", "simulate", "-c", file.string()},
                            dir_ / "sim.log");
   const bool up = wait_until(
@@ -112,7 +121,7 @@ std::uint64_t counter_device::answered(std::uint8_t unit) {
 }
 
 std::uint64_t counter_device::freeze() {
-  dir_.write_file("sim.yaml", device_yaml(port_, true, units_));
+  dir_.write_file("sim.yaml", device_yaml(link_, true, units_, delay_));
   process_.signal(SIGHUP);
   if (!wait_until([this] { return log().find("faults reloaded") != std::string::npos; }, 10s))
     throw std::runtime_error("the simulator did not reload its faults:\n" + log());

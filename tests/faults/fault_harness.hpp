@@ -51,10 +51,13 @@ class log_tail {
 // 8..9 hold a uint32 counter that counts every read: the n-th read the
 // gateway makes of a unit (from 0) returns n. Register 20 holds 7. The
 // simulator logs every request (--log-level debug), so answered() is
-// exactly how many numbers were handed out.
+// exactly how many numbers were handed out. On Modbus TCP on a free
+// loopback port, or RTU (115200 8N1) on `rtu_device` when given; every
+// answer `delay` late when given.
 class counter_device {
  public:
-  explicit counter_device(std::vector<std::uint8_t> units = {1});
+  explicit counter_device(std::vector<std::uint8_t> units = {1}, const std::string& rtu_device = {},
+                          std::chrono::milliseconds delay = {});
   ~counter_device();
   std::uint16_t port() const noexcept { return port_; }
   // Reads of a unit's counter answered so far: numbers 0..answered()-1 went out.
@@ -69,7 +72,9 @@ class counter_device {
   void poll();
   temp_dir dir_;
   std::uint16_t port_;
+  std::string link_;  // the simulator's tcp: or rtu: line
   std::vector<std::uint8_t> units_;
+  std::chrono::milliseconds delay_;
   child_process process_;
   log_tail tail_;
   std::map<std::uint8_t, std::uint64_t> answered_;
