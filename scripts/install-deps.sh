@@ -22,7 +22,7 @@ test_packages=(
   python3-prometheus-client chromium fonts-dejavu-core  # status page tests: metrics parser, browser, a font for its screenshot
 )
 runtime_packages=(
-  libmodbus5 libsqlite3-0 libspdlog1.10 libfmt9 libyaml-cpp0.7 libssl3
+  libmodbus5 libsqlite3-0 libspdlog1.10 libfmt9 libyaml-cpp0.7 libssl3 libprotobuf-c1
 )
 
 case "${1:-}" in

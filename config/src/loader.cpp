@@ -121,7 +121,7 @@ class schema_loader {
   configuration load(const YAML::Node& root) {
     if (root.IsNull())
       doc_.fail(root, "the configuration is empty; expected a map with gateway, mqtt, store and buses");
-    const map_reader map(doc_, root, "the configuration", {"gateway", "mqtt", "store", "buses", "homeassistant", "http"});
+    const map_reader map(doc_, root, "the configuration", {"gateway", "mqtt", "store", "buses", "homeassistant", "http", "sparkplug"});
     configuration result;
     result.source_path = doc_.name();
     if (const auto* e = map.find("gateway")) load_gateway(map_reader(doc_, map.expect_map(*e), "gateway", gateway_keys), result.gateway);
@@ -132,6 +132,7 @@ class schema_loader {
                          result.homeassistant);
     if (const auto* e = map.find("http"))  // http: the status page
       result.http = load_http(map_reader(doc_, map.expect_map(*e), "http", http_keys));
+    load_sparkplug(map, result);  // sparkplug: after gateway and mqtt
     const auto& buses = map.require("buses");
     const auto& list = map.expect_list(buses);
     if (list.size() == 0) doc_.fail(buses.value_location(), "expected at least one bus in 'buses'");
@@ -147,7 +148,7 @@ class schema_loader {
       "host",     "port",        "protocol",       "client_id", "username",     "password",
       "password_file", "keepalive", "clean_start", "session_expiry", "tls", "topic_prefix",
       "qos",      "retain",      "payload",        "reconnect", "max_inflight",
-      "heartbeat", "max_packet_size", "hosts", "layout"};
+      "heartbeat", "max_packet_size", "hosts", "layout", "format"};
   static inline const std::vector<std::string_view> tls_keys{"ca_file", "cert_file", "key_file", "verify_hostname",
                                                              "insecure_skip_verify"};
   static inline const std::vector<std::string_view> store_keys{"path", "max_size", "on_full", "flush_interval",
@@ -233,6 +234,8 @@ class schema_loader {
     map.read_choice("payload", mqtt.payload, {{"json", payload_format::json}, {"value", payload_format::value}});
     map.read_choice("layout", mqtt.layout, {{"point", payload_layout::point}, {"device", payload_layout::device}});
     default_layout_ = mqtt.layout;
+    map.read_choice("format", mqtt.format,  // sparkplug
+                    {{"native", message_format::native}, {"sparkplug_b", message_format::sparkplug_b}});
     if (const auto* e = map.find("reconnect")) {
       const map_reader reconnect(doc_, map.expect_map(*e), "reconnect", {"min", "max"});
       reconnect.read_duration("min", mqtt.reconnect_min, 10ms, 1h);
@@ -778,6 +781,44 @@ class schema_loader {
   }
 
   // --- Home Assistant discovery (docs/gateway.md) -------------------------
+
+  // --- sparkplug: the `sparkplug:` section, with mqtt.format: sparkplug_b ---
+  static inline const std::vector<std::string_view> sparkplug_keys{"group_id", "edge_node_id", "primary_host_id",
+                                                                   "data_qos"};
+  void load_sparkplug(const map_reader& root, configuration& result) {
+    auto& sp = result.sparkplug;
+    sp.edge_node_id = result.gateway.name;
+    const auto* section = root.find("sparkplug");
+    const bool sparkplug = result.mqtt.format == message_format::sparkplug_b;
+    if (section == nullptr) {
+      if (!sparkplug) return;
+      const auto* mqtt = root.find("mqtt");
+      const map_reader m(doc_, root.expect_map(*mqtt), "mqtt", mqtt_keys);
+      doc_.fail(m.find("format")->value_location(),
+                "mqtt.format sparkplug_b needs a 'sparkplug' section with at least group_id");
+    }
+    if (!sparkplug)
+      doc_.fail(section->key_node, "'sparkplug' applies only with mqtt.format: sparkplug_b (set it in mqtt, or "
+                                   "leave 'sparkplug' out)");
+    const map_reader map(doc_, root.expect_map(*section), "sparkplug", sparkplug_keys);
+    auto read_id = [&](std::string_view key, std::string& out, bool required) {
+      const auto* e = required ? &map.require(key) : map.find(key);
+      if (e == nullptr) return;
+      out = map.to_string(*e);
+      if (!valid_name(out))
+        doc_.fail(e->value_location(), fmt::format("{} '{}' may contain only letters, digits, '_', '-' and '.' "
+                                                   "(it becomes a Sparkplug topic level)",
+                                                   e->key, out));
+    };
+    read_id("group_id", sp.group_id, true);
+    read_id("edge_node_id", sp.edge_node_id, false);
+    read_id("primary_host_id", sp.primary_host_id, false);
+    map.read("data_qos", sp.data_qos, 0, 1);
+    if (homeassistant_enabled_)
+      doc_.fail(root.find("homeassistant")->key_node,
+                "Home Assistant discovery announces native topics; it cannot be enabled with mqtt.format: "
+                "sparkplug_b");
+  }
 
   static inline const std::vector<std::string_view> homeassistant_keys{"enabled", "discovery_prefix"};
   static inline const std::vector<std::string_view> homeassistant_point_keys{"device_class", "state_class", "icon",

@@ -47,6 +47,18 @@ std::string client::impl::broker_position() const {
   return fmt::format(" (broker {} of {})", broker_index_ + 1, brokers_.size());
 }
 
+static will_message make_will(const will_options& options, protocol_version protocol) {
+  will_message will;
+  will.topic = options.topic;
+  will.payload = bytes_of(options.payload);
+  will.qos = options.qos;
+  will.retain = options.retain;
+  if (protocol == protocol_version::v5 && options.delay.count() > 0) {
+    will.props.set(property_id::will_delay_interval, property_value{static_cast<std::uint32_t>(options.delay.count())});
+  }
+  return will;
+}
+
 session_config make_session_config(const client_options& options) {
   session_config config;
   config.version = options.protocol;
@@ -58,18 +70,7 @@ session_config make_session_config(const client_options& options) {
       std::clamp<long long>(options.session_expiry.count(), 0, std::numeric_limits<std::uint32_t>::max()));
   config.username = options.username;
   if (options.password) config.password = bytes_of(*options.password);
-  if (options.will) {
-    will_message will;
-    will.topic = options.will->topic;
-    will.payload = bytes_of(options.will->payload);
-    will.qos = options.will->qos;
-    will.retain = options.will->retain;
-    if (options.protocol == protocol_version::v5 && options.will->delay.count() > 0) {
-      will.props.set(property_id::will_delay_interval,
-                     property_value{static_cast<std::uint32_t>(options.will->delay.count())});
-    }
-    config.will = std::move(will);
-  }
+  if (options.will) config.will = make_will(*options.will, options.protocol);
   config.max_inflight = std::max<std::uint16_t>(options.max_inflight, 1);
   config.refill_batch = options.refill_batch;
   config.max_hold = options.max_hold;
@@ -78,6 +79,7 @@ session_config make_session_config(const client_options& options) {
   config.output_high_water = options.output_high_water;
   config.connect_timeout = options.connect_timeout;
   config.restore_subscriptions = options.restore_subscriptions;
+  config.resend_after_reconnect = options.resend_after_reconnect;
   return config;
 }
 
@@ -441,6 +443,10 @@ boost::system::error_code client::restore(std::vector<restored_message> messages
 
 boost::system::error_code client::restore_incoming(std::vector<std::uint16_t> packet_ids) {
   return impl_->session_.restore_incoming(packet_ids);
+}
+
+void client::set_will(std::optional<will_options> will) {
+  impl_->session_.set_will(will ? std::optional<will_message>(make_will(*will, impl_->options_.protocol)) : std::nullopt);
 }
 
 void client::start() { impl_->start(); }

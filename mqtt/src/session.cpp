@@ -254,6 +254,24 @@ void session::on_transport_closed() {
   d.dec.reset();
   d.out.on_connection_lost();
   d.delayed_pubrels.clear();  // their slots resend PUBREL on the next connection
+  if (!config_.resend_after_reconnect) {
+    // The owner sends them again itself: hand back every unfinished publish.
+    for (const auto slot : d.out.ordered_slots()) {
+      auto& o = d.out.at(slot);
+      const auto token = o.token;
+      const bool past_pubrec = o.state == outgoing_state::pubrel_sent;
+      const auto q = o.message.qos;
+      d.out.release(o.message.packet_id);
+      if (past_pubrec) {
+        events_.emplace_back(publish_completed_event{token, q, reason_code::success, true});
+      } else {
+        events_.emplace_back(publish_failed_event{token, make_error_code(errc::session_lost), false});
+      }
+    }
+    for (auto& q : d.queue) events_.emplace_back(publish_failed_event{q.token, make_error_code(errc::session_lost), false});
+    d.queue.clear();
+    d.queued_qos0 = 0;
+  }
   d.hold_active = false;
   for (auto& r : d.requests) {
     d.out.free_request_id(r.packet_id);

@@ -57,8 +57,8 @@ std::vector<bad_config> rows() {
       {"unknown_top_key_suggestion", "gatway:\n  name: x\n" + good_buses,
        "1:1: unknown key 'gatway' in the configuration; did you mean 'gateway'?"},
       {"unknown_top_key_list", "plugins: []\n" + good_buses,
-       "1:1: unknown key 'plugins' in the configuration; expected gateway, mqtt, store, buses, homeassistant or "
-       "http"},
+       "1:1: unknown key 'plugins' in the configuration; expected gateway, mqtt, store, buses, homeassistant, "
+       "http or sparkplug"},
       {"duplicate_key", "mqtt:\n  host: a\n  port: 1\n  host: b\n" + good_buses,
        "4:3: duplicate key 'host' in mqtt (first at line 2)"},
       {"non_scalar_key", "? [a]\n: 1\n" + good_buses, "1:3: expected a plain key in the configuration, got a list"},
@@ -66,6 +66,28 @@ std::vector<bad_config> rows() {
       {"buses_empty", "buses: []\n", "1:8: expected at least one bus in 'buses'"},
       {"buses_is_map", "buses: { a: 1 }\n", "1:8: expected a list for 'buses', got a map"},
       {"buses_empty_value", "buses:\n", "1:1: expected a list for 'buses', got nothing"},
+
+      // --- sparkplug (mqtt.format: sparkplug_b) ---------------------------------
+      {"sparkplug_format_unknown", "mqtt: { format: sparkplug }\n" + good_buses,
+       "1:17: expected native or sparkplug_b for 'format', got 'sparkplug' (did you mean 'sparkplug_b'?)"},
+      {"sparkplug_format_without_section", "mqtt: { format: sparkplug_b }\n" + good_buses,
+       "1:17: mqtt.format sparkplug_b needs a 'sparkplug' section with at least group_id"},
+      {"sparkplug_section_without_format", "sparkplug: { group_id: g }\n" + good_buses,
+       "1:1: 'sparkplug' applies only with mqtt.format: sparkplug_b (set it in mqtt, or leave 'sparkplug' out)"},
+      {"sparkplug_group_missing", "mqtt: { format: sparkplug_b }\nsparkplug: { edge_node_id: e }\n" + good_buses,
+       "2:12: missing required key 'group_id' in sparkplug"},
+      {"sparkplug_group_with_slash", "mqtt: { format: sparkplug_b }\nsparkplug: { group_id: a/b }\n" + good_buses,
+       "2:24: group_id 'a/b' may contain only letters, digits, '_', '-' and '.' (it becomes a Sparkplug topic level)"},
+      {"sparkplug_host_with_wildcard",
+       "mqtt: { format: sparkplug_b }\nsparkplug: { group_id: g, primary_host_id: '#' }\n" + good_buses,
+       "2:44: primary_host_id '#' may contain only letters, digits, '_', '-' and '.' (it becomes a Sparkplug topic level)"},
+      {"sparkplug_data_qos_2", "mqtt: { format: sparkplug_b }\nsparkplug: { group_id: g, data_qos: 2 }\n" + good_buses,
+       "2:37: 'data_qos' must be 0..1, got 2"},
+      {"sparkplug_unknown_key", "mqtt: { format: sparkplug_b }\nsparkplug: { group_id: g, edge: e }\n" + good_buses,
+       "2:27: unknown key 'edge' in sparkplug; expected group_id, edge_node_id, primary_host_id or data_qos"},
+      {"sparkplug_with_homeassistant",
+       "mqtt: { format: sparkplug_b }\nsparkplug: { group_id: g }\nhomeassistant: { enabled: true }\n" + good_buses,
+       "3:1: Home Assistant discovery announces native topics; it cannot be enabled with mqtt.format: sparkplug_b"},
 
       // --- gateway ----------------------------------------------------------
       {"gateway_is_scalar", "gateway: boiler\n" + good_buses, "1:10: expected a map for 'gateway', got 'boiler'"},

@@ -39,6 +39,22 @@ std::string line_with(const std::string& output, const std::string& needle) {
                        end == std::string::npos ? std::string::npos : end - (begin == std::string::npos ? 0 : begin + 1));
 }
 
+// sparkplug: aliases and Sparkplug datatypes per metric, then the topics.
+TEST(check_command, sparkplug_configurations_list_metrics_aliases_and_topics) {
+  const auto result =
+      run_command({fieldbridge_binary(), "check", "-c", (source_dir / "config/examples/sparkplug-edge-node.yaml").string()});
+  ASSERT_EQ(result.exit_code, 0) << result.output;
+  EXPECT_NE(result.output.find("ALIAS  DATATYPE  METRIC"), std::string::npos) << result.output;
+  const auto voltage = line_with(result.output, " voltage\n");
+  EXPECT_NE(voltage.find(" 1 "), std::string::npos) << voltage;
+  EXPECT_NE(voltage.find(" Float "), std::string::npos) << voltage;
+  EXPECT_NE(line_with(result.output, " fill-setpoint\n").find(" Double "), std::string::npos);
+  for (const auto* topic : {"spBv1.0/plant1/NBIRTH/line-3 ", "spBv1.0/plant1/NDEATH/line-3 ", "spBv1.0/plant1/NCMD/line-3 ",
+                            "spBv1.0/plant1/DBIRTH/line-3/meter1 ", "spBv1.0/plant1/DDATA/line-3/tank1 ",
+                            "spBv1.0/plant1/DCMD/line-3/tank1 ", "spBv1.0/STATE/scada "})
+    EXPECT_NE(result.output.find(topic), std::string::npos) << topic << "\n" << result.output;
+}
+
 TEST(check_command, shipped_configurations_pass_and_list_every_point) {
   for (const auto& file : shipped_configs()) {
     const auto result = run_command({fieldbridge_binary(), "check", "-c", file.string()});
@@ -50,7 +66,9 @@ TEST(check_command, shipped_configurations_pass_and_list_every_point) {
       for (const auto& device : bus.devices) {
         for (const auto& point : device.points) {
           ++points;
-          const auto row = line_with(result.output, " " + config::point_topic(config.mqtt, device, point) + "\n");
+          // sparkplug: the row ends with the metric's name instead of a topic.
+          const bool sparkplug = config.mqtt.format == config::message_format::sparkplug_b;
+          const auto row = line_with(result.output, " " + (sparkplug ? point.name : config::point_topic(config.mqtt, device, point)) + "\n");
           ASSERT_FALSE(row.empty()) << point.name << " missing in\n" << result.output;
           EXPECT_EQ(row.rfind(bus.name + " ", 0), 0u) << row;
           EXPECT_NE(row.find(" " + device.name + " "), std::string::npos) << row;

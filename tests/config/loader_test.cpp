@@ -89,6 +89,30 @@ TEST(loader, defaults_of_a_minimal_configuration) {
   EXPECT_EQ(point_topic(config.mqtt, device, point), "fieldbridge/fieldbridge/d/p");
 }
 
+// sparkplug: mqtt.format and the sparkplug section, with their defaults.
+TEST(loader, sparkplug_section_and_its_defaults) {
+  const auto native = load_string("buses:\n  - name: b\n    modbus_tcp: { host: h }\n    devices:\n      - { name: d, "
+                                  "unit: 1, points: [ { name: p, table: holding, address: 0 } ] }\n",
+                                  "t.yaml");
+  EXPECT_EQ(native.mqtt.format, message_format::native);
+  const auto c = load_string("gateway: { name: line-3 }\nmqtt: { format: sparkplug_b }\nsparkplug: { group_id: plant1 }\n"
+                             "buses:\n  - name: b\n    modbus_tcp: { host: h }\n    devices:\n      - { name: d, unit: 1, "
+                             "points: [ { name: p, table: holding, address: 0 } ] }\n",
+                             "t.yaml");
+  EXPECT_EQ(c.mqtt.format, message_format::sparkplug_b);
+  EXPECT_EQ(c.sparkplug.group_id, "plant1");
+  EXPECT_EQ(c.sparkplug.edge_node_id, "line-3");
+  EXPECT_EQ(c.sparkplug.primary_host_id, "");
+  EXPECT_EQ(c.sparkplug.data_qos, 0);
+  const auto all = load_string("mqtt: { format: sparkplug_b }\nsparkplug: { group_id: g, edge_node_id: e.1, primary_host_id: "
+                               "scada, data_qos: 1 }\nbuses:\n  - name: b\n    modbus_tcp: { host: h }\n    devices:\n"
+                               "      - { name: d, unit: 1, points: [ { name: p, table: holding, address: 0 } ] }\n",
+                               "t.yaml");
+  EXPECT_EQ(all.sparkplug.edge_node_id, "e.1");
+  EXPECT_EQ(all.sparkplug.primary_host_id, "scada");
+  EXPECT_EQ(all.sparkplug.data_qos, 1);
+}
+
 TEST(loader, store_hot_path_is_a_directory_or_none) {
   const auto none = load_string("store: { hot_path: none }\n" + std::string(one_tcp_point), "/etc/fb/a.yaml");
   EXPECT_EQ(none.store.hot_path, "none");

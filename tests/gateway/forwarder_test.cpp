@@ -132,6 +132,58 @@ TEST_F(Forwarder, TopicNameInvalidRejectsThatMessageOnly) {
   io_.run();
 }
 
+// sparkplug: the hooks: nothing is handed out while may_publish says no;
+// prepare rewrites each message as it leaves, in order, and one it refuses
+// is rejected.
+TEST_F(Forwarder, HooksHoldTheDrainAndRewriteEachMessageAsItLeaves) {
+  fake_broker broker(io_, [&](fake_connection& c, const mq::packet& p) {
+    if (std::holds_alternative<mq::connect_packet>(p)) {
+      c.send(connack());
+    } else if (const auto* publish = std::get_if<mq::publish_packet>(&p)) {
+      accepted_.push_back(text_of(publish->payload));
+      c.send(mq::puback_packet{publish->packet_id, {}, {}});
+    }
+  });
+  store::queue store(memory_store(), log_);
+  for (const auto* m : {"a", "bad", "b", "c"}) ASSERT_TRUE(store.append(message(m)));
+  mq::client client(io_, loopback_options(broker.port(), mq::protocol_version::v5), log_);
+  forwarder fwd(io_, client, store, log_, fast_pause());
+  bool open = false;
+  int asked = 0;
+  int seq = 0;
+  gateway::forwarder_hooks hooks;
+  hooks.may_publish = [&] {
+    ++asked;
+    return open;
+  };
+  hooks.prepare = [&](mq::publish_packet& packet, wall_clock::time_point) {
+    const auto text = text_of(packet.payload);
+    if (text == "bad") return false;
+    const auto rewritten = text + "#" + std::to_string(seq++);
+    packet.payload.assign(rewritten.begin(), rewritten.end());
+    return true;
+  };
+  fwd.set_hooks(std::move(hooks));
+  client.on_connection([&](const mq::connection_event& e) {
+    if (e.connected) fwd.schedule_pump();
+  });
+  fwd.attach();
+  client.start();
+  ASSERT_TRUE(run_until(io_, [&] { return asked > 0 && client.connected(); }, 10s));
+  EXPECT_EQ(fwd.in_flight(), 0u);
+  EXPECT_EQ(store.depth(), 4u);  // held
+  open = true;
+  fwd.schedule_pump();
+  ASSERT_TRUE(run_until(io_, [&] { return store.depth() == 0; }, 10s)) << "depth " << store.depth();
+  EXPECT_EQ(accepted_, (std::vector<std::string>{"a#0", "b#1", "c#2"}));
+  EXPECT_EQ(fwd.counters().rejected, 1u);
+  EXPECT_EQ(store.stats().rejected, 1u);
+  fwd.stop();
+  client.stop();
+  broker.shutdown();
+  io_.run();
+}
+
 TEST(RefusalClass, OnlyReasonsAboutTheMessageRejectIt) {
   using gateway::classify_refusal;
   using gateway::refusal_class;

@@ -183,6 +183,32 @@ TEST(SessionConnect, ConnectCarriesTheConfiguration) {
   EXPECT_EQ(h.s.current_state(), session::state::connecting);
 }
 
+// Sparkplug's bdSeq: each CONNECT carries the will set before it, the
+// connection under way keeps its own.
+TEST(SessionConnect, SetWillChangesTheWillOfTheNextConnect) {
+  auto config = harness::default_config();
+  config.will = will_message{"spBv1.0/g/NDEATH/e", to_bytes("0"), qos::at_least_once, false, {}};
+  harness h(config);
+  h.s.on_transport_connected(h.now);
+  auto out = h.sent();
+  ASSERT_EQ(out.size(), 1U);
+  ASSERT_TRUE(std::get<connect_packet>(out[0]).will);
+  EXPECT_EQ(std::get<connect_packet>(out[0]).will->payload, to_bytes("0"));
+  h.s.set_will(will_message{"spBv1.0/g/NDEATH/e", to_bytes("1"), qos::at_least_once, false, {}});
+  h.s.on_transport_closed();
+  h.s.on_transport_connected(h.now);
+  out = h.sent();
+  ASSERT_EQ(out.size(), 1U);
+  ASSERT_TRUE(std::get<connect_packet>(out[0]).will);
+  EXPECT_EQ(std::get<connect_packet>(out[0]).will->payload, to_bytes("1"));
+  h.s.set_will(std::nullopt);
+  h.s.on_transport_closed();
+  h.s.on_transport_connected(h.now);
+  out = h.sent();
+  ASSERT_EQ(out.size(), 1U);
+  EXPECT_FALSE(std::get<connect_packet>(out[0]).will);
+}
+
 TEST(SessionConnect, V311ConnectHasNoProperties) {
   harness h(harness::default_config(protocol_version::v311));
   h.s.on_transport_connected(h.now);
@@ -887,6 +913,39 @@ TEST(SessionReconnect, SessionNotPresentRepublishesUnfinishedMessagesFirstInOrde
   EXPECT_EQ(assigned[1].token, 101U);
   EXPECT_EQ(assigned[2].token, 103U);
   EXPECT_EQ(h.s.inflight_count(), 3U);
+}
+
+// resend_after_reconnect false (Sparkplug): the lost connection hands every
+// unfinished publish back to its owner, queued ones too, and the next
+// connection sends none of them.
+TEST(SessionReconnect, WithoutResendALostConnectionHandsBackEveryUnfinishedPublish) {
+  auto config = harness::default_config();
+  config.max_inflight = 2;
+  config.resend_after_reconnect = false;
+  harness h(config);
+  h.connect();
+  h.publish("a", qos::at_least_once, 100);
+  h.publish("b", qos::exactly_once, 101);
+  h.publish("c", qos::at_least_once, 102);  // waits for the window
+  h.from_broker(pubrec_packet{2, reason_code::success, {}});
+  h.sent();
+  h.events();
+  h.s.on_transport_closed();
+  const auto events = h.events();
+  const auto failed = only<publish_failed_event>(events);
+  ASSERT_EQ(failed.size(), 2U);
+  EXPECT_EQ(failed[0].token, 100U);
+  EXPECT_EQ(failed[1].token, 102U);
+  for (const auto& f : failed) EXPECT_EQ(f.error, make_error_code(errc::session_lost));
+  const auto done = only<publish_completed_event>(events);
+  ASSERT_EQ(done.size(), 1U);
+  EXPECT_EQ(done[0].token, 101U);
+  EXPECT_TRUE(done[0].past_pubrec);
+  EXPECT_EQ(h.s.inflight_count(), 0U);
+  h.publish("d", qos::at_least_once, 103);  // published after the loss: sent on the next connection
+  const auto publishes = only_packets<publish_packet>(h.connect(false));
+  ASSERT_EQ(publishes.size(), 1U);
+  EXPECT_EQ(publishes[0].topic, "d");
 }
 
 TEST(SessionReconnect, TwentyInFlightAndTwentyQueuedKeepTheirOrderAcrossALostSession) {

@@ -10,6 +10,7 @@
 #include "fieldbridge/config/config.hpp"
 #include "fieldbridge/drivers/codec.hpp"
 #include "run/homeassistant.hpp"
+#include "sparkplug/model.hpp"  // sparkplug: the metric table
 
 namespace fieldbridge::cli {
 namespace {
@@ -62,19 +63,70 @@ void print_table(const std::vector<table_row>& rows) {
   }
 }
 
-void print_point_map(const config::configuration& configuration) {
+void print_native_map(const config::configuration& configuration);
+void print_summary(const config::configuration& configuration);
+
+// sparkplug: with mqtt.format: sparkplug_b the point map names each point's
+// metric (alias, Sparkplug datatype) instead of a topic, and the edge
+// node's and devices' Sparkplug topics follow it.
+void print_sparkplug_map(const config::configuration& configuration) {
+  namespace spk = gateway::sparkplug;
+  const spk::metric_table table(configuration);
+  const auto& s = configuration.sparkplug;
   std::vector<table_row> rows{
-      {"BUS", "DEVICE", "UNIT", "TABLE", "REGISTERS", "TYPE", "ACCESS", "QOS", "LAYOUT", "TOPIC"}};
-  std::size_t devices = 0;
-  std::size_t points = 0;
+      {"BUS", "DEVICE", "UNIT", "TABLE", "REGISTERS", "TYPE", "ACCESS", "QOS", "ALIAS", "DATATYPE", "METRIC"}};
   for (const auto& bus : configuration.buses) {
     const bool line_bus = config::is_serial_line(bus);
     for (const auto& device : bus.devices) {
-      ++devices;
+      const auto* def = table.device(device.name);
+      for (const auto& point : device.points) {
+        const auto& metric = def->metrics[def->by_name.find(point.name)->second];
+        rows.push_back({bus.name, device.name, line_bus ? "-" : std::to_string(device.unit),
+                        line_bus ? "line" : std::string{to_string(point.table)},
+                        line_bus ? "/" + point.pattern + "/" : register_span(point), describe_format(point, line_bus),
+                        point.writable ? "rw" : "r", std::to_string(s.data_qos), std::to_string(metric.alias),
+                        std::string(fieldbridge::sparkplug::name_of(metric.type)), metric.name});
+      }
+    }
+  }
+  print_table(rows);
+  fmt::print("\n");
+  std::vector<table_row> topics{{"MESSAGE", "TOPIC", "CARRIES"}};
+  using spk::message_type;
+  topics.push_back({"NBIRTH", spk::topic(s, message_type::nbirth), "bdSeq, Node Control/Rebirth (alias 0)"});
+  topics.push_back({"NDEATH", spk::topic(s, message_type::ndeath), "bdSeq (the will; also sent at shutdown)"});
+  topics.push_back({"NCMD", spk::topic(s, message_type::ncmd), "Node Control/Rebirth"});
+  for (const auto& device : table.devices()) {
+    topics.push_back({"DBIRTH", spk::topic(s, message_type::dbirth, device.name),
+                      fmt::format("{} metric{}, with names, aliases, datatypes, current values", device.metrics.size(),
+                                  device.metrics.size() == 1 ? "" : "s")});
+    topics.push_back({"DDATA", spk::topic(s, message_type::ddata, device.name), "due metrics by alias"});
+    topics.push_back({"DDEATH", spk::topic(s, message_type::ddeath, device.name), "when the device goes offline"});
+    topics.push_back({"DCMD", spk::topic(s, message_type::dcmd, device.name), "writes of writable metrics"});
+  }
+  if (!s.primary_host_id.empty())
+    topics.push_back({"STATE", spk::state_topic(s.primary_host_id), "the primary host: data only while it says online"});
+  print_table(topics);
+}
+
+void print_point_map(const config::configuration& configuration) {
+  if (configuration.mqtt.format == config::message_format::sparkplug_b) {  // sparkplug
+    print_sparkplug_map(configuration);
+  } else {
+    print_native_map(configuration);
+  }
+  print_summary(configuration);
+}
+
+void print_native_map(const config::configuration& configuration) {
+  std::vector<table_row> rows{
+      {"BUS", "DEVICE", "UNIT", "TABLE", "REGISTERS", "TYPE", "ACCESS", "QOS", "LAYOUT", "TOPIC"}};
+  for (const auto& bus : configuration.buses) {
+    const bool line_bus = config::is_serial_line(bus);
+    for (const auto& device : bus.devices) {
       // layout: in the device layout a point is a key of the device message.
       const bool device_layout = config::layout_of(configuration, device.name) == config::payload_layout::device;
       for (const auto& point : device.points) {
-        ++points;
         const auto qos = point.qos.value_or(configuration.mqtt.qos);
         rows.push_back({bus.name, device.name, line_bus ? "-" : std::to_string(device.unit),
                         line_bus ? "line" : std::string{to_string(point.table)},
@@ -87,6 +139,15 @@ void print_point_map(const config::configuration& configuration) {
     }
   }
   print_table(rows);
+}
+
+void print_summary(const config::configuration& configuration) {
+  std::size_t devices = 0;
+  std::size_t points = 0;
+  for (const auto& bus : configuration.buses) {
+    devices += bus.devices.size();
+    for (const auto& device : bus.devices) points += device.points.size();
+  }
   const auto& mqtt = configuration.mqtt;
   // failover: every broker of mqtt.hosts, in the order they are tried.
   const auto brokers = config::brokers(mqtt);

@@ -139,6 +139,7 @@ void forwarder::stop() {
 void forwarder::pump() {
   completions_.reset();  // the removals of the acks since the last pump, in one write
   if (stopping_ || paused_ || !client_.connected()) return;
+  if (hooks_.may_publish && !hooks_.may_publish()) return;  // sparkplug: births first
   // After a pause one message probes alone: were the broker still refusing
   // some and taking others, a full window would reorder them.
   const std::size_t window = probing_ ? 1 : options_.window;
@@ -147,8 +148,16 @@ void forwarder::pump() {
     if (batch.empty()) break;
     for (auto& e : batch) {
       const auto id = e.id;
+      const auto reading_time = e.msg.ts;
+      auto packet = to_packet(std::move(e.msg));
+      if (hooks_.prepare && !hooks_.prepare(packet, reading_time)) {  // sparkplug: seq at send time
+        store_.reject(id);
+        ++counters_.rejected;
+        log_->warn("message {} dropped: it could not be prepared for publishing", id);
+        continue;
+      }
       in_flight_.insert(static_cast<mq::message_token>(id));
-      client_.publish(to_packet(std::move(e.msg)), [this, id](const mq::publish_result& r) { on_published(id, r); },
+      client_.publish(std::move(packet), [this, id](const mq::publish_result& r) { on_published(id, r); },
                       static_cast<mq::message_token>(id));
     }
   }

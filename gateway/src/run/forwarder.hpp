@@ -12,6 +12,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <unordered_set>
@@ -47,6 +48,17 @@ struct forwarder_options {
   std::chrono::milliseconds pause_max{60000};
 };
 
+// sparkplug: how an owner that publishes another dialect steers the drain
+// (gateway/src/sparkplug/edge_node.hpp). Both optional.
+struct forwarder_hooks {
+  // Asked at every pump: false hands out nothing now (the owner calls
+  // schedule_pump() once it may publish again).
+  std::function<bool()> may_publish;
+  // Rewrites a message as it goes to the client (Sparkplug: its seq and
+  // is_historical). false: it cannot be sent as it is, and is rejected.
+  std::function<bool(mqtt::publish_packet& packet, wall_clock::time_point reading_time)> prepare;
+};
+
 struct forwarder_counters {
   std::uint64_t published = 0;  // completed as delivered
   std::uint64_t rejected = 0;   // refused for good (message class) and removed
@@ -64,6 +76,8 @@ class forwarder {
   // Before client.start(): installs the durable hooks and hands the client
   // the QoS 2 exchanges the store resumed from the last run.
   void attach();
+  // sparkplug: before the first pump.
+  void set_hooks(forwarder_hooks hooks) { hooks_ = std::move(hooks); }
   // Coalesces the many triggers of one loop turn into one pump (new
   // messages, a connection up, a completion).
   void schedule_pump();
@@ -96,6 +110,7 @@ class forwarder {
   // whatever tokens the client gives them.
   std::unordered_set<mqtt::message_token> in_flight_;
   forwarder_counters counters_;
+  forwarder_hooks hooks_;  // sparkplug
   std::optional<std::string> paused_;
   // The completions of one loop turn (the client dispatches every ack it
   // read before the pump runs) go to the store's hot tier in one write,

@@ -37,6 +37,7 @@
 #include "run/service_manager.hpp"
 #include "run/status.hpp"  // http: the status board
 #include "run/watchdog.hpp"
+#include "sparkplug/edge_node.hpp"  // sparkplug: mqtt.format: sparkplug_b
 
 namespace fieldbridge::gateway {
 
@@ -75,6 +76,9 @@ class runtime {
         homeassistant_(client_, *configuration_, log_),  // ha: Home Assistant discovery
         status_(*configuration_, {buses_, store_, forwarder_, client_}) {
     signals_.add(SIGHUP);
+    if (config().mqtt.format == config::message_format::sparkplug_b)  // sparkplug
+      sparkplug_ = std::make_unique<sparkplug::edge_node>(client_, store_, forwarder_, config(),
+                                                          make_write_function(), log_);
   }
 
   ~runtime() {
@@ -86,11 +90,13 @@ class runtime {
   int run() {
     client_.on_connection([this](const mq::connection_event& e) { on_connection(e); });
     client_.on_message([this](const mq::publish_packet& m) {
+      if (sparkplug_ && sparkplug_->on_message(m)) return;  // sparkplug: NCMD, DCMD, STATE
       if (commands_) commands_->on_message(m);
       homeassistant_.on_message(m);  // ha: Home Assistant's <discovery_prefix>/status
     });
     for (const auto& warning : config::warnings(config())) log_->warn("configuration: {}", warning);
     forwarder_.attach();
+    if (sparkplug_) sparkplug_->attach();  // sparkplug: births before data, seq at send time
 
     if (options_.commands) commands_ = make_commands(config());
     start_buses();
@@ -128,6 +134,8 @@ class runtime {
     will.qos = mq::qos::at_least_once;
     will.retain = true;
     options.will = will;
+    if (configuration.mqtt.format == config::message_format::sparkplug_b)  // sparkplug: NDEATH will, clean session
+      sparkplug::edge_node::adjust_client_options(options, configuration);
     return options;
   }
 
@@ -187,7 +195,9 @@ class runtime {
   void on_readings(std::vector<reading> readings) {
     status_.on_readings(readings);
     store::queue::batch batch(store_);  // cost: one hot-tier write per poll, not one per reading
-    router_.route(readings, [this](store::message m) { return store_.append(std::move(m)).has_value(); });
+    const auto offer = [this](store::message m) { return store_.append(std::move(m)).has_value(); };
+    if (sparkplug_) sparkplug_->on_readings(readings, offer);  // sparkplug: DDATA
+    else router_.route(readings, offer);
     forwarder_.schedule_pump();
   }
 
@@ -204,6 +214,12 @@ class runtime {
     // devices' status changes; these lines add nothing at info level.
     if (!e.connected) {
       log_->debug("broker connection down: {}", e.detail.empty() ? e.error.message() : e.detail);
+      if (sparkplug_) sparkplug_->on_connection(e);
+      return;
+    }
+    if (sparkplug_) {  // sparkplug: births instead of the status topics
+      sparkplug_->on_connection(e);
+      subscribe_commands();
       return;
     }
     publish_direct(status_topic(prefix_), "online", mq::qos::at_least_once, true);
@@ -244,6 +260,10 @@ class runtime {
     status_.on_status(e.device, e.online);
     log_->debug("{}: {} {}", e.device, e.online ? "online" : "offline", e.reason);
     if (!e.online) router_.forget_device(e.device);
+    if (sparkplug_) {  // sparkplug: DDEATH / DBIRTH
+      sparkplug_->on_status(e.device, e.online);
+      return;
+    }
     // While disconnected the change waits: the next connect sends every status.
     if (!stopping_ && client_.connected())
       publish_direct(device_status_topic(prefix_, e.device), e.online ? "online" : "offline", mq::qos::at_least_once, true);
@@ -375,6 +395,10 @@ class runtime {
     auto decision = plan_reload(config(), *next);
     if (const auto* refusal = std::get_if<reload_refusal>(&decision)) {
       refuse_reload(refusal->reason);
+      return;
+    }
+    if (const auto why = sparkplug::reload_refusal(config(), *next)) {  // sparkplug: its births stay as they are
+      refuse_reload(*why);
       return;
     }
     auto plan = std::get<reload_plan>(std::move(decision));
@@ -586,6 +610,10 @@ class runtime {
       log_->warn("the broker did not acknowledge 'offline' within {} ms", options_.shutdown_grace.count());
       finish();
     });
+    if (sparkplug_) {  // sparkplug: NDEATH instead of "offline"
+      sparkplug_->shutdown([this] { finish(); });
+      return;
+    }
     publish_direct(status_topic(prefix_), "offline", mq::qos::at_least_once, true,
                    [this](const mq::publish_result&) { finish(); });
   }
@@ -638,6 +666,7 @@ class runtime {
   std::thread retirer_;  // joins the workers of the buses a reload stops
   bool reloading_ = false;
   bool reload_again_ = false;  // a SIGHUP came during a reload
+  std::unique_ptr<sparkplug::edge_node> sparkplug_;  // sparkplug: with mqtt.format: sparkplug_b
   std::vector<std::unique_ptr<drivers::field_bus>> buses_;  // last: stopped and destroyed first
 
   bool subscribed_ = false;

@@ -34,6 +34,11 @@ enum class payload_format : std::uint8_t { json, value };
 // a topic per point, or one message per device poll on <prefix>/<device>.
 enum class payload_layout : std::uint8_t { point, device };
 
+// sparkplug: mqtt.format: what the readings are published as. native:
+// fieldbridge's own topics and payloads (docs/gateway.md); sparkplug_b: an
+// Eclipse Sparkplug B 3.0 edge node (docs/sparkplug.md).
+enum class message_format : std::uint8_t { native, sparkplug_b };
+
 // One broker of mqtt.hosts (to_string() in core/text.hpp: "host:port").
 using broker_address = network_endpoint;
 
@@ -68,6 +73,7 @@ struct mqtt_settings {
   // and port hold the first entry. An entry without a port takes 8883 with
   // tls and 1883 without.
   std::vector<broker_address> hosts;
+  message_format format = message_format::native;  // sparkplug: mqtt.format
 
   bool operator==(const mqtt_settings&) const = default;
 };
@@ -142,6 +148,15 @@ struct http_settings {
 // Whether the listener's host is a loopback address (127.0.0.0/8, ::1,
 // localhost), where it needs no token.
 bool is_loopback(std::string_view host);
+// sparkplug: the `sparkplug:` section (mqtt.format: sparkplug_b only); see
+// docs/sparkplug.md. Ids are names (letters, digits, '_', '-', '.').
+struct sparkplug_settings {
+  std::string group_id;          // required
+  std::string edge_node_id;      // default: gateway.name
+  std::string primary_host_id;   // empty: none; else DATA only while its STATE says online
+  std::uint8_t data_qos = 0;     // DDATA/DDEATH QoS: 0 as the specification says; 1: acknowledged
+  bool operator==(const sparkplug_settings&) const = default;
+};
 
 struct configuration {
   std::string source_path;
@@ -151,6 +166,7 @@ struct configuration {
   std::vector<bus_spec> buses;
   homeassistant_settings homeassistant;
   std::optional<http_settings> http;  // http: the status page; absent: no listener
+  sparkplug_settings sparkplug;  // sparkplug: used when mqtt.format is sparkplug_b
   // layout: the devices (and serial_line buses) that set their own layout.
   std::map<std::string, payload_layout, std::less<>> device_layouts;
 

@@ -95,6 +95,10 @@ struct client_options {
   // unsubscribe() did not remove) when a connection comes up with session
   // present = 0; see client::subscribe.
   bool restore_subscriptions = true;
+  // false: a lost connection hands back every unfinished publish with
+  // publish_outcome::session_lost instead of sending it again on the next
+  // connection (session_config::resend_after_reconnect; Sparkplug).
+  bool resend_after_reconnect = true;
   // Stop after the first failed connect attempt instead of retrying
   // (for `fieldbridge check --connect`, which wants the broker's first answer).
   bool reconnect = true;
@@ -104,9 +108,10 @@ struct client_options {
 enum class publish_outcome : std::uint8_t {
   delivered,     // QoS 0 written to the socket, QoS 1 PUBACK, QoS 2 PUBCOMP (success codes)
   failed,        // refused before sending or by the broker: `error` says why; do not retry as is
-  // Not reported any more: after a reconnect with session present 0 the
-  // client publishes the message again by itself (in its original order).
-  // Kept so an owner's switch stays complete; treat it as not delivered.
+  // Only with client_options::resend_after_reconnect false (the connection
+  // went down before it completed). Otherwise, after a reconnect with
+  // session present 0, the client publishes the message again by itself (in
+  // its original order). Treat it as not delivered.
   session_lost,
   aborted,       // the client stopped before the message was done; its state is unknown
   not_written,   // QoS 0 whose connection died before its write completed: publish again if a copy beats a gap
@@ -194,6 +199,10 @@ class client {
   // but not delivered to the message handler again; its PUBREL is completed.
   // See session::restore_incoming.
   boost::system::error_code restore_incoming(std::vector<std::uint16_t> packet_ids);
+
+  // The will of the next CONNECT and every one after (client_options::will
+  // until then); nullopt: none. The current connection keeps its will.
+  void set_will(std::optional<will_options> will);
 
   // Connects (and keeps reconnecting). Throws std::runtime_error when the
   // TLS files cannot be loaded (a configuration failure).

@@ -82,6 +82,12 @@ struct session_config {
   // subscribe to them again, before new publishes, when a CONNACK says the
   // session is not present. See subscriptions_restored_event.
   bool restore_subscriptions = true;
+  // false (Sparkplug, whose messages carry a per-connection seq): when the
+  // connection goes down, every publish that is not complete fails with
+  // errc::session_lost (publish_failed_event), queued ones included, QoS 2
+  // past PUBREC completes (past_pubrec); none is sent again by the session.
+  // The owner publishes them again, rebuilt, once the new connection is set up.
+  bool resend_after_reconnect = true;
   properties connect_properties;  // extra CONNECT properties (user properties, ...)
 };
 
@@ -295,6 +301,11 @@ class session {
   // errc::packet_identifier_in_use (an id twice), errc::not_connected when
   // called while a transport is up.
   boost::system::error_code restore(std::vector<restored_message> messages);
+
+  // The Last Will of the next CONNECT (and every one after), replacing the
+  // configured one; nullopt: none. The connection under way keeps the will
+  // its CONNECT carried (Sparkplug's bdSeq changes per connect this way).
+  void set_will(std::optional<will_message> will) { config_.will = std::move(will); }
 
   // Restores the ids of incoming QoS 2 messages that were delivered but not
   // yet released (incoming_qos2_received without incoming_qos2_released)
