@@ -8,6 +8,10 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <map>
 #include <mutex>
 #include <set>
 #include <string>
@@ -338,6 +342,34 @@ TEST_F(SparkplugRun, BirthsComeBeforeDataAndSeqRunsWithoutGapsThroughItsWrap) {
   // Shutdown: an NDEATH with this session's bdSeq.
   ASSERT_EQ(all.back().type, "NDEATH") << gw.log();
   EXPECT_EQ(bdseq_of(all.back()), bdseq_of(all[0]));
+}
+
+// The gateway's own NBIRTH, DBIRTH and DDATA as the host received them, for
+// Eclipse Tahu's decoder: with FIELDBRIDGE_SPARKPLUG_CAPTURE=<dir> (the ctest
+// fixture sparkplug_gateway_capture) they are written there, and
+// sparkplug_tahu_decodes_the_gateways_messages reads them with node.
+TEST_F(SparkplugRun, TheGatewaysBirthsAndDataAsAHostReceivesThem) {
+  host h(broker_.port());
+  write_config();
+  auto gw = start_gateway();
+  ASSERT_TRUE(wait_until([&] { return count(decode_all(h.messages()), "DDATA") >= 2; }, 20s)) << gw.log();
+  EXPECT_EQ(gw.stop(5s), 0) << gw.log();
+  std::map<std::string, std::vector<std::uint8_t>> first;
+  for (const auto& m : h.messages()) {
+    for (const auto* type : {"NBIRTH", "DBIRTH", "DDATA"}) {
+      if (m.topic.find(std::string("/") + type + "/") != std::string::npos && !first.contains(type))
+        first.emplace(type, m.payload);
+    }
+  }
+  ASSERT_EQ(first.size(), 3u);
+  const char* dir = std::getenv("FIELDBRIDGE_SPARKPLUG_CAPTURE");
+  if (dir == nullptr) return;
+  std::filesystem::create_directories(dir);
+  for (const auto& [type, payload] : first) {
+    std::ofstream out(std::filesystem::path(dir) / (type + ".bin"), std::ios::binary);
+    out.write(reinterpret_cast<const char*>(payload.data()), static_cast<std::streamsize>(payload.size()));
+    ASSERT_TRUE(out.good()) << dir;
+  }
 }
 
 TEST_F(SparkplugRun, SigkillLeavesTheWillsNdeathWithTheBirthsBdSeqAndARestartTakesTheNext) {
