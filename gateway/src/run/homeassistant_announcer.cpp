@@ -1,8 +1,5 @@
 #include "run/homeassistant_announcer.hpp"
 
-#include <fcntl.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
@@ -10,6 +7,8 @@
 #include <utility>
 
 #include <fmt/format.h>
+
+#include "run/state_file.hpp"
 
 namespace fieldbridge::gateway {
 
@@ -30,23 +29,7 @@ std::set<std::string> read_announced_topics(const std::string& path) {
 bool write_announced_topics(const std::string& path, const std::set<std::string>& topics) {
   std::string text = "# Home Assistant discovery configs announced by fieldbridge; cleared when their point goes\n";
   for (const auto& topic : topics) text += topic + '\n';
-  const auto temporary = path + ".tmp";
-  const int fd = ::open(temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) return false;
-  std::size_t written = 0;
-  while (written < text.size()) {
-    const auto n = ::write(fd, text.data() + written, text.size() - written);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    written += static_cast<std::size_t>(n);
-  }
-  const bool ok = written == text.size() && ::fsync(fd) == 0;
-  ::close(fd);
-  if (!ok || ::rename(temporary.c_str(), path.c_str()) != 0) {
-    ::unlink(temporary.c_str());
-    return false;
-  }
-  return true;
+  return replace_file(path, text);
 }
 
 struct homeassistant_announcer::state : std::enable_shared_from_this<state> {

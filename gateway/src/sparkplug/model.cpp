@@ -1,10 +1,6 @@
 #include "sparkplug/model.hpp"
 
-#include <fcntl.h>
-#include <unistd.h>
-
 #include <cctype>
-#include <cerrno>
 #include <algorithm>
 #include <charconv>
 #include <cmath>
@@ -12,6 +8,8 @@
 #include <limits>
 #include <type_traits>
 #include <utility>
+
+#include "run/state_file.hpp"
 
 namespace fieldbridge::gateway::sparkplug {
 
@@ -379,23 +377,7 @@ std::uint64_t read_bdseq(const std::string& path) {
 
 bool write_bdseq(const std::string& path, std::uint64_t bdseq) {
   const std::string text = std::to_string(bdseq % 256) + "\n";
-  const auto temporary = path + ".tmp";
-  const int fd = ::open(temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) return false;
-  std::size_t written = 0;
-  while (written < text.size()) {
-    const auto n = ::write(fd, text.data() + written, text.size() - written);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    written += static_cast<std::size_t>(n);
-  }
-  const bool ok = written == text.size() && ::fsync(fd) == 0;
-  ::close(fd);
-  if (!ok || ::rename(temporary.c_str(), path.c_str()) != 0) {
-    ::unlink(temporary.c_str());
-    return false;
-  }
-  return true;
+  return replace_file(path, text);
 }
 
 std::optional<std::string> reload_refusal(const config::configuration& running, const config::configuration& next) {
