@@ -31,7 +31,10 @@
 #   (mqtt.layout: "point", the default, or "point device" side by side; a
 #   device message is JSON whatever PAYLOADS says, so `device` runs once per
 #   rate with payload json: the subscriber counts each of its values as a
-#   reading, and "messages/s" shows what reached the broker)
+#   reading, and "messages/s" shows what reached the broker), PERF (a
+#   directory: each steady run's window is recorded there with `perf record
+#   --call-graph dwarf`, one file per run; the CPU figures then include
+#   perf's own cost)
 # needs: mosquitto, and a build with libmosquitto-dev (bench-only).
 set -euo pipefail
 
@@ -205,6 +208,7 @@ run_steady() {  # run_steady BUILD QOS PAYLOAD RATE LAYOUT
   "$b/gateway/fieldbridge" run -c "$dir/gw.yaml" >"$dir/gw.log" 2>&1 &
   gw=$!
   pids+=("$gw")
+  [[ -n ${PERF:-} ]] && record_profile "$gw" "$PERF/$(label "$b")-$layout-q$qos-$payload-$rate.data"
   line=$("$subscriber" --port "$port" --prefix fieldbridge/e2e --qos "$qos" --pid "$gw" \
     --warmup "$warmup" --window "$window" --rate "$rate" | tail -1)
   local hung=
@@ -272,6 +276,12 @@ run_backlog() {  # run_backlog BUILD DRAIN
     "$(label "$b")$hung" "$drain" "$fill" "$got" "$secs" "$rate" "$cpu" \
     "$(mb "$rss")" "$(mb "$rmax")" \
     "$live" "$p50" "$p99"
+}
+
+record_profile() {  # record_profile PID FILE: perf over the measuring window, in the background
+  mkdir -p "$(dirname "$2")"
+  (sleep "$warmup"; exec perf record -q --call-graph dwarf,16384 -F 1000 -p "$1" -o "$2" -- sleep "$window") \
+    >/dev/null 2>&1 &
 }
 
 mb() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
