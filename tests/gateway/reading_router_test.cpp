@@ -71,6 +71,22 @@ TEST(ReadingRouter, RoutesToThePointTopicAndSkipsUnknownPoints) {
   EXPECT_EQ(f.accepted[0].qos, 1);
 }
 
+TEST(ReadingRouter, ReadingsInAnyOrderReachTheirOwnTopics) {
+  // A poll reports points in configuration order; a read-back, a skipped
+  // point or a duplicate breaks it, and each still finds its own route.
+  router_fixture f;
+  std::vector<std::string> topics;
+  f.router.route({value("volts", 1), value("level", 2), value("volts", 3),
+                  reading{"meter1", "nope", point_value{4.0}, quality::good, "", wall_clock::now()},
+                  value("volts", 5)},
+                 [&](store::message m) {
+                   topics.push_back(m.topic + "=" + m.payload.substr(m.payload.find("\"value\":") + 8, 1));
+                   return true;
+                 });
+  EXPECT_EQ(topics, (std::vector<std::string>{"site/meter1/volts=1", "site/meter1/level=2", "site/meter1/volts=3",
+                                              "site/meter1/volts=5"}));
+}
+
 TEST(ReadingRouter, AnUnchangedOnChangeValueIsNotOffered) {
   router_fixture f;
   EXPECT_EQ(f.offer(value("level", 5)), 1u);

@@ -191,7 +191,9 @@ buses:
   board.on_readings({reading{"meter1", "a", point_value{std::int64_t{1}}, quality::good, "", t0},
                      reading{"meter1", "b", point_value{2.5}, quality::good, "", t0},
                      reading{"nobody", "a", point_value{std::int64_t{9}}, quality::good, "", t0}});
-  board.on_readings({reading{"meter1", "a", point_value{std::int64_t{3}}, quality::good, "", t0 + 1s}});
+  // Out of the configuration's order: each point still gets its own.
+  board.on_readings({reading{"meter1", "b", point_value{4.5}, quality::good, "", t0 + 1s},
+                     reading{"meter1", "a", point_value{std::int64_t{3}}, quality::good, "", t0 + 1s}});
   board.on_status("meter1", true);
   auto snap = board.snapshot();
   ASSERT_EQ(snap.buses.size(), 1u);
@@ -201,6 +203,8 @@ buses:
   ASSERT_EQ(device.points.size(), 2u);
   ASSERT_TRUE(device.points[0].latest);
   EXPECT_EQ(std::get<std::int64_t>(device.points[0].latest->value), 3);
+  ASSERT_TRUE(device.points[1].latest);
+  EXPECT_EQ(std::get<double>(device.points[1].latest->value), 4.5);
   EXPECT_TRUE(device.points[1].single_precision);
   EXPECT_EQ(snap.buses[0].link, "modbus_tcp 127.0.0.1:1502");
   EXPECT_EQ(snap.mqtt.broker, "127.0.0.1:1");
@@ -217,7 +221,7 @@ buses:
   ASSERT_EQ(points.size(), 2u);
   EXPECT_EQ(points[0].name, "b");
   ASSERT_TRUE(points[0].latest);
-  EXPECT_EQ(std::get<double>(points[0].latest->value), 2.5);
+  EXPECT_EQ(std::get<double>(points[0].latest->value), 4.5);
   EXPECT_EQ(points[1].name, "c");
   EXPECT_FALSE(points[1].latest);
   EXPECT_EQ(snap.buses[0].devices[0].online, true);

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <utility>
 
+#include "run/ordered_lookup.hpp"
+
 namespace fieldbridge::gateway {
 
 reading_router::reading_router(const config::configuration& configuration, logger_ptr log, clock now)
@@ -44,7 +46,8 @@ reading_router::route_table reading_router::build_routes(const config::configura
         route.single_precision = point.format.type == value_type::float32;
         route.heartbeat = point.heartbeat.value_or(configuration.mqtt.heartbeat);
         route.source = device.name + "/" + point.name;
-        d.points.emplace(point.name, std::move(route));
+        route.name = point.name;
+        if (d.index.emplace(point.name, d.points.size()).second) d.points.push_back(std::move(route));
       }
     }
   return routes;
@@ -54,13 +57,14 @@ void reading_router::reconfigure(const config::configuration& configuration) {
   auto routes = build_routes(configuration);
   for (auto& [name, old_device] : routes_) {
     const auto now = routes.find(name);
-    for (auto& [point, old_route] : old_device.points) {
-      const bool stays = now != routes.end() && now->second.points.contains(point);
-      if (!stays) {
+    for (auto& old_route : old_device.points) {
+      const std::size_t stays =
+          now == routes.end() ? not_found : find_in_order(now->second.points, now->second.index, old_route.name, 0);
+      if (stays == not_found) {
         changes_.forget(old_route.source);
         continue;
       }
-      auto& route = now->second.points.find(point)->second;
+      auto& route = now->second.points[stays];
       if (route.topic != old_route.topic) {
         changes_.forget(route.source);
         continue;
@@ -90,13 +94,20 @@ void reading_router::route(const std::vector<reading>& readings, const sink& off
       if (device.device_layout) {
         route_device(device, r, run_end, now, offer);
       } else {
+        std::size_t next = 0;
         for (; r != run_end; ++r)
-          if (const auto found = device.points.find(r->point); found != device.points.end())
-            route_point(found->second, *r, now, offer);
+          if (auto* route = device.find(r->point, next)) route_point(*route, *r, now, offer);
       }
     }
     r = run_end;
   }
+}
+
+reading_router::point_route* reading_router::device_route::find(const std::string& point, std::size_t& next) {
+  const std::size_t found = find_in_order(points, index, point, next);
+  if (found == not_found) return nullptr;
+  next = found + 1;
+  return &points[found];
 }
 
 bool reading_router::due(const point_route& route, const reading& r, std::chrono::steady_clock::time_point now) const {
@@ -141,10 +152,11 @@ void reading_router::route_device(device_route& device, const reading* first, co
   payloads_.open(buffer_, first->ts);
   std::uint8_t qos = 0;
   bool retain = false;
+  std::size_t next = 0;
   for (const auto* r = first; r != last; ++r) {
-    const auto found = device.points.find(r->point);
-    if (found == device.points.end()) continue;
-    auto& route = found->second;
+    auto* found = device.find(r->point, next);
+    if (found == nullptr) continue;
+    auto& route = *found;
     if (r->q != quality::good) {
       // Left out, as in the point layout: the device's status topic and
       // the stats say what is wrong.
@@ -152,7 +164,7 @@ void reading_router::route_device(device_route& device, const reading* first, co
       continue;
     }
     if (!due(route, *r, now)) continue;
-    if (!payloads_.add(buffer_, found->first, *r, due_.empty(), route.single_precision)) {
+    if (!payloads_.add(buffer_, route.name, *r, due_.empty(), route.single_precision)) {
       log_->debug("{}: not published: not a finite number", route.source);
       continue;
     }

@@ -56,6 +56,7 @@ class reading_router {
  private:
   // What a reading of one point turns into.
   struct point_route {
+    std::string name;
     std::string topic;
     std::string source;  // "device/point": the store message's source and the on_change key
     std::string unit;
@@ -69,10 +70,13 @@ class reading_router {
     bool published = false;
   };
 
-  // A device's points (looked up with the reading's own names, no key built
-  // per reading) and, in the device layout, its message.
+  // A device's points, in configuration order and by name (looked up with
+  // the reading's own names and order: run/ordered_lookup.hpp) and, in the
+  // device layout, its message.
   struct device_route {
-    std::map<std::string, point_route, std::less<>> points;
+    std::vector<point_route> points;
+    std::map<std::string, std::size_t, std::less<>> index;  // point name → points
+    point_route* find(const std::string& point, std::size_t& next);
     bool device_layout = false;
     std::string topic;  // device layout: <prefix>/<device>
     std::string name;   // the message's source

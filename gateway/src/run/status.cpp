@@ -8,6 +8,7 @@
 
 #include "fieldbridge/core/text.hpp"
 #include "fieldbridge/mqtt/client.hpp"
+#include "run/ordered_lookup.hpp"
 #include "run/mqtt_options.hpp"
 
 namespace fieldbridge::gateway {
@@ -319,13 +320,21 @@ void status_board::configure(const config::configuration& configuration) {
 }
 
 void status_board::on_readings(const std::vector<reading>& readings) {
-  // The readings of one call are usually one device's: one lookup for them.
+  // The readings of one call are usually one device's, in its points' order:
+  // one lookup for the device, one compare per point.
   auto device = devices_.end();
+  std::size_t next = 0;
   for (const auto& r : readings) {
-    if (device == devices_.end() || device->first != r.device) device = devices_.find(r.device);
+    if (device == devices_.end() || device->first != r.device) {
+      device = devices_.find(r.device);
+      next = 0;
+    }
     if (device == devices_.end()) continue;
-    const auto point = device->second.index.find(r.point);
-    if (point != device->second.index.end()) device->second.points[point->second].latest = r;
+    auto& entry = device->second;
+    const std::size_t point = find_in_order(entry.points, entry.index, r.point, next);
+    if (point == not_found) continue;
+    entry.points[point].latest = r;
+    next = point + 1;
   }
 }
 

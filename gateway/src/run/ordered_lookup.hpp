@@ -1,0 +1,27 @@
+// Finding a reading's point among a device's points, kept in configuration
+// order with a name index beside them. A bus reports a poll's readings in
+// that same order, so the point after the one found last is tried first:
+// one string compare per reading, and the tree search only when the order
+// breaks (a point the device skipped, a write's read-back).
+#pragma once
+
+#include <cstddef>
+#include <map>
+#include <string>
+#include <string_view>
+
+namespace fieldbridge::gateway {
+
+inline constexpr std::size_t not_found = static_cast<std::size_t>(-1);
+
+// The position of the item called `name` in `items` (whose elements have a
+// `name`), trying `hint` first; not_found when there is none.
+template <typename Items>
+std::size_t find_in_order(const Items& items, const std::map<std::string, std::size_t, std::less<>>& index,
+                          std::string_view name, std::size_t hint) {
+  if (hint < items.size() && items[hint].name == name) return hint;
+  const auto found = index.find(name);
+  return found == index.end() ? not_found : found->second;
+}
+
+}  // namespace fieldbridge::gateway
