@@ -397,6 +397,31 @@ TEST_F(GatewayRun, DeviceLayoutPublishesOneMessagePerPoll) {
   }, 10s)) << sub.log();
 }
 
+// The start-up's pages go back twice (before the loop runs, and once the
+// first connection settled) while the bus worker polls on: the readings
+// go on arriving, in sequence, after both.
+TEST_F(GatewayRun, GivesBackTheStartupsPagesTwiceAndKeepsPublishing) {
+  subscriber sub(broker_.port(), 1, dir_ / "sub.log", "sub-release");
+  write_config({});
+  child_process gw({fieldbridge_binary(), "--log-level", "debug", "run", "-c", config_.string()},
+                   dir_ / "gateway.log");
+  const auto releases = [&] {
+    const auto text = gw.log();
+    std::size_t n = 0;
+    for (auto at = text.find("KiB of start-up pages"); at != std::string::npos;
+         at = text.find("KiB of start-up pages", at + 1))
+      ++n;
+    return n;
+  };
+  ASSERT_TRUE(wait_until([&] { return releases() >= 2 || !gw.running(); }, 20s)) << gw.log();
+  ASSERT_EQ(releases(), 2u) << gw.log();
+  const long after = sub.max_sequence();
+  ASSERT_TRUE(wait_until([&] { return sub.max_sequence() >= after + 3 || !gw.running(); }, 20s)) << gw.log();
+  EXPECT_TRUE(gw.running());
+  const auto seq = sub.sequence();
+  for (std::size_t i = 1; i < seq.size(); ++i) EXPECT_EQ(seq[i], seq[i - 1] + 1) << "at " << i;
+}
+
 TEST_F(GatewayRun, StatusIsRetainedOnlineAndTheWillSaysOfflineAfterSigkill) {
   write_config({});
   auto gw = start_gateway();

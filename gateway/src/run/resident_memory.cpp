@@ -8,8 +8,10 @@
 #include <vector>
 
 #if defined(__linux__)
+#include <fcntl.h>
 #include <malloc.h>
 #include <sys/mman.h>
+#include <unistd.h>
 #endif
 
 namespace fieldbridge::gateway {
@@ -52,14 +54,43 @@ bool has_flag(const std::string& flags, std::string_view flag) {
   return false;
 }
 
-// A mapping whose pages are all the file's own, unmodified: dropping them
-// loses nothing, the next access maps the same page again.
-bool is_clean_file_copy(const mapping& m) {
+// A read-only private mapping of a file: its pages are the file's own,
+// unmodified, except those copied on write before it became read-only
+// (RELRO: the dynamic linker's relocations), which are anonymous.
+bool is_read_only_file_mapping(const mapping& m) {
   if (m.perms.size() != 4 || m.perms[0] != 'r' || m.perms[1] != '-' || m.perms[3] != 'p') return false;
   if (m.inode == "0" || m.path.empty() || m.path.front() != '/') return false;
-  if (m.anonymous_kb != 0 || m.rss_kb == 0) return false;
+  if (m.rss_kb == 0) return false;
   // Locked, device (I/O, PFN) mappings: not ordinary page-cache pages.
   return !has_flag(m.flags, "lo") && !has_flag(m.flags, "io") && !has_flag(m.flags, "pf");
+}
+
+bool drop(std::uintptr_t start, std::uintptr_t end) {
+  return ::madvise(reinterpret_cast<void*>(start), end - start, MADV_DONTNEED) == 0;
+}
+
+// In a mapping that holds copies: drops the runs of resident pages that are
+// still the file's (/proc/self/pagemap: present, file-backed), never a
+// copy. Returns the bytes dropped.
+std::size_t drop_file_pages(int pagemap, const mapping& m, std::size_t page) {
+  constexpr std::uint64_t present = 1ULL << 63, file_page = 1ULL << 61;
+  std::vector<std::uint64_t> entries((m.end - m.start) / page);
+  const auto offset = static_cast<off_t>(m.start / page * sizeof(std::uint64_t));
+  const auto want = static_cast<ssize_t>(entries.size() * sizeof(std::uint64_t));
+  if (::pread(pagemap, entries.data(), static_cast<std::size_t>(want), offset) != want) return 0;
+  std::size_t dropped = 0;
+  for (std::size_t i = 0; i < entries.size();) {
+    const auto is_file = [&](std::size_t k) { return (entries[k] & (present | file_page)) == (present | file_page); };
+    if (!is_file(i)) {
+      ++i;
+      continue;
+    }
+    std::size_t j = i;
+    while (j < entries.size() && is_file(j)) ++j;
+    if (drop(m.start + i * page, m.start + j * page)) dropped += (j - i) * page;
+    i = j;
+  }
+  return dropped;
 }
 
 std::vector<mapping> read_mappings() {
@@ -89,16 +120,25 @@ released_memory release_startup_memory() noexcept {
   released_memory released;
 #if defined(__linux__)
   ::malloc_trim(0);  // glibc keeps freed pages inside the heap unless asked
+  const int pagemap = ::open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+  const auto page = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
   try {
     for (const auto& m : read_mappings()) {
-      if (!is_clean_file_copy(m)) continue;
-      if (::madvise(reinterpret_cast<void*>(m.start), m.end - m.start, MADV_DONTNEED) != 0) continue;
+      if (!is_read_only_file_mapping(m)) continue;
+      std::size_t bytes = 0;
+      if (m.anonymous_kb == 0) {
+        if (drop(m.start, m.end)) bytes = m.rss_kb * 1024;
+      } else if (pagemap >= 0) {
+        bytes = drop_file_pages(pagemap, m, page);
+      }
+      if (bytes == 0) continue;
       ++released.mappings;
-      released.bytes += m.rss_kb * 1024;
+      released.bytes += bytes;
     }
   } catch (...) {
     // Out of memory while reading smaps: the heap was trimmed, that will do.
   }
+  if (pagemap >= 0) ::close(pagemap);
 #endif
   return released;
 }

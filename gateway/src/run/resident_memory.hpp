@@ -8,13 +8,14 @@
 // files in the page cache, 6 to 9 MB of a gateway's RSS, and they stay
 // mapped until memory runs short.
 //
-// release_startup_memory() trims the heap (malloc_trim) and unmaps every
-// clean, read-only, private file mapping with MADV_DONTNEED: what the
-// kernel's reclaim would do to them under pressure, done now. Nothing is
-// lost: a page used again is mapped again from the page cache on its next
-// access (a minor fault, no I/O while the file stays cached). Mappings
-// holding a private copy (RELRO, anything written) and writable ones are
-// never touched: there DONTNEED would discard data.
+// release_startup_memory() trims the heap (malloc_trim) and unmaps, with
+// MADV_DONTNEED, the resident pages of read-only private file mappings that
+// are still the file's own: what the kernel's reclaim would do to them
+// under pressure, done now. Nothing is lost: a page used again is mapped
+// again from the page cache on its next access (a minor fault, no I/O
+// while the file stays cached). A private copy (the RELRO pages the
+// dynamic linker relocated, told apart by /proc/self/pagemap) and writable
+// mappings are never touched: there DONTNEED would discard data.
 //
 // Linux only; elsewhere, and wherever /proc/self/smaps cannot be read,
 // only the heap is trimmed.
@@ -25,8 +26,8 @@
 namespace fieldbridge::gateway {
 
 struct released_memory {
-  std::size_t mappings = 0;  // clean file mappings unmapped
-  std::size_t bytes = 0;     // their resident size before, in bytes
+  std::size_t mappings = 0;  // file mappings with pages unmapped
+  std::size_t bytes = 0;     // the resident bytes unmapped
 };
 
 released_memory release_startup_memory() noexcept;

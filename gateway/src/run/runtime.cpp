@@ -69,6 +69,7 @@ class runtime {
         stats_timer_(io_),
         watchdog_timer_(io_),
         grace_timer_(io_),
+        settle_timer_(io_),
         signals_(io_, SIGINT, SIGTERM),
         router_(*configuration_, log_),
         forwarder_(io_, client_, store_, log_, forwarder_settings()),
@@ -124,6 +125,18 @@ class runtime {
 
  private:
   const config::configuration& config() const noexcept { return *configuration_; }
+
+  // The first connection, its subscriptions and the first rounds of polls
+  // and publishes touch code that runs once; a second release drops it too,
+  // leaving the gateway's steady working set (docs/performance.md).
+  void settle_after_first_connection() {
+    if (settled_) return;
+    settled_ = true;
+    settle_timer_.expires_after(std::chrono::seconds(2));
+    settle_timer_.async_wait([this](boost::system::error_code ec) {
+      if (!ec && !stopping_) release_startup_memory_and_log();
+    });
+  }
 
   void release_startup_memory_and_log() {
     const auto released = release_startup_memory();
@@ -215,6 +228,7 @@ class runtime {
 
   void on_connection(const mq::connection_event& e) {
     if (stopping_) return;
+    if (e.connected) settle_after_first_connection();
     // The client logs connects and disconnects itself, the buses their
     // devices' status changes; these lines add nothing at info level.
     if (!e.connected) {
@@ -601,6 +615,7 @@ class runtime {
     flush_timer_.cancel();
     stats_timer_.cancel();
     watchdog_timer_.cancel();
+    settle_timer_.cancel();
     forwarder_.stop();
     if (store_.sync() == store::flush_result::failed) log_->error("could not write the store at shutdown");
     for (auto& bus : buses_) bus->request_stop();
@@ -644,6 +659,8 @@ class runtime {
   boost::asio::steady_timer stats_timer_;
   boost::asio::steady_timer watchdog_timer_;
   boost::asio::steady_timer grace_timer_;
+  boost::asio::steady_timer settle_timer_;  // the release once the first connection settled
+  bool settled_ = false;
   boost::asio::signal_set signals_;
   std::chrono::microseconds watchdog_period_{0};
   std::chrono::steady_clock::time_point store_progress_{};
