@@ -199,8 +199,12 @@ struct command_router::state {
     std::optional<std::vector<std::uint8_t>> correlation;
   };
 
+  // A device's points by name: the spec of a writable one (what a command
+  // is checked and written with), nothing of a read-only one but that it
+  // exists (its commands are refused as "not writable").
+  using point_entry = std::optional<point_spec>;
   std::string prefix;
-  std::map<std::string, std::map<std::string, point_spec, std::less<>>, std::less<>> devices;
+  std::map<std::string, std::map<std::string, point_entry, std::less<>>, std::less<>> devices;
   write_function write;
   publish_function publish;
   logger_ptr logger;
@@ -241,7 +245,8 @@ command_router::command_router(const config::configuration& config, write_functi
   for (const bus_spec& bus : config.buses) {
     for (const device_spec& device : bus.devices) {
       auto& points = state_->devices[device.name];
-      for (const point_spec& point : device.points) points.emplace(point.name, point);
+      for (const point_spec& point : device.points)
+        points.emplace(point.name, point.writable ? state::point_entry(point) : std::nullopt);
     }
   }
   state_->write = std::move(write);
@@ -261,7 +266,7 @@ std::vector<mqtt::subscription> command_router::subscriptions(bool wildcards_ava
   std::vector<mqtt::subscription> out;
   for (const auto& [device, points] : state_->devices) {
     for (const auto& [name, point] : points) {
-      if (!point.writable) continue;
+      if (!point) continue;
       out.push_back(mqtt::subscription{state_->prefix + "/" + device + "/" + name + std::string(set_suffix), options});
     }
   }
@@ -324,14 +329,18 @@ bool command_router::on_message(const mqtt::publish_packet& message) {
     s.refuse(to, topic, fmt::format("no point '{}' on device '{}'", point, device));
     return true;
   }
+  if (!p->second) {
+    s.refuse(to, topic, fmt::format("point '{}' is not writable", point));
+    return true;
+  }
+  const point_spec& spec = *p->second;
   const std::string_view text(reinterpret_cast<const char*>(message.payload.data()), message.payload.size());
-  command_payload command = p->second.transform.map.empty() ? parse_command_payload(text)
-                                                              : parse_mapped_command(text);
+  command_payload command = spec.transform.map.empty() ? parse_command_payload(text) : parse_mapped_command(text);
   if (!command.ok()) {
     s.refuse(to, topic, std::move(command.error));
     return true;
   }
-  if (std::string error = drivers::check_write(p->second, command.value); !error.empty()) {
+  if (std::string error = drivers::check_write(spec, command.value); !error.empty()) {
     s.refuse(to, topic, std::move(error));
     return true;
   }
