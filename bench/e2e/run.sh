@@ -34,7 +34,8 @@
 #   reading, and "messages/s" shows what reached the broker), PERF (a
 #   directory: each steady run's window is recorded there with `perf record
 #   --call-graph dwarf`, one file per run; the CPU figures then include
-#   perf's own cost)
+#   perf's own cost), MOSQUITTO_NODELAY=1 (the broker with Nagle's
+#   algorithm off towards the subscriber: scripts/lib/mosquitto.sh)
 # needs: mosquitto, and a build with libmosquitto-dev (bench-only).
 set -euo pipefail
 
@@ -45,7 +46,7 @@ builds=()
 for arg in "$@"; do
   case $arg in
     --quick) quick=1 ;;
-    -h|--help) sed -n '2,35p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,39p' "$0"; exit 0 ;;
     *) builds+=("$(cd "$arg" && pwd)") ;;
   esac
 done
