@@ -114,6 +114,16 @@ std::vector<mapping> read_mappings() {
   return mappings;
 }
 
+// Whether `mappings` describe this process: one of them holds this very
+// function's code. Under a user-mode emulator (qemu-user) /proc/self/smaps
+// is the emulator's, whose addresses mean nothing to the program.
+bool describes_this_process(const std::vector<mapping>& mappings) {
+  const auto here = reinterpret_cast<std::uintptr_t>(&describes_this_process);
+  for (const auto& m : mappings)
+    if (m.start <= here && here < m.end && m.perms.size() == 4 && m.perms[2] == 'x') return true;
+  return false;
+}
+
 }  // namespace
 
 released_memory release_startup_memory() noexcept {
@@ -123,7 +133,8 @@ released_memory release_startup_memory() noexcept {
   const int pagemap = ::open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
   const auto page = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
   try {
-    for (const auto& m : read_mappings()) {
+    const auto mappings = read_mappings();
+    for (const auto& m : describes_this_process(mappings) ? mappings : std::vector<mapping>{}) {
       if (!is_read_only_file_mapping(m)) continue;
       std::size_t bytes = 0;
       if (m.anonymous_kb == 0) {

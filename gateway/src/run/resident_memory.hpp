@@ -17,8 +17,9 @@
 // dynamic linker relocated, told apart by /proc/self/pagemap) and writable
 // mappings are never touched: there DONTNEED would discard data.
 //
-// Linux only; elsewhere, and wherever /proc/self/smaps cannot be read,
-// only the heap is trimmed.
+// Linux only; elsewhere, wherever /proc/self/smaps cannot be read, and
+// where it does not describe this process (under qemu-user it is the
+// emulator's), only the heap is trimmed.
 #pragma once
 
 #include <cstddef>
