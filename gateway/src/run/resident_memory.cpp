@@ -65,6 +65,10 @@ bool is_read_only_file_mapping(const mapping& m) {
   return !has_flag(m.flags, "lo") && !has_flag(m.flags, "io") && !has_flag(m.flags, "pf");
 }
 
+// The mappings are read first and dropped after: were a library unloaded
+// and its range reused for other memory in between, that memory would be
+// dropped. Nothing in the gateway unloads a library (glibc keeps the NSS
+// modules getaddrinfo loads on the workers' threads).
 bool drop(std::uintptr_t start, std::uintptr_t end) {
   return ::madvise(reinterpret_cast<void*>(start), end - start, MADV_DONTNEED) == 0;
 }
