@@ -130,10 +130,16 @@ bool describes_this_process(const std::vector<mapping>& mappings) {
 
 }  // namespace
 
-released_memory release_startup_memory() noexcept {
-  released_memory released;
+void release_freed_heap() noexcept {
 #if defined(__linux__)
   ::malloc_trim(0);  // glibc keeps freed pages inside the heap unless asked
+#endif
+}
+
+released_memory release_startup_memory() noexcept {
+  released_memory released;
+  release_freed_heap();
+#if defined(__linux__)
   const int pagemap = ::open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
   const auto page = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
   try {

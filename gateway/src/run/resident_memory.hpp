@@ -33,4 +33,7 @@ struct released_memory {
 
 released_memory release_startup_memory() noexcept;
 
+// The heap's part alone (malloc_trim): what a reload frees.
+void release_freed_heap() noexcept;
+
 }  // namespace fieldbridge::gateway

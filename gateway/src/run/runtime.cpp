@@ -535,7 +535,10 @@ class runtime {
     }
     log_->info("reload: applied: {}", plan.summary());
     previous.reset();
-    release_startup_memory_and_log();  // the YAML tree, the old plans, the loader's pages, as after the start
+    // The YAML tree and the old plans. Not the file pages: reading the
+    // mappings holds the loop 1 to 2 ms (15 under ASan) while every bus
+    // polls on, for the little code a reload touches.
+    release_freed_heap();
     end_reload({true, {}, wall_clock::now()});
   }
 
