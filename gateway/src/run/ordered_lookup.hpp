@@ -1,14 +1,19 @@
 // Finding a reading's point among a device's points, kept in configuration
-// order with a name index beside them. A bus reports a poll's readings in
+// order with a name index beside them, and a bus's readings taken device by
+// device. A bus reports a poll's readings in
 // that same order, so the point after the one found last is tried first:
 // one string compare per reading, and the tree search only when the order
 // breaks (a point the device skipped, a write's read-back).
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <map>
 #include <string>
 #include <string_view>
+#include <vector>
+
+#include "fieldbridge/core/reading.hpp"
 
 namespace fieldbridge::gateway {
 
@@ -22,6 +27,19 @@ std::size_t find_in_order(const Items& items, const std::map<std::string, std::s
   if (hint < items.size() && items[hint].name == name) return hint;
   const auto found = index.find(name);
   return found == index.end() ? not_found : found->second;
+}
+
+// Calls `f(first, last)` for each run of consecutive readings of one device
+// (a poll's readings are one run), in order.
+template <typename F>
+void for_each_device_run(const std::vector<reading>& readings, F&& f) {
+  const auto* r = readings.data();
+  const auto* const end = r + readings.size();
+  while (r != end) {
+    const auto* run_end = std::find_if(r, end, [&](const reading& x) { return x.device != r->device; });
+    f(r, run_end);
+    r = run_end;
+  }
 }
 
 }  // namespace fieldbridge::gateway

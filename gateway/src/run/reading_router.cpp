@@ -84,23 +84,18 @@ void reading_router::route(const std::vector<reading>& readings, const sink& off
   // A poll's readings come from one device at one time: its table is looked
   // up, and the clock read, once.
   const auto now = now_();
-  const auto* r = readings.data();
-  const auto* const end = r + readings.size();
-  while (r != end) {
-    const auto* run_end = std::find_if(r, end, [&](const reading& x) { return x.device != r->device; });
-    const auto known = routes_.find(r->device);
-    if (known != routes_.end()) {
-      auto& device = known->second;
-      if (device.device_layout) {
-        route_device(device, r, run_end, now, offer);
-      } else {
-        std::size_t next = 0;
-        for (; r != run_end; ++r)
-          if (auto* route = device.find(r->point, next)) route_point(*route, *r, now, offer);
-      }
+  for_each_device_run(readings, [&](const reading* first, const reading* last) {
+    const auto known = routes_.find(first->device);
+    if (known == routes_.end()) return;
+    auto& device = known->second;
+    if (device.device_layout) {
+      route_device(device, first, last, now, offer);
+      return;
     }
-    r = run_end;
-  }
+    std::size_t next = 0;
+    for (const auto* r = first; r != last; ++r)
+      if (auto* route = device.find(r->point, next)) route_point(*route, *r, now, offer);
+  });
 }
 
 reading_router::point_route* reading_router::device_route::find(const std::string& point, std::size_t& next) {

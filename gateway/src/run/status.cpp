@@ -322,20 +322,18 @@ void status_board::configure(const config::configuration& configuration) {
 void status_board::on_readings(const std::vector<reading>& readings) {
   // The readings of one call are usually one device's, in its points' order:
   // one lookup for the device, one compare per point.
-  auto device = devices_.end();
-  std::size_t next = 0;
-  for (const auto& r : readings) {
-    if (device == devices_.end() || device->first != r.device) {
-      device = devices_.find(r.device);
-      next = 0;
-    }
-    if (device == devices_.end()) continue;
+  for_each_device_run(readings, [&](const reading* first, const reading* last) {
+    const auto device = devices_.find(first->device);
+    if (device == devices_.end()) return;
     auto& entry = device->second;
-    const std::size_t point = find_in_order(entry.points, entry.index, r.point, next);
-    if (point == not_found) continue;
-    entry.points[point].latest = r;
-    next = point + 1;
-  }
+    std::size_t next = 0;
+    for (const auto* r = first; r != last; ++r) {
+      const std::size_t point = find_in_order(entry.points, entry.index, r->point, next);
+      if (point == not_found) continue;
+      entry.points[point].latest = *r;
+      next = point + 1;
+    }
+  });
 }
 
 void status_board::on_status(std::string_view device, bool online) {

@@ -9,6 +9,7 @@
 #include <type_traits>
 #include <utility>
 
+#include "run/ordered_lookup.hpp"
 #include "run/state_file.hpp"
 
 namespace fieldbridge::gateway::sparkplug {
@@ -255,12 +256,13 @@ data_router::data_router(const config::configuration& configuration, const metri
     d.topic = topic(configuration.sparkplug, message_type::ddata, device.name);
     for (const auto& def : device.metrics) {
       point_state p;
+      p.name = def.name;
       p.def = &def;
       p.key = device.name + "/" + def.name;
       p.on_change = def.point->publish == publish_mode::on_change;
       p.deadband = def.point->deadband;
       p.heartbeat = def.point->heartbeat.value_or(configuration.mqtt.heartbeat);
-      d.points.emplace(def.name, std::move(p));
+      if (d.index.emplace(def.name, d.points.size()).second) d.points.push_back(std::move(p));
     }
   }
 }
@@ -280,58 +282,56 @@ store::message data_router::message(const std::string& device, const device_stat
 
 void data_router::route(const std::vector<reading>& readings, const sink& offer) {
   const auto now = now_();
-  const auto* r = readings.data();
-  const auto* const end = r + readings.size();
-  while (r != end) {
-    const auto* run_end = std::find_if(r, end, [&](const reading& x) { return x.device != r->device; });
-    const auto known = devices_.find(r->device);
-    if (known != devices_.end()) {
-      auto& d = known->second;
-      std::vector<sp::metric> metrics;
-      std::vector<std::pair<point_state*, const point_value*>> due;
-      for (const auto* x = r; x != run_end; ++x) {
-        const auto p = d.points.find(x->point);
-        if (p == d.points.end() || x->q != quality::good) continue;
-        auto& state = p->second;
-        const auto v = metric_value(state.def->type, x->value);
-        if (!v) {
-          log_->debug("{}: not published: the value does not fit the metric's datatype {}", state.key,
-                      sp::name_of(state.def->type));
-          continue;
-        }
-        const auto ts = epoch_ms(x->ts);
-        values_[known->first][state.def->name] = current_value{*v, ts};
-        const bool heartbeat_due =
-            state.heartbeat.count() > 0 && state.published && now - state.last_published >= state.heartbeat;
-        if (state.on_change && !heartbeat_due && !changes_.changed(state.key, x->value, state.deadband)) continue;
-        sp::metric m;
-        m.alias = state.def->alias;
-        m.timestamp = ts;
-        m.type = state.def->type;
-        m.val = *v;
-        metrics.push_back(std::move(m));
-        due.emplace_back(&state, &x->value);
-      }
-      if (!metrics.empty()) {
-        store::message m;
-        try {
-          m = message(known->first, d, std::move(metrics), r->ts);
-        } catch (const sp::codec_error& e) {
-          log_->warn("{}: a DDATA could not be encoded: {}", known->first, e.what());
-          r = run_end;
-          continue;
-        }
-        // Refused by the store: none of its on_change values counts as published.
-        if (offer(std::move(m))) {
-          for (const auto& [state, value] : due) {
-            if (state->on_change) changes_.remember(state->key, *value);
-            state->published = true;
-            state->last_published = now;
-          }
-        }
-      }
+  for_each_device_run(readings, [&](const reading* first, const reading* last) {
+    const auto known = devices_.find(first->device);
+    if (known != devices_.end()) route_device(known->first, known->second, first, last, now, offer);
+  });
+}
+
+void data_router::route_device(const std::string& device, device_state& d, const reading* first,
+                               const reading* last, std::chrono::steady_clock::time_point now, const sink& offer) {
+  std::vector<sp::metric> metrics;
+  std::vector<std::pair<point_state*, const point_value*>> due;
+  std::size_t next = 0;
+  for (const auto* x = first; x != last; ++x) {
+    const std::size_t found = find_in_order(d.points, d.index, x->point, next);
+    if (found == not_found) continue;
+    next = found + 1;
+    if (x->q != quality::good) continue;
+    auto& state = d.points[found];
+    const auto v = metric_value(state.def->type, x->value);
+    if (!v) {
+      log_->debug("{}: not published: the value does not fit the metric's datatype {}", state.key,
+                  sp::name_of(state.def->type));
+      continue;
     }
-    r = run_end;
+    const auto ts = epoch_ms(x->ts);
+    values_[device][state.def->name] = current_value{*v, ts};
+    const bool heartbeat_due =
+        state.heartbeat.count() > 0 && state.published && now - state.last_published >= state.heartbeat;
+    if (state.on_change && !heartbeat_due && !changes_.changed(state.key, x->value, state.deadband)) continue;
+    sp::metric m;
+    m.alias = state.def->alias;
+    m.timestamp = ts;
+    m.type = state.def->type;
+    m.val = *v;
+    metrics.push_back(std::move(m));
+    due.emplace_back(&state, &x->value);
+  }
+  if (metrics.empty()) return;
+  store::message m;
+  try {
+    m = message(device, d, std::move(metrics), first->ts);
+  } catch (const sp::codec_error& e) {
+    log_->warn("{}: a DDATA could not be encoded: {}", device, e.what());
+    return;
+  }
+  // Refused by the store: none of its on_change values counts as published.
+  if (!offer(std::move(m))) return;
+  for (const auto& [state, value] : due) {
+    if (state->on_change) changes_.remember(state->key, *value);
+    state->published = true;
+    state->last_published = now;
   }
 }
 
@@ -344,19 +344,20 @@ void data_router::written(const std::string& device, const std::string& point, c
                           wall_clock::time_point ts, const sink& offer) {
   const auto d = devices_.find(device);
   if (d == devices_.end()) return;
-  const auto p = d->second.points.find(point);
-  if (p == d->second.points.end()) return;
-  const auto v = metric_value(p->second.def->type, value);
+  const std::size_t found = find_in_order(d->second.points, d->second.index, point, 0);
+  if (found == not_found) return;
+  const auto* p = &d->second.points[found];
+  const auto v = metric_value(p->def->type, value);
   if (!v) return;
   values_[device][point] = current_value{*v, epoch_ms(ts)};
   sp::metric m;
-  m.alias = p->second.def->alias;
+  m.alias = p->def->alias;
   m.timestamp = epoch_ms(ts);
-  m.type = p->second.def->type;
+  m.type = p->def->type;
   m.val = *v;
   try {
-    if (offer(message(device, d->second, {std::move(m)}, ts)) && p->second.on_change)
-      changes_.remember(p->second.key, value);
+    if (offer(message(device, d->second, {std::move(m)}, ts)) && p->on_change)
+      changes_.remember(p->key, value);
   } catch (const sp::codec_error& e) {
     log_->warn("{}/{}: the written value could not be encoded: {}", device, point, e.what());
   }

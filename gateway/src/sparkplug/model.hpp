@@ -142,6 +142,7 @@ class data_router {
 
  private:
   struct point_state {
+    std::string name;
     const metric_def* def = nullptr;
     std::string key;  // "device/point", for the change filter
     bool on_change = false;
@@ -150,10 +151,17 @@ class data_router {
     std::chrono::steady_clock::time_point last_published{};
     bool published = false;
   };
+  // A device's points in configuration order and by name (found as in
+  // run/ordered_lookup.hpp).
   struct device_state {
     std::string topic;
-    std::map<std::string, point_state, std::less<>> points;
+    std::vector<point_state> points;
+    std::map<std::string, std::size_t, std::less<>> index;  // point name → points
   };
+
+  // The DDATA of one device's readings [first, last), if any is due.
+  void route_device(const std::string& device, device_state& d, const reading* first, const reading* last,
+                    std::chrono::steady_clock::time_point now, const sink& offer);
 
   store::message message(const std::string& device, const device_state& d, std::vector<sp::metric> metrics,
                          wall_clock::time_point ts) const;
