@@ -15,6 +15,10 @@
 // drain: readings whose ts is before --live-after (ms since the epoch) are
 //   the backlog, the others live; the drain ends when no backlog reading
 //   came for --quiet seconds (or --window seconds passed).
+// full: --full-log FILE: after --warmup, a first window lasts until FILE
+//   (the gateway's log) says "store full"; after --settle seconds a second
+//   window of --window seconds. Prints the readings/s and CPU per reading
+//   of each: delivery before and after the store filled.
 #include <mosquitto.h>
 #include <unistd.h>
 
@@ -30,6 +34,8 @@
 #include <string>
 #include <string_view>
 #include <thread>
+#include <tuple>
+#include <utility>
 #include <unordered_map>
 #include <vector>
 
@@ -50,12 +56,14 @@ struct options {
   bool drain = false;
   long long live_after_ms = 0;
   double quiet = 3;
+  std::string full_log;  // full: the gateway log that says when the store filled
+  double settle = 1;
 };
 
 [[noreturn]] void usage() {
   std::fprintf(stderr,
                "usage: e2e_subscriber --port N --prefix P --pid PID [--host H] [--qos Q] [--warmup S] "
-               "[--window S] [--rate R] [--drain --live-after MS [--quiet S]]\n");
+               "[--window S] [--rate R] [--drain --live-after MS [--quiet S]] [--full-log FILE [--settle S]]\n");
   std::exit(2);
 }
 
@@ -78,6 +86,8 @@ options parse(int argc, char** argv) {
     else if (a == "--drain") o.drain = true;
     else if (a == "--live-after") o.live_after_ms = std::atoll(next());
     else if (a == "--quiet") o.quiet = std::atof(next());
+    else if (a == "--full-log") o.full_log = next();
+    else if (a == "--settle") o.settle = std::atof(next());
     else usage();
   }
   if (o.prefix.empty() || o.pid <= 0) usage();
@@ -102,6 +112,16 @@ long long parse_ts(std::string_view s) {
   const long doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
   const long long days = era * 146097LL + doe - 719468;
   return ((days * 24 + num(11, 2)) * 60 + num(14, 2)) * 60000LL + num(17, 2) * 1000LL + num(20, 3);
+}
+
+// Whether the log at `path` holds `text` (read whole: a warn-level log).
+bool log_says(const std::string& path, std::string_view text) {
+  std::ifstream in(path);
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.find(text) != std::string::npos) return true;
+  }
+  return false;
 }
 
 long long now_ms() {
@@ -317,6 +337,50 @@ int main(int argc, char** argv) {
     rss_max = std::max(rss_max, s.rss_kb);
   };
 
+  if (!opt.full_log.empty()) {
+    // Two windows around the moment the store filled, on one connection.
+    std::this_thread::sleep_for(seconds_of(opt.warmup));
+    auto open_window = [&] {
+      std::lock_guard lock(c.mutex);
+      c.received = 0;
+      c.measuring = true;
+      return std::pair{sample(opt.pid), steady::now()};
+    };
+    auto close_window = [&](const std::pair<proc_sample, steady::time_point>& from) {
+      std::lock_guard lock(c.mutex);
+      c.measuring = false;
+      const auto to = sample(opt.pid);
+      const double s = std::chrono::duration<double>(steady::now() - from.second).count();
+      const double cpu_s = static_cast<double>(to.ticks - from.first.ticks) / hz;
+      const double n = static_cast<double>(c.received);
+      return std::tuple{s, n > 0 && s > 0 ? n / s : 0.0, n > 0 ? cpu_s * 1e6 / n : 0.0, s > 0 ? 100 * cpu_s / s : 0.0};
+    };
+    const auto before = open_window();
+    const auto fill_deadline = steady::now() + std::chrono::minutes(5);
+    bool filled = false;
+    while (!(filled = log_says(opt.full_log, "store full")) && steady::now() < fill_deadline) sample_tick();
+    const auto [fill_s, before_rate, before_cpu, before_core] = close_window(before);
+    if (!filled) {
+      std::printf("error=never_full fill_s=%.1f\n", fill_s);
+      return 1;
+    }
+    std::this_thread::sleep_for(seconds_of(opt.settle));
+    rss.clear();
+    const auto after = open_window();
+    const auto stop = after.second + seconds_of(opt.window);
+    while (steady::now() < stop) sample_tick();
+    const auto [after_s, after_rate, after_cpu, after_core] = close_window(after);
+    mosquitto_disconnect(m);
+    mosquitto_loop_stop(m, false);
+    std::printf(
+        "fill_s=%.1f before_per_s=%.0f before_cpu_us_per_reading=%.2f before_core_pct=%.1f after_s=%.1f "
+        "after_per_s=%.0f after_cpu_us_per_reading=%.2f after_core_pct=%.1f rss_kb=%ld rss_max_kb=%ld\n",
+        fill_s, before_rate, before_cpu, before_core, after_s, after_rate, after_cpu, after_core, median(rss),
+        rss_max);
+    mosquitto_destroy(m);
+    mosquitto_lib_cleanup();
+    return 0;
+  }
   if (!opt.drain) {
     std::this_thread::sleep_for(seconds_of(opt.warmup));
     {

@@ -35,7 +35,15 @@
 #   directory: each steady run's window is recorded there with `perf record
 #   --call-graph dwarf`, one file per run; the CPU figures then include
 #   perf's own cost), MOSQUITTO_NODELAY=1 (the broker with Nagle's
-#   algorithm off towards the subscriber: scripts/lib/mosquitto.sh)
+#   algorithm off towards the subscriber: scripts/lib/mosquitto.sh),
+#   FULLS (the full-store case's store.on_full policies, default
+#   "drop_oldest"; "" skips it), FULL_RATE (readings/s offered, default
+#   50000: more than QoS 1 delivers here, so the store fills), FULL_SIZE
+#   (store.max_size, default 32MiB)
+# The full-store case: QoS 1, json, FULL_RATE readings/s into a store of
+# FULL_SIZE, so the backlog grows until the store is full; the subscriber's
+# readings/s and the gateway's CPU per delivered reading before the first
+# "store full" in the gateway's log and, after 1 s, for a window after it.
 # needs: mosquitto, and a build with libmosquitto-dev (bench-only).
 set -euo pipefail
 
@@ -46,7 +54,7 @@ builds=()
 for arg in "$@"; do
   case $arg in
     --quick) quick=1 ;;
-    -h|--help) sed -n '2,39p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,47p' "$0"; exit 0 ;;
     *) builds+=("$(cd "$arg" && pwd)") ;;
   esac
 done
@@ -61,11 +69,13 @@ done
 
 if ((quick)); then
   window=${WINDOW:-4}; rates=${RATES:-"10000 50000"}; qoses=${QOSES:-"0 1"}; payloads=${PAYLOADS:-"json"}
-  backlog=${BACKLOG:-200000}; drains=${DRAINS-"fifo"}
+  backlog=${BACKLOG:-200000}; drains=${DRAINS-"fifo"}; fulls=${FULLS-""}
 else
   window=${WINDOW:-8}; rates=${RATES:-"1000 10000 50000 100000"}; qoses=${QOSES:-"0 1"}; payloads=${PAYLOADS:-"value json"}
-  backlog=${BACKLOG:-1000000}; drains=${DRAINS-"fifo live_first"}
+  backlog=${BACKLOG:-1000000}; drains=${DRAINS-"fifo live_first"}; fulls=${FULLS-"drop_oldest"}
 fi
+full_rate=${FULL_RATE:-50000}
+full_size=${FULL_SIZE:-32MiB}
 warmup=${WARMUP:-2}
 layouts=${LAYOUTS:-point}
 inflight=${INFLIGHT:-}
@@ -138,6 +148,7 @@ wait_for "$work/simulate.log" "listening on"
 
 # write_gateway FILE BROKER_PORT QOS PAYLOAD POLL STORE [DRAIN [FIRST_BUS_UNITS [LAYOUT]]]
 # Units 1..FIRST_BUS_UNITS (default half) on bus0, the rest on bus1.
+store_extra=""  # more store keys, ", key: value" each (the full-store case)
 write_gateway() {
   local file=$1 broker=$2 qos=$3 payload=$4 poll=$5 store=$6 drain=${7:-fifo} split=${8:-$((units / 2))}
   local layout=${9:-point}
@@ -151,7 +162,7 @@ write_gateway() {
     echo "  layout: $layout"
     echo "  reconnect: { min: 100ms, max: 500ms }"
     [[ -n $inflight ]] && echo "  max_inflight: $inflight"
-    echo "store: { path: $store, hot_path: $hot, drain: $drain }"
+    echo "store: { path: $store, hot_path: $hot, drain: $drain$store_extra }"
     echo "buses:"
     for bus in 0 1; do
       echo "  - name: bus$bus"
@@ -279,6 +290,37 @@ run_backlog() {  # run_backlog BUILD DRAIN
     "$live" "$p50" "$p99"
 }
 
+run_full() {  # run_full BUILD ON_FULL
+  local b=$1 on_full=$2 port gw dir line broker
+  dir=$(mktemp -d -p "$work" full.XXXX)
+  port=$(free_port)
+  start_broker "$port"
+  broker=$broker_pid
+  store_extra=", max_size: $full_size, on_full: $on_full"
+  write_gateway "$dir/gw.yaml" "$port" 1 json "$(poll_for_rate "$full_rate")" "$dir/queue.db"
+  store_extra=""
+  "$b/gateway/fieldbridge" run -c "$dir/gw.yaml" >"$dir/gw.log" 2>&1 &
+  gw=$!
+  pids+=("$gw")
+  line=$("$subscriber" --port "$port" --prefix fieldbridge/e2e --qos 1 --pid "$gw" \
+    --warmup "$warmup" --window "$window" --full-log "$dir/gw.log" | tail -1)
+  local hung=
+  stop_pid "$gw" || hung=" (hung at SIGTERM: killed after 15 s)"
+  stop_pid "$broker" || true
+  local before after change
+  before=$(field "$line" before_per_s); after=$(field "$line" after_per_s)
+  if [[ -z $after ]]; then
+    echo "| $(label "$b") | $on_full | failed: ${line:-no output} | | | | | |"
+    return
+  fi
+  change=$(awk -v a="$after" -v b="$before" 'BEGIN { printf "%+.1f", (b > 0 ? 100 * (a - b) / b : 0) }')
+  printf '| %s | %s | %s | %s | %s / %s | %s | %s / %s | %s %% | %s / %s |\n' \
+    "$(label "$b")$hung" "$on_full" "$(field "$line" fill_s)" "$before" \
+    "$(field "$line" before_cpu_us_per_reading)" "$(field "$line" before_core_pct)" "$after" \
+    "$(field "$line" after_cpu_us_per_reading)" "$(field "$line" after_core_pct)" "$change" \
+    "$(mb "$(field "$line" rss_kb)")" "$(mb "$(field "$line" rss_max_kb)")"
+}
+
 record_profile() {  # record_profile PID FILE: perf over the measuring window, in the background
   mkdir -p "$(dirname "$2")"
   (sleep "$warmup"; exec perf record -q --call-graph dwarf,16384 -F 1000 -p "$1" -o "$2" -- sleep "$window") \
@@ -324,6 +366,16 @@ for b in "${builds[@]}"; do
     done
   done
 done
+if [[ -n $fulls ]]; then
+  echo
+  echo "A full store: $full_rate readings/s offered at QoS 1 (json) into a store of $full_size, delivered per second before and after it filled:"
+  echo
+  echo "| build | on_full | s to fill | before: readings/s | CPU µs/reading / % core | after: readings/s | CPU µs/reading / % core | change | RSS MB after: median / max |"
+  echo "|---|---|---|---|---|---|---|---|---|"
+  for on_full in $fulls; do
+    for b in "${builds[@]}"; do run_full "$b" "$on_full"; done
+  done
+fi
 [[ -z $drains ]] && exit 0
 echo
 echo "Backlog: $backlog readings queued at 100k/s (QoS 1, json) with the broker away, then the broker back with 10 % of the units still answering:"
