@@ -387,7 +387,24 @@ bool hot_log::emit() {
   return true;
 }
 
+void hot_log::join_deferred() {
+  held_ += deferred_;
+  held_records_ += deferred_records_;
+  deferred_.clear();
+  deferred_records_ = 0;
+}
+
 bool hot_log::write_held() {
+  if (!held_.empty()) join_deferred();  // they ride along: no write of their own
+  return write_collected();
+}
+
+bool hot_log::write_all_held() {
+  join_deferred();
+  return write_collected();
+}
+
+bool hot_log::write_collected() {
   if (held_.empty()) return fd_ >= 0;
   if (fd_ < 0) {
     held_.clear();
@@ -413,6 +430,17 @@ bool hot_log::remove(message_id id) {
   return emit();
 }
 
+bool hot_log::remove_later(message_id id) {
+  if (fd_ < 0) return false;
+  encode_remove(deferred_, id);
+  if (++deferred_records_ < max_deferred_removals) return true;
+  if (holding_) {
+    join_deferred();  // written when the batch ends
+    return true;
+  }
+  return write_all_held();
+}
+
 bool hot_log::set_qos2(message_id id, std::uint16_t packet_id, qos2_state state) {
   if (fd_ < 0) return false;
   // The state must be in the file before the packet it announces leaves:
@@ -424,12 +452,14 @@ bool hot_log::set_qos2(message_id id, std::uint16_t packet_id, qos2_state state)
   put_int<std::uint16_t>(out, packet_id);
   put_int<std::uint8_t>(out, static_cast<std::uint8_t>(state));
   finish_frame(out, at);
-  return emit() && write_held();
+  return emit() && write_all_held();  // the deferred removals too: it writes anyway
 }
 
 void hot_log::discard() {
   held_.clear();
   held_records_ = 0;
+  deferred_.clear();
+  deferred_records_ = 0;
   if (fd_ >= 0) {
     ::close(fd_);
     fd_ = -1;

@@ -71,12 +71,22 @@ class hot_log {
   bool add(message_id id, const message& m, std::uint16_t packet_id, qos2_state state);
   bool remove(message_id id);
   bool set_qos2(message_id id, std::uint16_t packet_id, qos2_state state);
+  // A removal that may wait (a completed QoS 0/1 message: were it lost, the
+  // message would go out again, at least once): collected apart, and written
+  // with the next records that are written anyway, by write_all_held(), or
+  // once max_deferred_removals are collected. Saves a write(2) per loop turn
+  // of acknowledgements while polls append.
+  bool remove_later(message_id id);
+  static constexpr std::uint64_t max_deferred_removals = 256;
 
   // Holding collects records for one write(2) (the queue's write batches);
-  // write_held() writes what was collected (false when that write failed).
+  // write_held() writes what was collected (false when that write failed),
+  // with the deferred removals if anything else was collected;
+  // write_all_held() writes the deferred removals too, whatever there is.
   // A record collected is not safe from a kill -9 until it is written.
   void hold(bool on) noexcept { holding_ = on; }
   bool write_held();
+  bool write_all_held();
 
   // Compaction: a new file holding only `messages` and `removed` replaces
   // this one (written beside it, then renamed over it, so a kill at any
@@ -98,6 +108,9 @@ class hot_log {
   std::string& record_buffer();
   // After a record was encoded by record_buffer(): written now unless held.
   bool emit();
+  // Moves the deferred removals behind the held records.
+  void join_deferred();
+  bool write_collected();
   bool write_all(int fd, const std::string& data);
   bool fail(const char* what);
   static void encode_add(std::string& out, message_id id, const message& m, std::uint16_t packet_id,
@@ -111,6 +124,8 @@ class hot_log {
   std::string buffer_;
   std::string held_;  // records collected while holding_, in order
   std::uint64_t held_records_ = 0;
+  std::string deferred_;  // removals that may wait (remove_later), in order
+  std::uint64_t deferred_records_ = 0;
   bool holding_ = false;
   std::uint64_t bytes_ = 0;
   std::uint64_t written_ = 0;
@@ -127,9 +142,12 @@ bool hot_log::rewrite(const Messages& messages, const Removed& removed) {
   std::string data;
   for (const auto& [id, entry] : messages) encode_add(data, id, entry.msg, entry.packet_id, entry.state);
   for (const auto id : removed) encode_remove(data, id);
-  // The new file holds the whole state: what was held is in it already.
+  // The new file holds the whole state: what was held or deferred is in it
+  // already (a completed message is in neither `messages` nor the file).
   held_.clear();
   held_records_ = 0;
+  deferred_.clear();
+  deferred_records_ = 0;
   return finish_rewrite(fd, tmp, data);
 }
 

@@ -169,6 +169,10 @@ struct queue::impl {
   void write_held() {
     if (hot.active() && !hot.write_held()) hot_failed();
   }
+  // The same with the removals that may wait (flush(), sync(), close).
+  void write_all_held() {
+    if (hot.active() && !hot.write_all_held()) hot_failed();
+  }
   void backlog_add(const std::string& topic);
   void backlog_remove(const std::string& topic);
   bool live_first() const { return options.drain == drain_order::live_first; }
@@ -184,7 +188,12 @@ struct queue::impl {
   bool drop_oldest_one();
   bool drop_oldest_pending();
   void forget(std::uint64_t size) { --count; bytes -= size; }
-  bool remove_message(message_id id);
+  // `completed`: published (not rejected), so a QoS 0/1 message's removal
+  // may wait for the next write of the hot tier (hot_log::remove_later).
+  bool remove_message(message_id id, bool completed);
+  bool hot_remove(message_id id, bool may_wait) {
+    return may_wait ? hot.remove_later(id) : hot.remove(id);
+  }
   flush_result write(std::map<message_id, pending_entry>::iterator end);
   std::map<message_id, pending_entry> recovered_pending;  // hot tier entries SQLite refused at open
   bool update_qos2(message_id id, std::uint16_t packet_id, qos2_state state);
@@ -728,6 +737,7 @@ queue::queue(settings options, logger_ptr log) : impl_(std::make_unique<impl>(st
 
 queue::~queue() {
   auto& s = *impl_;
+  s.write_all_held();  // should the disk not take what is pending, the hot tier keeps it
   if (s.write(s.pending.end()) != flush_result::failed) {
     s.hot.discard();  // nothing is only in memory any more
   } else if (s.hot.active()) {
@@ -821,34 +831,38 @@ std::vector<envelope> queue::take(std::size_t max) {
 }
 
 // Removes a message that is done with, written or not. Returns whether it
-// was known (in memory or in flight).
-bool queue::impl::remove_message(message_id id) {
+// was known (in memory or in flight). A completed QoS 0/1 message may be
+// published again after a kill -9 (at least once), so its removal record
+// waits for the next write; a QoS 2 one's never does.
+bool queue::impl::remove_message(message_id id, bool completed) {
   if (auto it = pending.find(id); it != pending.end()) {
+    const bool may_wait = completed && it->second.msg.qos < 2 && it->second.state == qos2_state::none;
     pending_bytes -= it->second.size;
     forget(it->second.size);
     pending.erase(it);
     ++stats.never_written;
-    if (hot.active() && !hot.remove(id)) hot_failed();
+    if (hot.active() && !hot_remove(id, may_wait)) hot_failed();
     return true;
   }
   if (auto it = disk_in_flight.find(id); it != disk_in_flight.end()) {
+    const bool may_wait = completed && it->second.state == qos2_state::none;
     forget(it->second.size);
     disk_in_flight.erase(it);
     doomed.insert(id);
     // Until the deletion commits, the hot tier remembers it, so a kill -9
-    // does not publish it again.
-    if (hot.active() && !hot.remove(id)) hot_failed();
+    // does not publish it again (or, while its record waits, once more).
+    if (hot.active() && !hot_remove(id, may_wait)) hot_failed();
     return true;
   }
   return false;
 }
 
 void queue::complete(message_id id) {
-  if (impl_->remove_message(id)) ++impl_->stats.completed;
+  if (impl_->remove_message(id, true)) ++impl_->stats.completed;
 }
 
 void queue::reject(message_id id) {
-  if (impl_->remove_message(id)) ++impl_->stats.rejected;
+  if (impl_->remove_message(id, false)) ++impl_->stats.rejected;
 }
 
 void queue::undelivered(message_id id) {
@@ -892,7 +906,7 @@ const std::vector<envelope>& queue::resumed() const noexcept { return impl_->res
 
 flush_result queue::flush(std::chrono::steady_clock::time_point now) {
   auto& s = *impl_;
-  s.write_held();
+  s.write_all_held();  // bounds how long a completion's record waits
   if (s.file_replaced()) s.recreate_file();
   const auto due = now - flush_period();
   auto end = s.pending.begin();
@@ -903,7 +917,7 @@ flush_result queue::flush(std::chrono::steady_clock::time_point now) {
 }
 
 flush_result queue::sync() {
-  impl_->write_held();
+  impl_->write_all_held();
   return impl_->write(impl_->pending.end());
 }
 

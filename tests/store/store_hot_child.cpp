@@ -7,7 +7,12 @@
 //   stream N: appends 1, 2, ... and prints "accepted <n>" after each
 //             append() returned, until killed (N unused).
 //   batch N:  appends 1..N in one queue::batch, takes them all, completes
-//             the odd ones in a second batch; then prints "ready" and waits.
+//             the odd ones in a second batch, appends N + 1 in a third (the
+//             next poll, whose write carries the completions); then prints
+//             "ready" and waits.
+//   completed N: appends 1..N in one queue::batch, takes them all and
+//             completes them all; then prints "ready" and waits (the
+//             completions' records wait for a write that never comes).
 #include <unistd.h>
 
 #include <cstdio>
@@ -40,7 +45,7 @@ fieldbridge::store::message numbered(long n, std::uint8_t qos) {
 int main(int argc, char** argv) {
   using namespace fieldbridge;
   if (argc != 5) {
-    std::fprintf(stderr, "usage: store_hot_child DB HOT_DIR qos2|stream N\n");
+    std::fprintf(stderr, "usage: store_hot_child DB HOT_DIR qos2|stream|batch|completed N\n");
     return 2;
   }
   store::settings options;
@@ -78,6 +83,17 @@ int main(int argc, char** argv) {
       for (const auto& e : taken)
         if (std::stol(e.msg.payload) % 2 == 1) q.complete(e.id);
     }
+    {
+      store::queue::batch next_poll(q);
+      q.append(numbered(n + 1, 1));
+    }
+    say("ready");
+  } else if (mode == "completed") {
+    {
+      store::queue::batch appends(q);
+      for (long i = 1; i <= n; ++i) q.append(numbered(i, 1));
+    }
+    for (const auto& e : q.take(static_cast<std::size_t>(n))) q.complete(e.id);
     say("ready");
   } else {
     return 2;
