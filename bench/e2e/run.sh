@@ -39,7 +39,8 @@
 #   FULLS (the full-store case's store.on_full policies, default
 #   "drop_oldest"; "" skips it), FULL_RATE (readings/s offered, default
 #   50000: more than QoS 1 delivers here, so the store fills), FULL_SIZE
-#   (store.max_size, default 32MiB)
+#   (store.max_size, default 32MiB), KEEP=1 (leave the work directory, with
+#   every run's configuration and gateway log, for a look afterwards)
 # The full-store case: QoS 1, json, FULL_RATE readings/s into a store of
 # FULL_SIZE, so the backlog grows until the store is full; the subscriber's
 # readings/s and the gateway's CPU per delivered reading before the first
@@ -54,7 +55,7 @@ builds=()
 for arg in "$@"; do
   case $arg in
     --quick) quick=1 ;;
-    -h|--help) sed -n '2,47p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,48p' "$0"; exit 0 ;;
     *) builds+=("$(cd "$arg" && pwd)") ;;
   esac
 done
@@ -99,13 +100,16 @@ stop_pid() {
     [[ -z $state || $state == Z ]] && { wait "$pid" 2>/dev/null || true; return 0; }
     sleep 0.1  # waiting for the process to exit
   done
+  # KEEP: where it hung, for the kept logs (gdb, if there is one).
+  [[ -n ${KEEP:-} ]] && command -v gdb >/dev/null &&
+    gdb -batch -p "$pid" -ex "thread apply all bt" >"$work/hung-$pid.txt" 2>&1
   kill -KILL "$pid" 2>/dev/null || true
   wait "$pid" 2>/dev/null || true
   return 1
 }
 cleanup() {
   for pid in "${pids[@]}"; do stop_pid "$pid" || true; done
-  rm -rf "$work" "$hot"
+  if [[ -n ${KEEP:-} ]]; then echo "logs kept in $work" >&2; else rm -rf "$work" "$hot"; fi
 }
 trap cleanup EXIT
 
