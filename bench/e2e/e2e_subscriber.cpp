@@ -114,15 +114,27 @@ long long parse_ts(std::string_view s) {
   return ((days * 24 + num(11, 2)) * 60 + num(14, 2)) * 60000LL + num(17, 2) * 1000LL + num(20, 3);
 }
 
-// Whether the log at `path` holds `text` (read whole: a warn-level log).
-bool log_says(const std::string& path, std::string_view text) {
-  std::ifstream in(path);
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.find(text) != std::string::npos) return true;
+// Follows a growing log for a line holding `text`: each call reads only
+// what was written since the last one.
+class log_watch {
+ public:
+  log_watch(std::string path, std::string text) : path_(std::move(path)), text_(std::move(text)) {}
+  bool seen() {
+    std::ifstream in(path_);
+    in.seekg(read_);
+    std::string line;
+    while (std::getline(in, line)) {
+      if (in.eof()) break;  // a line still being written: read it whole next time
+      read_ += static_cast<std::streamoff>(line.size() + 1);
+      if (line.find(text_) != std::string::npos) return true;
+    }
+    return false;
   }
-  return false;
-}
+
+ private:
+  std::string path_, text_;
+  std::streamoff read_ = 0;
+};
 
 long long now_ms() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(wall::now().time_since_epoch()).count();
@@ -357,8 +369,9 @@ int main(int argc, char** argv) {
     };
     const auto before = open_window();
     const auto fill_deadline = steady::now() + std::chrono::minutes(5);
+    log_watch full(opt.full_log, "store full");
     bool filled = false;
-    while (!(filled = log_says(opt.full_log, "store full")) && steady::now() < fill_deadline) sample_tick();
+    while (!(filled = full.seen()) && steady::now() < fill_deadline) sample_tick();
     const auto [fill_s, before_rate, before_cpu, before_core] = close_window(before);
     if (!filled) {
       std::printf("error=never_full fill_s=%.1f\n", fill_s);

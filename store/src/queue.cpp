@@ -96,8 +96,18 @@ struct disk_flight {
   std::uint64_t size = 0;
   std::uint16_t packet_id = 0;  // as the row holds it
   qos2_state state = qos2_state::none;
+  std::uint8_t qos = 1;         // whether its removal may wait (removal_may_wait)
   std::string topic;            // for live_first's per-topic order
 };
+
+// A completed QoS 0/1 message may be published again after a kill -9 (at
+// least once), so its removal record may wait for the next write of the
+// hot tier; a QoS 2 one's, and a rejection's, never does.
+namespace {
+bool removal_may_wait(bool completed, std::uint8_t qos, qos2_state state) {
+  return completed && qos < 2 && state == qos2_state::none;
+}
+}  // namespace
 
 struct queue::impl {
   impl(settings s, logger_ptr l);
@@ -180,7 +190,8 @@ struct queue::impl {
   envelope row_envelope(const sqlite::statement& row) const;
   // In-flight bookkeeping for a row read into `e`.
   static disk_flight flight_of(const sqlite::statement& row, const envelope& e) {
-    return disk_flight{static_cast<std::uint64_t>(row.column_int64(7)), e.packet_id, e.state, e.msg.topic};
+    return disk_flight{static_cast<std::uint64_t>(row.column_int64(7)), e.packet_id, e.state, e.msg.qos,
+                       e.msg.topic};
   }
   std::size_t take_from_disk(std::size_t n, std::vector<envelope>& out);
   std::vector<std::map<message_id, pending_entry>::iterator> live_candidates(std::size_t n);
@@ -692,7 +703,7 @@ flush_result queue::impl::write_chunk(std::map<message_id, pending_entry>::itera
   for (auto it = pending.begin(); it != end;) {
     auto& entry = it->second;
     if (entry.in_flight) {
-      disk_in_flight.emplace(it->first, disk_flight{entry.size, entry.packet_id, entry.state, entry.msg.topic});
+      disk_in_flight.emplace(it->first, disk_flight{entry.size, entry.packet_id, entry.state, entry.msg.qos, entry.msg.topic});
     } else {
       backlog_add(entry.msg.topic);
     }
@@ -831,12 +842,10 @@ std::vector<envelope> queue::take(std::size_t max) {
 }
 
 // Removes a message that is done with, written or not. Returns whether it
-// was known (in memory or in flight). A completed QoS 0/1 message may be
-// published again after a kill -9 (at least once), so its removal record
-// waits for the next write; a QoS 2 one's never does.
+// was known (in memory or in flight).
 bool queue::impl::remove_message(message_id id, bool completed) {
   if (auto it = pending.find(id); it != pending.end()) {
-    const bool may_wait = completed && it->second.msg.qos < 2 && it->second.state == qos2_state::none;
+    const bool may_wait = removal_may_wait(completed, it->second.msg.qos, it->second.state);
     pending_bytes -= it->second.size;
     forget(it->second.size);
     pending.erase(it);
@@ -845,7 +854,7 @@ bool queue::impl::remove_message(message_id id, bool completed) {
     return true;
   }
   if (auto it = disk_in_flight.find(id); it != disk_in_flight.end()) {
-    const bool may_wait = completed && it->second.state == qos2_state::none;
+    const bool may_wait = removal_may_wait(completed, it->second.qos, it->second.state);
     forget(it->second.size);
     disk_in_flight.erase(it);
     doomed.insert(id);

@@ -291,6 +291,22 @@ TEST_F(HotTierTest, CompletionsWaitForTheNextWriteAndFlushWritesThem) {
   EXPECT_GT(q->hot_bytes(), before_reject);
 }
 
+// The same for a row already written to SQLite: its removal (the hot tier
+// remembers it until the DELETE commits) waits at QoS 1, not at QoS 2.
+TEST_F(HotTierTest, AWrittenRowsCompletionWaitsAtQos1AndNotAtQos2) {
+  auto q = open(hot_settings());
+  q->append(numbered(1, 1, 10));
+  q->append(numbered(2, 2, 10));
+  ASSERT_EQ(q->sync(), flush_result::committed);
+  const auto taken = q->take(2);
+  ASSERT_EQ(taken.size(), 2u);
+  const auto before = q->hot_bytes();
+  q->complete(taken[0].id);
+  EXPECT_EQ(q->hot_bytes(), before) << "QoS 1: the removal waits";
+  q->complete(taken[1].id);
+  EXPECT_GT(q->hot_bytes(), before) << "QoS 2: written at once";
+}
+
 TEST_F(HotTierTest, AtMostTwoHundredFiftySixCompletionsWait) {
   auto q = open(hot_settings());
   {

@@ -19,12 +19,19 @@ namespace fieldbridge::gateway {
 
 inline constexpr std::size_t not_found = static_cast<std::size_t>(-1);
 
-// The position of the item called `name` in `items` (whose elements have a
-// `name`), trying `hint` first; not_found when there is none.
+// An item's name: its `name` member, unless an overload of name_of for its
+// type (found by argument-dependent lookup) says where the name is kept.
+template <typename Item>
+auto name_of(const Item& item) -> decltype((item.name)) {
+  return item.name;
+}
+
+// The position of the item called `name` in `items`, trying `hint` first;
+// not_found when there is none.
 template <typename Items>
 std::size_t find_in_order(const Items& items, const std::map<std::string, std::size_t, std::less<>>& index,
                           std::string_view name, std::size_t hint) {
-  if (hint < items.size() && items[hint].name == name) return hint;
+  if (hint < items.size() && name_of(items[hint]) == name) return hint;
   const auto found = index.find(name);
   return found == index.end() ? not_found : found->second;
 }

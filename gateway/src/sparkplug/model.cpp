@@ -256,7 +256,6 @@ data_router::data_router(const config::configuration& configuration, const metri
     d.topic = topic(configuration.sparkplug, message_type::ddata, device.name);
     for (const auto& def : device.metrics) {
       point_state p;
-      p.name = def.name;
       p.def = &def;
       p.key = device.name + "/" + def.name;
       p.on_change = def.point->publish == publish_mode::on_change;

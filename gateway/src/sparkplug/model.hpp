@@ -142,7 +142,6 @@ class data_router {
 
  private:
   struct point_state {
-    std::string name;
     const metric_def* def = nullptr;
     std::string key;  // "device/point", for the change filter
     bool on_change = false;
@@ -150,6 +149,8 @@ class data_router {
     std::chrono::milliseconds heartbeat{0};
     std::chrono::steady_clock::time_point last_published{};
     bool published = false;
+    // For find_in_order: the name is the metric definition's.
+    friend const std::string& name_of(const point_state& p) { return p.def->name; }
   };
   // A device's points in configuration order and by name (found as in
   // run/ordered_lookup.hpp).
