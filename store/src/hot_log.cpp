@@ -352,7 +352,7 @@ bool hot_log::put(const std::string& out) {
   return true;
 }
 
-void hot_log::encode_add(std::string& out, message_id id, const message& m, std::uint16_t packet_id,
+void hot_log::encode_add(std::string& out, message_id id, const message_view& m, std::uint16_t packet_id,
                          qos2_state state) {
   const auto at = begin_frame(out);
   out.push_back(static_cast<char>(record_add));
@@ -420,7 +420,7 @@ bool hot_log::write_collected() {
 
 bool hot_log::add(message_id id, const message& m, std::uint16_t packet_id, qos2_state state) {
   if (fd_ < 0) return false;
-  encode_add(record_buffer(), id, m, packet_id, state);
+  encode_add(record_buffer(), id, view_of(m), packet_id, state);
   return emit();
 }
 

@@ -15,6 +15,7 @@
 
 #include "fieldbridge/core/logging.hpp"
 #include "fieldbridge/store/queue.hpp"
+#include "pending_entry.hpp"
 
 namespace fieldbridge::store {
 
@@ -113,7 +114,7 @@ class hot_log {
   bool write_collected();
   bool write_all(int fd, const std::string& data);
   bool fail(const char* what);
-  static void encode_add(std::string& out, message_id id, const message& m, std::uint16_t packet_id,
+  static void encode_add(std::string& out, message_id id, const message_view& m, std::uint16_t packet_id,
                          qos2_state state);
   static void encode_remove(std::string& out, message_id id);
   bool begin_rewrite(int& fd, std::filesystem::path& tmp);
@@ -140,7 +141,7 @@ bool hot_log::rewrite(const Messages& messages, const Removed& removed) {
   std::filesystem::path tmp;
   if (!begin_rewrite(fd, tmp)) return false;
   std::string data;
-  for (const auto& [id, entry] : messages) encode_add(data, id, entry.msg, entry.packet_id, entry.state);
+  for (const auto& [id, entry] : messages) encode_add(data, id, entry.view(), entry.packet_id, entry.state);
   for (const auto id : removed) encode_remove(data, id);
   // The new file holds the whole state: what was held or deferred is in it
   // already (a completed message is in neither `messages` nor the file).

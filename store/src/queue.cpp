@@ -14,6 +14,7 @@
 #include <fmt/chrono.h>
 
 #include "hot_log.hpp"
+#include "pending_entry.hpp"
 #include "rate_limit.hpp"
 #include "schema.hpp"
 #include "sqlite.hpp"
@@ -49,6 +50,12 @@ constexpr std::uint64_t hot_remove_bytes = 17;
 constexpr std::string_view select_rows =
     "SELECT id, ts, topic, payload, qos, retain, source, size, packet_id, qos2_state FROM messages ";
 
+// Lets backlog_topics be searched with a pending entry's topic, a view.
+struct topic_hash {
+  using is_transparent = void;
+  std::size_t operator()(std::string_view topic) const noexcept { return std::hash<std::string_view>{}(topic); }
+};
+
 // Counter names in the stats table, read back by inspect().
 template <typename F>
 void for_each_counter(const counters& c, F&& f) {
@@ -77,19 +84,11 @@ std::uint64_t derive_wal_bound(const settings& s) {
 
 }  // namespace
 
-std::uint64_t message_bytes(const message& m) {
+std::uint64_t message_bytes(const message_view& m) {
   return m.topic.size() + m.payload.size() + m.source.size() + row_overhead;
 }
 
-// A message appended but not written yet.
-struct pending_entry {
-  message msg;
-  std::uint64_t size = 0;
-  steady::time_point accepted;
-  std::uint16_t packet_id = 0;
-  qos2_state state = qos2_state::none;
-  bool in_flight = false;
-};
+std::uint64_t message_bytes(const message& m) { return message_bytes(view_of(m)); }
 
 // A written message that take() handed out.
 struct disk_flight {
@@ -126,7 +125,7 @@ struct queue::impl {
   hot_log hot;
   // live_first: written rows not in flight, per topic. A live message waits
   // while its topic has older ones there.
-  std::unordered_map<std::string, std::uint64_t> backlog_topics;
+  std::unordered_map<std::string, std::uint64_t, topic_hash, std::equal_to<>> backlog_topics;
 
   std::map<message_id, pending_entry> pending;
   std::uint64_t pending_bytes = 0;
@@ -183,8 +182,8 @@ struct queue::impl {
   void write_all_held() {
     if (hot.active() && !hot.write_all_held()) hot_failed();
   }
-  void backlog_add(const std::string& topic);
-  void backlog_remove(const std::string& topic);
+  void backlog_add(std::string_view topic);
+  void backlog_remove(std::string_view topic);
   bool live_first() const { return options.drain == drain_order::live_first; }
   flush_result write_chunk(std::map<message_id, pending_entry>::iterator end);
   envelope row_envelope(const sqlite::statement& row) const;
@@ -242,12 +241,12 @@ queue::impl::impl(settings s, logger_ptr l) : options(std::move(s)), log(std::mo
   const message_id first_unwritten = next_id;
   for (auto& [id, entry] : recovered_pending) {
     if (id < first_unwritten) continue;
-    pending_bytes += entry.size;
+    pending_bytes += entry.size();
     ++count;
-    bytes += entry.size;
+    bytes += entry.size();
     if (entry.state != qos2_state::none) {
       entry.in_flight = true;
-      resumed.push_back(envelope{id, entry.msg, entry.packet_id, entry.state});
+      resumed.push_back(envelope{id, entry.to_message(), entry.packet_id, entry.state});
     }
     next_id = std::max(next_id, id + 1);
     pending_cursor = std::min(pending_cursor, id);
@@ -331,9 +330,8 @@ void queue::impl::recover_hot(const std::filesystem::path& file) {
   log->error("{}; keeping the hot tier's {} message(s) in memory and in the hot tier",
              sqlite::describe(db.get(), rc, "store: cannot write what the hot tier recovered"),
              replay.messages.size());
-  for (auto& [id, h] : replay.messages) {
-    const auto size = message_bytes(h.msg);
-    recovered_pending.emplace(id, pending_entry{std::move(h.msg), size, steady::now(), h.packet_id, h.state});
+  for (const auto& [id, h] : replay.messages) {
+    recovered_pending.emplace(id, pending_entry{h.msg, steady::now(), h.packet_id, h.state});
   }
   stats.recovered = replay.messages.size();
 }
@@ -410,11 +408,16 @@ void queue::impl::report_suppressed(steady::time_point now) {
   }
 }
 
-void queue::impl::backlog_add(const std::string& topic) {
-  if (live_first()) ++backlog_topics[topic];
+void queue::impl::backlog_add(std::string_view topic) {
+  if (!live_first()) return;
+  if (auto it = backlog_topics.find(topic); it != backlog_topics.end()) {
+    ++it->second;
+  } else {
+    backlog_topics.emplace(topic, 1);
+  }
 }
 
-void queue::impl::backlog_remove(const std::string& topic) {
+void queue::impl::backlog_remove(std::string_view topic) {
   if (!live_first()) return;
   if (auto it = backlog_topics.find(topic); it != backlog_topics.end() && --it->second == 0) backlog_topics.erase(it);
 }
@@ -477,7 +480,7 @@ std::vector<std::map<message_id, pending_entry>::iterator> queue::impl::live_can
   waiting_from.reset();
   for (auto it = pending.lower_bound(pending_cursor); it != pending.end() && found.size() < n; ++it) {
     if (it->second.in_flight) continue;
-    if (!backlog_topics.empty() && backlog_topics.contains(it->second.msg.topic)) {
+    if (!backlog_topics.empty() && backlog_topics.contains(it->second.topic())) {
       if (!first_waiting) first_waiting = it->first;
       continue;
     }
@@ -492,14 +495,14 @@ void queue::impl::hand_out(std::map<message_id, pending_entry>::iterator it, std
   entry.in_flight = true;
   pending_cursor = it->first + 1;
   if (waiting_from) pending_cursor = std::min(pending_cursor, *waiting_from);
-  out.push_back(envelope{it->first, entry.msg, entry.packet_id, entry.state});
+  out.push_back(envelope{it->first, entry.to_message(), entry.packet_id, entry.state});
 }
 
 bool queue::impl::drop_oldest_pending() {
   for (auto it = pending.begin(); it != pending.end(); ++it) {
     if (it->second.in_flight) continue;
-    pending_bytes -= it->second.size;
-    forget(it->second.size);
+    pending_bytes -= it->second.size();
+    forget(it->second.size());
     if (hot.active() && !hot.remove(it->first)) hot_failed();
     pending.erase(it);
     return true;
@@ -548,9 +551,9 @@ flush_result queue::impl::write(std::map<message_id, pending_entry>::iterator en
     std::size_t rows = 0;
     std::uint64_t chunk_bytes = 0;
     auto chunk_end = pending.begin();
-    while (chunk_end != end && (rows == 0 || (chunk_bytes + chunk_end->second.size <= max_bytes &&
+    while (chunk_end != end && (rows == 0 || (chunk_bytes + chunk_end->second.size() <= max_bytes &&
                                               (!disk_failing || rows < failing_chunk_rows)))) {
-      chunk_bytes += chunk_end->second.size;
+      chunk_bytes += chunk_end->second.size();
       ++rows;
       ++chunk_end;
     }
@@ -659,9 +662,9 @@ flush_result queue::impl::write_chunk(std::map<message_id, pending_entry>::itera
   std::uint64_t written = 0;
   for (auto it = pending.begin(); rc == SQLITE_OK && it != end; ++it) {
     const auto& [id, entry] = *it;
-    const auto& m = entry.msg;
+    const auto m = entry.view();
     insert.bind(1, id).bind(2, to_unix_ms(m.ts)).bind(3, m.topic).bind_blob(4, m.payload).bind(5, m.qos)
-        .bind(6, m.retain ? 1 : 0).bind(7, m.source).bind(8, static_cast<std::int64_t>(entry.size))
+        .bind(6, m.retain ? 1 : 0).bind(7, m.source).bind(8, static_cast<std::int64_t>(message_bytes(m)))
         .bind(9, entry.packet_id).bind(10, static_cast<std::int64_t>(entry.state));
     rc = run(insert);
     ++written;
@@ -703,11 +706,12 @@ flush_result queue::impl::write_chunk(std::map<message_id, pending_entry>::itera
   for (auto it = pending.begin(); it != end;) {
     auto& entry = it->second;
     if (entry.in_flight) {
-      disk_in_flight.emplace(it->first, disk_flight{entry.size, entry.packet_id, entry.state, entry.msg.qos, entry.msg.topic});
+      disk_in_flight.emplace(it->first,
+                             disk_flight{entry.size(), entry.packet_id, entry.state, entry.qos(), std::string(entry.topic())});
     } else {
-      backlog_add(entry.msg.topic);
+      backlog_add(entry.topic());
     }
-    pending_bytes -= entry.size;
+    pending_bytes -= entry.size();
     it = pending.erase(it);
   }
   disk_rows += written;
@@ -787,7 +791,7 @@ std::optional<message_id> queue::append(message m) {
   if (s.hot.active()) {
     if (!s.hot.add(id, m, 0, qos2_state::none)) s.hot_failed();
   }
-  s.pending.emplace_hint(s.pending.end(), id, pending_entry{std::move(m), size, steady::now()});
+  s.pending.emplace_hint(s.pending.end(), id, pending_entry{m, steady::now()});
   s.pending_bytes += size;
   ++s.count;
   s.bytes += size;
@@ -845,9 +849,9 @@ std::vector<envelope> queue::take(std::size_t max) {
 // was known (in memory or in flight).
 bool queue::impl::remove_message(message_id id, bool completed) {
   if (auto it = pending.find(id); it != pending.end()) {
-    const bool may_wait = removal_may_wait(completed, it->second.msg.qos, it->second.state);
-    pending_bytes -= it->second.size;
-    forget(it->second.size);
+    const bool may_wait = removal_may_wait(completed, it->second.qos(), it->second.state);
+    pending_bytes -= it->second.size();
+    forget(it->second.size());
     pending.erase(it);
     ++stats.never_written;
     if (hot.active() && !hot_remove(id, may_wait)) hot_failed();
@@ -969,7 +973,7 @@ std::optional<wall_clock::time_point> queue::oldest() const {
       s.oldest_ts.reset();
     }
   }
-  if (!s.pending.empty()) return s.pending.begin()->second.msg.ts;
+  if (!s.pending.empty()) return s.pending.begin()->second.ts();
   return std::nullopt;
 }
 const counters& queue::stats() const noexcept { return impl_->stats; }

@@ -75,6 +75,50 @@ TEST_F(QueueTest, OldestIsTheFirstMessageNotCompletedOnDiskOrInMemory) {
   EXPECT_EQ(q->oldest(), std::nullopt);
 }
 
+// A pending message keeps its topic, payload and source in one buffer: each
+// field must come back as it was, in memory, from a written row and after a
+// reopen, whatever its length (empty, under and over std::string's inline
+// size) and its bytes (a payload is bytes, NUL and 0xff included).
+TEST_F(QueueTest, EveryFieldComesBackAsAppendedFromMemoryFromDiskAndAfterAReopen) {
+  using namespace std::string_literals;
+  std::vector<message> sent(3);
+  sent[0] = {"a/b", "\0\xff\x01payload with a NUL"s, 0, true, wall_clock::time_point(std::chrono::milliseconds(1)), ""};
+  sent[1] = {"plant/a-topic-longer-than-fifteen-bytes/value", "", 2, false,
+             wall_clock::time_point(std::chrono::milliseconds(1'800'000'000'123)), "meter/with-a-longer-source-name"};
+  sent[2] = {"", std::string(5000, 'p'), 1, false, wall_clock::time_point(std::chrono::milliseconds(42)), "s"};
+  const auto expect_as_sent = [&](const std::vector<envelope>& got, const char* where) {
+    ASSERT_EQ(got.size(), sent.size()) << where;
+    for (std::size_t i = 0; i < sent.size(); ++i) {
+      const auto& m = got[i].msg;
+      EXPECT_EQ(m.topic, sent[i].topic) << where << " " << i;
+      EXPECT_EQ(m.payload, sent[i].payload) << where << " " << i;
+      EXPECT_EQ(m.source, sent[i].source) << where << " " << i;
+      EXPECT_EQ(m.qos, sent[i].qos) << where << " " << i;
+      EXPECT_EQ(m.retain, sent[i].retain) << where << " " << i;
+      EXPECT_EQ(m.ts, sent[i].ts) << where << " " << i;
+    }
+  };
+  {
+    auto q = open();
+    std::uint64_t bytes = 0;
+    for (const auto& m : sent) {
+      ASSERT_TRUE(q->append(m));
+      bytes += message_bytes(m);
+    }
+    EXPECT_EQ(q->bytes(), bytes);
+    const auto from_memory = q->take(10);
+    expect_as_sent(from_memory, "in memory");
+    for (const auto& e : from_memory) q->undelivered(e.id);
+    ASSERT_EQ(q->sync(), flush_result::committed);
+    EXPECT_EQ(q->bytes(), bytes);
+    const auto from_disk = q->take(10);
+    expect_as_sent(from_disk, "written");
+    for (const auto& e : from_disk) q->undelivered(e.id);
+  }
+  auto q = open();
+  expect_as_sent(q->take(10), "after a reopen");
+}
+
 TEST_F(QueueTest, RemovesAMessageOnlyWhenItsPublishCompleted) {
   {
     auto q = open();
