@@ -1,7 +1,10 @@
 #include "temp_dir.hpp"
 
+#include <gtest/gtest.h>
+
 #include <cstdlib>
 #include <fstream>
+#include <iostream>
 #include <sstream>
 #include <stdexcept>
 #include <system_error>
@@ -18,6 +21,12 @@ temp_dir::temp_dir(const std::string& prefix) {
 }
 
 temp_dir::~temp_dir() {
+  // FIELDBRIDGE_TEST_KEEP_FAILED=1: a failed case's directory (its logs,
+  // stores, configurations) stays for a look afterwards.
+  if (std::getenv("FIELDBRIDGE_TEST_KEEP_FAILED") != nullptr && ::testing::Test::HasFailure()) {
+    std::cerr << "kept " << path_.string() << " (FIELDBRIDGE_TEST_KEEP_FAILED)\n";
+    return;
+  }
   std::error_code ignored;
   std::filesystem::remove_all(path_, ignored);
 }
