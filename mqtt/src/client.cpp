@@ -111,7 +111,13 @@ void client::impl::pump() {
   // A handler may destroy the client: the impl lives until this returns.
   const auto self = shared_from_this();
   pumping_ = true;
-  while (session_.has_events() && !destroyed_) {
+  while (!destroyed_) {
+    if (!session_.has_events()) {
+      // The handlers have seen every refusal (and may have withdrawn what
+      // they queued behind it): the queue moves on.
+      session_.resume_after_refusal(now());
+      if (!session_.has_events()) break;
+    }
     session_.take_events(events_);
     for (auto& event : events_) {
       if (destroyed_) break;
@@ -458,6 +464,12 @@ void client::stop() {
 void client::reconfigure(client_options options) {
   const auto keep = impl_;  // a handler called from here may destroy this client
   keep->reconfigure(std::move(options));
+}
+
+std::vector<message_token> client::withdraw_unsent() {
+  auto tokens = impl_->session_.withdraw_queued(&impl::owners_token);
+  for (const auto token : tokens) impl_->publish_handlers_.erase(token);
+  return tokens;
 }
 
 message_token client::publish(publish_packet message, publish_handler handler, message_token token) {

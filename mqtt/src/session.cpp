@@ -60,6 +60,7 @@ struct session::impl {
   time_point last_received{};
   bool ping_outstanding = false;
   bool window_full = false;  // reached the window; refills wait for refill_batch free slots
+  bool refused_unseen = false;  // a publish was refused: the queue waits for resume_after_refusal()
   // PUBRELs answering PUBRECs, not written yet: they wait to share a write
   // with the next refill or with each other while the broker owes us acks.
   std::vector<std::uint16_t> delayed_pubrels;
@@ -368,7 +369,7 @@ void session::pump(time_point now) {
       if (!d.out.at(slot).sent_on_connection) send_outgoing(slot, true, now);
     }
   }
-  while (!d.queue.empty()) {
+  while (!d.queue.empty() && !d.refused_unseen) {
     auto& q = d.queue.front();
     if (q.message.qos != qos::at_most_once) {
       if (d.window_full || d.out.active() >= win || d.out.size() > d.out.active()) break;
@@ -456,6 +457,25 @@ bool session::above_high_water() const noexcept {
 }
 
 void session::on_output_drained(time_point now) { pump(now); }
+
+void session::resume_after_refusal(time_point now) {
+  auto& d = *impl_;
+  if (!d.refused_unseen) return;
+  d.refused_unseen = false;
+  pump(now);
+}
+
+std::vector<message_token> session::withdraw_queued(const std::function<bool(message_token)>& which) {
+  auto& d = *impl_;
+  std::vector<message_token> taken;
+  std::erase_if(d.queue, [&](const impl::queued& q) {
+    if (!which(q.token)) return false;
+    if (q.counted_qos0) --d.queued_qos0;
+    taken.push_back(q.token);
+    return true;
+  });
+  return taken;
+}
 
 void session::subscribe(std::vector<subscription> subscriptions, properties props, message_token token,
                         time_point now) {
@@ -856,6 +876,7 @@ void session::handle_puback(const puback_packet& ack, time_point now) {
   d.out.release(ack.packet_id);
   if (is_failure(ack.code)) {
     events_.emplace_back(publish_failed_event{token, make_error_code(ack.code), false});
+    d.refused_unseen = true;
   } else {
     events_.emplace_back(publish_completed_event{token, qos::at_least_once, ack.code});
   }
@@ -881,6 +902,7 @@ void session::handle_pubrec(const pubrec_packet& rec, time_point now) {
     const auto token = o->token;
     d.out.release(rec.packet_id);
     events_.emplace_back(publish_failed_event{token, make_error_code(rec.code), false});
+    d.refused_unseen = true;
     pump(now);
     return;
   }

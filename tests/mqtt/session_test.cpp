@@ -667,6 +667,38 @@ TEST(SessionQoS2, PubrecFailureEndsTheFlowWithoutPubrel) {
   EXPECT_EQ(h.s.inflight_count(), 0U);
 }
 
+// A refusal frees its slot, but the queue behind it waits until the owner
+// has seen the refusal (resume_after_refusal), so the owner can withdraw
+// what it queued and keep it from overtaking the refused message; what it
+// leaves goes on then. QoS 1 and QoS 2 refusals alike.
+TEST(SessionRefusal, TheQueueWaitsForTheOwnerWhoMayWithdrawFromIt) {
+  for (const bool qos2 : {false, true}) {
+    SCOPED_TRACE(qos2 ? "QoS 2" : "QoS 1");
+    harness h;
+    properties one_in_flight;
+    one_in_flight.set(property_id::receive_maximum, 1u);
+    h.connect(false, one_in_flight);
+    const auto q = qos2 ? qos::exactly_once : qos::at_least_once;
+    for (message_token token = 1; token <= 4; ++token) h.publish("t", q, token);
+    EXPECT_EQ(publish_ids(h.sent()).size(), 1U);  // the window is one: 2, 3, 4 wait
+    EXPECT_EQ(h.s.queued_count(), 3U);
+    h.events();
+    if (qos2) {
+      h.from_broker(pubrec_packet{1, reason_code::quota_exceeded, {}});
+    } else {
+      h.from_broker(puback_packet{1, reason_code::quota_exceeded, {}});
+    }
+    EXPECT_TRUE(publish_ids(h.sent()).empty());  // nothing leaves before the owner has seen it
+    ASSERT_EQ(only<publish_failed_event>(h.events()).size(), 1U);
+    EXPECT_EQ(h.s.withdraw_queued([](message_token t) { return t >= 3; }), (std::vector<message_token>{3, 4}));
+    EXPECT_EQ(h.s.queued_count(), 1U);
+    h.s.resume_after_refusal(h.now);
+    EXPECT_EQ(publish_ids(h.sent()).size(), 1U);  // token 2, the one left
+    EXPECT_EQ(h.s.queued_count(), 0U);
+    EXPECT_TRUE(only<publish_failed_event>(h.events()).empty());  // the withdrawn ones raise nothing
+  }
+}
+
 // Defect 3: the PUBREL 0x92 obliges the broker to answer with PUBCOMP
 // ([MQTT-4.3.3-11]); that PUBCOMP is accepted, a second one is not.
 TEST(SessionQoS2, UnknownPubrecIsAnsweredWithPacketIdentifierNotFound) {

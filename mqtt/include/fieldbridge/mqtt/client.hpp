@@ -227,6 +227,13 @@ class client {
   // its own (from 2^63 up), which the durable hooks and the restore handler
   // never see. Returns the token. Messages wait while disconnected.
   message_token publish(publish_packet message, publish_handler handler, message_token token = 0);
+  // Takes back every publish made with an owner's token that has not gone
+  // out yet (waiting for the window or a connection) and returns the tokens
+  // in publish order; their handlers are dropped, never called. After a
+  // refusal the queue waits until the owner's handler has returned, so a
+  // handler that withdraws keeps what it queued from overtaking the refused
+  // message (the gateway then hands them back to its store, in order).
+  std::vector<message_token> withdraw_unsent();
   message_token publish(std::string topic, std::string_view payload, mqtt::qos qos, bool retain,
                         properties props = {}, publish_handler handler = {});
 

@@ -26,6 +26,7 @@
 #include <chrono>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <span>
@@ -362,6 +363,17 @@ class session {
   // The owner wrote what it took with take_output(): QoS 0 messages held
   // back by output_high_water may go now.
   void on_output_drained(session_clock::time_point now);
+
+  // A publish the broker refused (PUBACK or PUBREC with a failure code)
+  // frees its slot, but nothing more leaves the queue until the owner has
+  // seen the refusal and calls this: the owner may first withdraw what it
+  // queued behind the refused message (withdraw_queued), so that nothing of
+  // it overtakes the refused one, which the owner may publish again.
+  void resume_after_refusal(session_clock::time_point now);
+  // Takes the queued messages (not sent yet: waiting for the window, the
+  // connection or back-pressure) whose token `which` accepts out of the
+  // queue and returns their tokens in queue order; no event is raised for them.
+  std::vector<message_token> withdraw_queued(const std::function<bool(message_token)>& which);
 
   // --- output ---
   bool has_output() const noexcept { return !output_.empty(); }
