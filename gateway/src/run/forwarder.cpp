@@ -221,6 +221,14 @@ void forwarder::pause(const mq::publish_result& r) {
   next_pause_ = next_pause_.count() == 0 ? options_.pause_min : std::min(next_pause_ * 2, options_.pause_max);
   paused_ = r.code != mq::reason_code::success ? std::string(mq::reason_message(r.code)) : r.error.message();
   ++counters_.pauses;
+  // What the client still holds unsent was handed over after the refused
+  // message: it goes back to the store, to leave behind the refused one
+  // once the pause ends, instead of overtaking it now (the client sends
+  // nothing more from its queue until this handler has returned).
+  for (const auto token : client_.withdraw_unsent()) {
+    in_flight_.erase(token);
+    store_.undelivered(static_cast<store::message_id>(token));
+  }
   log_->warn("the broker refused a message: {}; every message is kept, publishing pauses for {} ms", describe(r),
              next_pause_.count());
   pause_timer_.expires_after(next_pause_);
