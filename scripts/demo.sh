@@ -27,17 +27,8 @@ trap cleanup EXIT
 
 # free_port
 source "$root/scripts/lib/ports.sh"
-# Waits until `file` contains `text`, for at most 10 s.
-wait_for() {
-  local file=$1 text=$2
-  for _ in $(seq 100); do
-    grep -q "$text" "$file" 2>/dev/null && return 0
-    sleep 0.1
-  done
-  echo "demo: gave up waiting for '$text' in $file:" >&2
-  cat "$file" >&2
-  return 1
-}
+# wait_for_line FILE TEXT: until a part logs that it is ready, at most 10 s.
+source "$root/scripts/lib/wait.sh"
 
 broker_port=$(free_port)
 device_port=$(free_port)
@@ -51,14 +42,14 @@ pids+=($!)
 sed "s/port: 15020/port: $device_port/" "$root/config/sim/demo.yaml" >"$work/sim.yaml"
 "$fieldbridge" simulate -c "$work/sim.yaml" >"$work/simulate.log" 2>&1 &
 pids+=($!)
-wait_for "$work/simulate.log" "listening on"
+wait_for_line "$work/simulate.log" "listening on"
 
 sed -e "s/port: 1883/port: $broker_port/" -e "s/port: 15020/port: $device_port/" \
     -e "s#path: demo-queue.db#path: $work/queue.db#" "$root/config/demo.yaml" >"$work/fieldbridge.yaml"
 "$fieldbridge" run -c "$work/fieldbridge.yaml" >"$work/fieldbridge.log" 2>&1 &
 gateway=$!
 pids+=($gateway)
-wait_for "$work/fieldbridge.log" "running:"
+wait_for_line "$work/fieldbridge.log" "running:"
 
 echo "demo: broker on 127.0.0.1:$broker_port, simulated meter on 127.0.0.1:$device_port"
 echo "demo: live readings for $seconds s (mosquitto_sub -v -t '$prefix/#'):"
@@ -66,7 +57,7 @@ mosquitto_sub -h 127.0.0.1 -p "$broker_port" -v -t "$prefix/#" -W "$seconds" 2>/
 
 echo
 echo "demo: command round trip: publish 42 to $prefix/meter1/setpoint/set"
-wait_for "$work/fieldbridge.log" "listening for commands"
+wait_for_line "$work/fieldbridge.log" "listening for commands"
 # mosquitto_rr subscribes to the response topic first, then sends the command
 # with it (MQTT 5 Response Topic), so no answer can slip past it.
 if mosquitto_rr -h 127.0.0.1 -p "$broker_port" -q 1 -t "$prefix/meter1/setpoint/set" \

@@ -14,6 +14,7 @@ seconds=${2:-10}
 rounds=${3:-3}
 cmake --build "$build" -j2 --target fieldbridge drivers_request_cost >/dev/null
 source "$source_dir/scripts/lib/ports.sh"
+source "$source_dir/scripts/lib/wait.sh"  # wait_for_line FILE TEXT [SECONDS]
 
 work=$(mktemp -d)
 sim_pid=
@@ -33,10 +34,7 @@ units:
 YAML
 "$build/gateway/fieldbridge" simulate -c "$work/sim.yaml" >"$work/simulate.log" 2>&1 &
 sim_pid=$!
-for _ in $(seq 100); do
-  grep -q "listening on" "$work/simulate.log" 2>/dev/null && break
-  sleep 0.1  # polling the simulator's start-up line, not synchronising
-done
+wait_for_line "$work/simulate.log" "listening on"
 
 echo "$(date -u '+%Y-%m-%d %H:%M UTC'), load average $(cut -d' ' -f1-3 /proc/loadavg), ${seconds} s per run"
 for _ in $(seq "$rounds"); do

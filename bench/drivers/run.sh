@@ -40,13 +40,7 @@ units='units:
       - { table: holding, address: 100, count: 25, type: float32, profile: sine, amplitude: 10, offset: 230, period: 10s }
       - { table: holding, address: 200, count: 25, type: int32, profile: counter, per: second, start: -100 }'
 
-wait_for_line() {  # FILE TEXT
-  for _ in $(seq 1 500); do
-    grep -q "$2" "$1" 2>/dev/null && return 0
-    sleep 0.01
-  done
-  echo "timed out waiting for '$2' in $1:" >&2; cat "$1" >&2; return 1
-}
+source "$source_dir/scripts/lib/wait.sh"  # wait_for_line FILE TEXT [SECONDS]
 
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 printf 'tcp: { host: 127.0.0.1, port: %s }\n%s\n' "$port" "$units" > "$work/tcp.yaml"

@@ -114,16 +114,7 @@ cleanup() {
 trap cleanup EXIT
 
 # Waits until `file` contains `text`, for at most 20 s.
-wait_for() {
-  local file=$1 text=$2
-  for _ in $(seq 200); do
-    grep -q "$text" "$file" 2>/dev/null && return 0
-    sleep 0.1  # polling a log file for a start-up line, not synchronising
-  done
-  echo "e2e: gave up waiting for '$text' in $file:" >&2
-  tail -20 "$file" >&2
-  return 1
-}
+source "$root/scripts/lib/wait.sh"  # wait_for_line FILE TEXT [SECONDS]
 
 # The simulator: units 1..10, each with its own 100 counters (a shared map
 # would count every unit's reads into the same registers).
@@ -148,7 +139,7 @@ write_sim "$work/sim.yaml"
 "${builds[0]}/gateway/fieldbridge" simulate -c "$work/sim.yaml" >"$work/simulate.log" 2>&1 &
 sim_pid=$!
 pids+=("$sim_pid")
-wait_for "$work/simulate.log" "listening on"
+wait_for_line "$work/simulate.log" "listening on" 20
 
 # write_gateway FILE BROKER_PORT QOS PAYLOAD POLL STORE [DRAIN [FIRST_BUS_UNITS [LAYOUT]]]
 # Units 1..FIRST_BUS_UNITS (default half) on bus0, the rest on bus1.
@@ -264,7 +255,7 @@ run_backlog() {  # run_backlog BUILD DRAIN
   "$b/gateway/fieldbridge" run -c "$dir/gw.yaml" >"$dir/gw.log" 2>&1 &
   gw=$!
   pids+=("$gw")
-  wait_for "$dir/gw.log" "running"
+  wait_for_line "$dir/gw.log" "running" 20
   # Fill: 100k readings/s with nothing listening on the broker port.
   fill_s=$(awk -v n="$backlog" 'BEGIN { printf "%.1f", n / 100000 }')
   sleep "$fill_s"  # the fill's length is the measurement, not a synchronisation
