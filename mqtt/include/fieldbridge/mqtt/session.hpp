@@ -10,6 +10,7 @@
 //   on timer:               s.on_time(now); re-arm at s.next_deadline()
 //   on requests:            s.publish(...), s.subscribe(...), s.disconnect(...)
 //   after each call:        s.take_output(buf) and write it; s.take_events(evs) and dispatch
+//   after dispatching:      s.resume_after_refusal(now) (the queue waits after a refusal)
 //   on close_requested:     write what is in the output, then close the transport
 //   on transport closed:    s.on_transport_closed()
 //
