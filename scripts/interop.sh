@@ -129,14 +129,7 @@ wait_port() {  # port seconds
   done
   return 1
 }
-wait_for() {  # file text seconds
-  local deadline=$(( $(date +%s) + $3 ))
-  while (( $(date +%s) < deadline )); do
-    grep -q "$2" "$1" 2>/dev/null && return 0
-    sleep 0.1
-  done
-  return 1
-}
+source "$root/scripts/lib/wait.sh"  # wait_for_line FILE TEXT [SECONDS]
 
 # --- the field side: one simulated device with a counter per QoS --------------
 device_port=$(free_port)
@@ -149,7 +142,7 @@ units:
 EOF
 "$fieldbridge" simulate -c "$work/sim.yaml" >"$work/simulate.log" 2>&1 &
 pids+=($!)
-wait_for "$work/simulate.log" "listening on" 10 || { cat "$work/simulate.log" >&2; exit 1; }
+wait_for_line "$work/simulate.log" "listening on" 10
 
 # gateway_config FILE PORT PROTOCOL QOS PREFIX [USER PASSWORD]
 gateway_config() {
