@@ -28,13 +28,10 @@ trap cleanup EXIT
 fail() { echo "arm-smoke ($arch): FAIL: $*" >&2; for f in "$work"/*.log; do echo "--- $f"; tail -n 20 "$f"; done >&2; exit 1; }
 # free_port
 source scripts/lib/ports.sh
-wait_for() {  # FILE TEXT SECONDS: the emulated binaries start slowly
-  local deadline=$((SECONDS + $3))
-  until grep -q "$2" "$1" 2>/dev/null; do
-    ((SECONDS < deadline)) || fail "no '$2' in $1 within $3 s"
-    sleep 0.2
-  done
-}
+source scripts/lib/wait.sh
+# wait_for FILE TEXT SECONDS: the emulated binaries start slowly; a part
+# that never gets there fails the smoke test with every log.
+wait_for() { wait_for_line "$@" || fail "no '$2' in $1 within $3 s"; }
 # stop_within PID SECONDS: SIGTERM, then the exit status, or a failure when
 # the process is still there after SECONDS (PRODUCT.md: SIGTERM stops the
 # daemon within a few seconds in every state; qemu gets some slack).
