@@ -15,7 +15,7 @@
 
 #include "fieldbridge/core/logging.hpp"
 #include "fieldbridge/store/queue.hpp"
-#include "pending_entry.hpp"
+#include "message_view.hpp"
 
 namespace fieldbridge::store {
 

@@ -1,6 +1,5 @@
 // A message as the queue holds it in memory until it is written or done
-// with, and the view of a message's fields that the hot tier encodes and
-// SQLite binds. Private to the store.
+// with. Private to the store.
 #pragma once
 
 #include <chrono>
@@ -8,28 +7,11 @@
 #include <cstring>
 #include <memory>
 #include <string>
-#include <string_view>
 
 #include "fieldbridge/store/queue.hpp"
+#include "message_view.hpp"
 
 namespace fieldbridge::store {
-
-// A message's fields without owning them, from a store::message or from a
-// pending entry alike.
-struct message_view {
-  std::string_view topic;
-  std::string_view payload;
-  std::string_view source;
-  std::uint8_t qos = 1;
-  bool retain = false;
-  wall_clock::time_point ts;
-};
-
-inline message_view view_of(const message& m) {
-  return {m.topic, m.payload, m.source, m.qos, m.retain, m.ts};
-}
-
-std::uint64_t message_bytes(const message_view& m);
 
 // A message appended but not written yet. Its topic, payload and source
 // share one allocation: with the broker away or slow, max_batch (10,000) of
