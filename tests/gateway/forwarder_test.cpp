@@ -4,6 +4,7 @@
 // session lost after PUBREC, and a restore() that fails.
 #include "run/forwarder.hpp"
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -57,6 +58,40 @@ class Forwarder : public ::testing::Test {
     client.start();
   }
 
+  // A broker that sends `ack` as its CONNACK and answers each PUBLISH at
+  // its QoS (PUBACK, or PUBREC and then PUBCOMP) with the code `decide`
+  // gives, noting in accepted_ the payloads it took.
+  fake_broker answering_broker(std::function<mq::reason_code(const mq::publish_packet&)> decide,
+                               mq::connack_packet ack = connack()) {
+    return fake_broker(io_, [this, decide = std::move(decide), ack](fake_connection& c, const mq::packet& p) {
+      if (std::holds_alternative<mq::connect_packet>(p)) {
+        c.send(ack);
+      } else if (const auto* publish = std::get_if<mq::publish_packet>(&p)) {
+        const auto code = decide(*publish);
+        if (code == mq::reason_code::success) accepted_.push_back(text_of(publish->payload));
+        if (publish->qos == mq::qos::exactly_once) {
+          c.send(mq::pubrec_packet{publish->packet_id, code, {}});
+        } else {
+          c.send(mq::puback_packet{publish->packet_id, code, {}});
+        }
+      } else if (const auto* pubrel = std::get_if<mq::pubrel_packet>(&p)) {
+        c.send(mq::pubcomp_packet{pubrel->packet_id, {}, {}});
+      }
+    });
+  }
+
+  // Appends m0 .. m<n-1> at `qos`; returns their payloads, in order.
+  static std::vector<std::string> append_numbered(store::queue& store, int n, std::uint8_t qos = 1) {
+    std::vector<std::string> payloads;
+    for (int i = 0; i < n; ++i) {
+      payloads.push_back("m" + std::to_string(i));
+      EXPECT_TRUE(store.append(message(payloads.back(), qos)));
+    }
+    return payloads;
+  }
+
+  void quota_exceeded_keeps_the_order(std::uint8_t qos);
+
   // The payloads the broker acknowledged with success, in order.
   std::vector<std::string> accepted_;
   boost::asio::io_context io_;
@@ -65,25 +100,13 @@ class Forwarder : public ::testing::Test {
 
 TEST_F(Forwarder, NotAuthorizedKeepsEveryMessageInOrderAndPausesTheDrain) {
   int refusals_left = 6;  // more than one window, so a resend is refused too
-  fake_broker broker(io_, [&](fake_connection& c, const mq::packet& p) {
-    if (std::holds_alternative<mq::connect_packet>(p)) {
-      c.send(connack());
-    } else if (const auto* publish = std::get_if<mq::publish_packet>(&p)) {
-      if (refusals_left > 0) {
-        --refusals_left;
-        c.send(mq::puback_packet{publish->packet_id, mq::reason_code::not_authorized, {}});
-      } else {
-        accepted_.push_back(text_of(publish->payload));
-        c.send(mq::puback_packet{publish->packet_id, {}, {}});
-      }
-    }
+  auto broker = answering_broker([&](const mq::publish_packet&) {
+    if (refusals_left == 0) return mq::reason_code::success;
+    --refusals_left;
+    return mq::reason_code::not_authorized;
   });
   store::queue store(memory_store(), log_);
-  std::vector<std::string> expected;
-  for (int i = 0; i < 10; ++i) {
-    expected.push_back("m" + std::to_string(i));
-    ASSERT_TRUE(store.append(message(expected.back())));
-  }
+  const auto expected = append_numbered(store, 10);
   mq::client client(io_, loopback_options(broker.port(), mq::protocol_version::v5), log_);
   forwarder fwd(io_, client, store, log_, fast_pause());
   bool saw_pause = false;
@@ -111,31 +134,20 @@ TEST_F(Forwarder, NotAuthorizedKeepsEveryMessageInOrderAndPausesTheDrain) {
 // exceeded (docs/reliability.md). What the client still holds queued
 // behind the refused message must not go out before it: it goes back to
 // the store and leaves after it, once the pause ends.
-TEST_F(Forwarder, QuotaExceededSendsNothingQueuedBehindTheRefusedMessageBeforeIt) {
+// (QoS 1: PUBACK 0x97; QoS 2: PUBREC 0x97, as mosquitto answered.)
+void Forwarder::quota_exceeded_keeps_the_order(std::uint8_t qos) {
   bool refused = false;
   std::vector<std::string> arrived;  // every PUBLISH, refused or not
-  fake_broker broker(io_, [&](fake_connection& c, const mq::packet& p) {
-    if (std::holds_alternative<mq::connect_packet>(p)) {
-      auto ack = connack();
-      ack.props.set(mq::property_id::receive_maximum, 1u);  // one in flight: the rest wait in the client
-      c.send(ack);
-    } else if (const auto* publish = std::get_if<mq::publish_packet>(&p)) {
-      arrived.push_back(text_of(publish->payload));
-      if (!refused) {
-        refused = true;
-        c.send(mq::puback_packet{publish->packet_id, mq::reason_code::quota_exceeded, {}});
-      } else {
-        accepted_.push_back(text_of(publish->payload));
-        c.send(mq::puback_packet{publish->packet_id, {}, {}});
-      }
-    }
-  });
+  auto one_in_flight = connack();
+  one_in_flight.props.set(mq::property_id::receive_maximum, 1u);  // the rest wait in the client
+  auto broker = answering_broker([&](const mq::publish_packet& publish) {
+    arrived.push_back(text_of(publish.payload));
+    if (refused) return mq::reason_code::success;
+    refused = true;
+    return mq::reason_code::quota_exceeded;
+  }, one_in_flight);
   store::queue store(memory_store(), log_);
-  std::vector<std::string> expected;
-  for (int i = 0; i < 6; ++i) {
-    expected.push_back("m" + std::to_string(i));
-    ASSERT_TRUE(store.append(message(expected.back())));
-  }
+  const auto expected = append_numbered(store, 6, qos);
   mq::client client(io_, loopback_options(broker.port(), mq::protocol_version::v5), log_);
   forwarder fwd(io_, client, store, log_, fast_pause());  // a window of 4: three wait in the client
   start(client, fwd);
@@ -152,15 +164,17 @@ TEST_F(Forwarder, QuotaExceededSendsNothingQueuedBehindTheRefusedMessageBeforeIt
   io_.run();
 }
 
+TEST_F(Forwarder, QuotaExceededSendsNothingQueuedBehindTheRefusedMessageBeforeIt) {
+  quota_exceeded_keeps_the_order(1);
+}
+
+TEST_F(Forwarder, QuotaExceededInAPubrecSendsNothingQueuedBehindTheRefusedMessageBeforeIt) {
+  quota_exceeded_keeps_the_order(2);
+}
+
 TEST_F(Forwarder, TopicNameInvalidRejectsThatMessageOnly) {
-  fake_broker broker(io_, [&](fake_connection& c, const mq::packet& p) {
-    if (std::holds_alternative<mq::connect_packet>(p)) {
-      c.send(connack());
-    } else if (const auto* publish = std::get_if<mq::publish_packet>(&p)) {
-      const bool bad = publish->topic == "t/bad";
-      if (!bad) accepted_.push_back(text_of(publish->payload));
-      c.send(mq::puback_packet{publish->packet_id, bad ? mq::reason_code::topic_name_invalid : mq::reason_code::success, {}});
-    }
+  auto broker = answering_broker([](const mq::publish_packet& publish) {
+    return publish.topic == "t/bad" ? mq::reason_code::topic_name_invalid : mq::reason_code::success;
   });
   store::queue store(memory_store(), log_);
   ASSERT_TRUE(store.append(message("a")));
